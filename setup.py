@@ -1,0 +1,21 @@
+"""pip-installable Python side of alpamayo_ros (console scripts); colcon builds the same tree with CMake."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="alpamayo_ros",
+    version="0.1.0",
+    description="Alpamayo reasoning VLA driving model on ROS 2: seven cameras + odometry in, Path + reasoning out",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    include_package_data=True,
+    package_data={"alpamayo_ros": ["py.typed", "resources/*", "resources/**/*"]},
+    entry_points={
+        "console_scripts": [
+            "alpamayo-ros = alpamayo_ros.cli:main",
+            "alpamayo_node = alpamayo_ros.nodes.alpamayo_node:main",
+        ],
+    },
+)

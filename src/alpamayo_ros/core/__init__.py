@@ -1,0 +1,1 @@
+"""Pure logic: synchronisation, ego history, conversions, decisions. No rclpy, no torch."""

@@ -1,0 +1,45 @@
+"""Test-session setup: every ROS process of this run shares one private DDS domain on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+
+# One domain per pytest process, away from 0 (the default other ROS users sit on). Parallel pytest runs on the
+# same machine get different pids, hence (very likely) different domains; discovery is kept on this host.
+os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="alpamayo_roslog_"))
+os.environ.pop("RMW_IMPLEMENTATION", None)
+
+from alpamayo_ros.rosenv import apply_ros_defaults  # noqa: E402
+
+apply_ros_defaults()
+
+
+@pytest.fixture(scope="session")
+def ros_env() -> dict[str, str]:
+    """Environment for child processes: same domain, same Fast DDS profile, unbuffered output."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def python_exe() -> str:
+    return sys.executable
+
+
+@pytest.fixture(scope="session")
+def official_tiny_a() -> Path:
+    path = FIXTURES / "official_tiny_a"
+    if not (path / "model.safetensors").exists():
+        pytest.skip(f"official fixtures not found at {path}")
+    return path
