@@ -22,9 +22,7 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, spin: Callable[[
 
 
 def start_process(args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    return subprocess.Popen(list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def stop_process(proc: subprocess.Popen[str], timeout_s: float = 10.0) -> str:
