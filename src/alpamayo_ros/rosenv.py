@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
-from importlib import resources
 from pathlib import Path
 
 FASTDDS_PROFILE_NAME = "fastdds_large_images.xml"
 
 
 def fastdds_profile_path() -> Path:
-    """The shipped large-image Fast DDS profile (a real file inside the installed package)."""
-    return Path(str(resources.files("alpamayo_ros") / "resources" / FASTDDS_PROFILE_NAME))
+    """The shipped large-image Fast DDS profile, a real file beside this module.
+
+    Resolved from this file rather than importlib.resources: the package's __path__ spans two folders in the
+    venv flow (generated messages + sources), and the profile lives with the sources.
+    """
+    return Path(__file__).resolve().parent / "resources" / FASTDDS_PROFILE_NAME
 
 
 def apply_ros_defaults(env: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
