@@ -1,0 +1,24 @@
+"""Procedural seven-camera driving scenarios with ground truth (future trajectory + reference reasoning).
+
+build_scenario (world.py) draws a scenario from a name and a seed; simulate (planner.py) drives the ego with a
+rule-based planner; Renderer (render.py) draws the cameras; generate (generate.py) ties them into a stream of
+timestamped camera frames, odometry samples and ground truth that bags.py writes as a rosbag2 bag.
+"""
+
+from __future__ import annotations
+
+from alpamayo_ros.tools.scenarios.generate import CameraTick, GeneratedScenario, OdomSample, generate
+from alpamayo_ros.tools.scenarios.rig import RIG_MOUNTS, PinholeCamera, make_rig
+from alpamayo_ros.tools.scenarios.world import SCENARIOS, build_scenario
+
+__all__ = [
+    "RIG_MOUNTS",
+    "SCENARIOS",
+    "CameraTick",
+    "GeneratedScenario",
+    "OdomSample",
+    "PinholeCamera",
+    "build_scenario",
+    "generate",
+    "make_rig",
+]

@@ -1,0 +1,98 @@
+"""A scenario as time-ordered sensor samples and ground truth (what a bag holds), independent of ROS.
+
+Timing: the scenario starts at START_NS (ROS time); cameras fire together at 10 Hz from t = 0, odometry at 50 Hz.
+The ground truth at every camera tick t0: the ego's future at t0 + 0.1 .. 6.4 s in the ego frame at t0 (x forward,
+y left, yaw relative), and the reference Chain-of-Causation label of the planner's decision at t0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
+from alpamayo_ros.core.types import FloatArray, UInt8Array
+from alpamayo_ros.tools.scenarios.labels import ReferenceLabel, make_label
+from alpamayo_ros.tools.scenarios.planner import CAMERA_EVERY, ODOM_EVERY, SIM_DT, EgoTrack, plan, simulate
+from alpamayo_ros.tools.scenarios.render import Renderer
+from alpamayo_ros.tools.scenarios.rig import PinholeCamera, make_rig
+from alpamayo_ros.tools.scenarios.world import Scenario, build_scenario
+
+START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: a fixed, recognisable epoch for synthetic bags
+
+
+@dataclass(frozen=True)
+class OdomSample:
+    """Ego state in the world ("odom") frame; speed and yaw rate in the ego frame (base_link)."""
+
+    stamp_ns: int
+    x: float
+    y: float
+    yaw: float
+    v_mps: float
+    yaw_rate: float
+
+
+@dataclass(frozen=True)
+class CameraTick:
+    """All cameras at one instant, plus the ground truth for planning at that instant."""
+
+    stamp_ns: int
+    images: tuple[UInt8Array, ...]  # in rig order (core.rig.CAMERA_NAMES), RGB (H, W, 3)
+    future: FloatArray  # (64, 3): x, y (m), yaw (rad) in the ego frame at stamp_ns
+    label: ReferenceLabel
+
+
+@dataclass
+class GeneratedScenario:
+    """A drawn and simulated scenario; iterate ticks() / odometry() to get its data."""
+
+    scenario: Scenario
+    track: EgoTrack
+    cameras: tuple[PinholeCamera, ...]
+
+    @property
+    def num_ticks(self) -> int:
+        return int(math.floor(self.scenario.seconds / STEP_SEC + 1e-9))
+
+    def odometry(self) -> Iterator[OdomSample]:
+        tr = self.track
+        n_end = int(round(self.scenario.seconds / SIM_DT))
+        for i in range(0, n_end, ODOM_EVERY):
+            yield OdomSample(
+                START_NS + int(round(tr.t[i] * 1e9)),
+                float(tr.x[i]),
+                float(tr.y[i]),
+                float(tr.yaw[i]),
+                float(tr.v[i]),
+                float(tr.yaw_rate[i]),
+            )
+
+    def label_at(self, i: int) -> ReferenceLabel:
+        tr = self.track
+        ctx = plan(self.scenario, float(tr.t[i]), float(tr.s[i]), float(tr.d[i]), float(tr.v[i]))
+        return make_label(ctx, float(tr.v[i]))
+
+    def ticks(self, render: bool = True) -> Iterator[CameraTick]:
+        """Camera ticks in time order; render=False skips the images (ground truth only, fast)."""
+        renderer = Renderer(self.scenario, self.cameras) if render else None
+        tr = self.track
+        for k in range(self.num_ticks):
+            i = k * CAMERA_EVERY
+            t = float(tr.t[i])
+            images: tuple[UInt8Array, ...] = ()
+            if renderer is not None:
+                images = tuple(renderer.render(t, float(tr.x[i]), float(tr.y[i]), float(tr.yaw[i])))
+            yield CameraTick(
+                START_NS + int(round(t * 1e9)),
+                images,
+                tr.future_in_ego_frame(t, FUTURE_STEPS, STEP_SEC),
+                self.label_at(i),
+            )
+
+
+def generate(name: str, seed: int, seconds: float, width: int = 1920, height: int = 1080) -> GeneratedScenario:
+    """Draw and simulate a scenario (deterministic for equal arguments); rendering happens lazily in ticks()."""
+    scenario = build_scenario(name, seed, seconds)
+    return GeneratedScenario(scenario, simulate(scenario), make_rig(width, height))
