@@ -10,22 +10,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from alpamayo_ros.core.decisions import Lateral, Longitudinal, StepRole, TrajectoryThresholds
 from alpamayo_ros.tools.scenarios.planner import Context
 
-# DrivingDecision / CausalStep constants (values fixed by msg/*.msg; test_labels checks them against the msg).
-LON_STOP, LON_YIELD, LON_DECELERATE, LON_FOLLOW, LON_KEEP_SPEED, LON_ACCELERATE = 1, 2, 3, 4, 5, 6
-LAT_KEEP_LANE, LAT_NUDGE_LEFT, LAT_TURN_LEFT, LAT_TURN_RIGHT = 1, 2, 6, 7
-ROLE_EVIDENCE, ROLE_DECISION, ROLE_ACTION = 1, 2, 3
-TURN_HEADING_RAD = 0.35  # road heading change within the horizon that counts as a turn (~20 degrees)
+# The decisions module's enums carry the DrivingDecision / CausalStep message constants.
+LON_STOP, LON_YIELD, LON_DECELERATE = Longitudinal.STOP, Longitudinal.YIELD, Longitudinal.DECELERATE
+LON_FOLLOW, LON_KEEP_SPEED, LON_ACCELERATE = Longitudinal.FOLLOW, Longitudinal.KEEP_SPEED, Longitudinal.ACCELERATE
+LAT_KEEP_LANE, LAT_NUDGE_LEFT = Lateral.KEEP_LANE, Lateral.NUDGE_LEFT
+LAT_TURN_LEFT, LAT_TURN_RIGHT = Lateral.TURN_LEFT, Lateral.TURN_RIGHT
+ROLE_EVIDENCE, ROLE_DECISION, ROLE_ACTION = StepRole.EVIDENCE, StepRole.DECISION, StepRole.ACTION
+# Same thresholds as the node's trajectory classifier, so a label and the classified future can agree.
+_TH = TrajectoryThresholds()
+TURN_HEADING_RAD = _TH.turn_heading_rad
 
 
 @dataclass(frozen=True)
 class ReferenceLabel:
     """Decision + causal steps (role, text) + the full text (steps joined)."""
 
-    longitudinal: int
-    lateral: int
-    steps: tuple[tuple[int, str], ...]
+    longitudinal: Longitudinal
+    lateral: Lateral
+    steps: tuple[tuple[StepRole, str], ...]
 
     @property
     def text(self) -> str:
@@ -39,13 +44,13 @@ def _m(x: float) -> str:
 def make_label(ctx: Context, speed_mps: float) -> ReferenceLabel:
     """The reference label for a planner context and the ego speed at that tick."""
     evidence: list[str] = []
-    lon: int
+    lon: Longitudinal
     if ctx.reason == "red_light":
         evidence.append(f"The traffic light ahead is {ctx.light} and the stop line is {_m(ctx.light_dist_m)} away.")
         lon, decision = LON_STOP, "I must stop at the stop line."
     elif ctx.reason == "pedestrian":
         evidence.append(f"A pedestrian is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead.")
-        lon, decision = LON_YIELD, "I must yield to the pedestrian and stop before the crosswalk."
+        lon, decision = LON_YIELD, "I must yield to the pedestrian."
     elif ctx.reason == "lead":
         if ctx.lead_v < 0.5 and ctx.gap_m < 15.0:
             evidence.append(f"The lead vehicle {_m(ctx.gap_m)} ahead has stopped.")
@@ -65,7 +70,7 @@ def make_label(ctx: Context, speed_mps: float) -> ReferenceLabel:
         slow = ctx.accel_cmd < -0.3
         lon = LON_DECELERATE if slow else LON_KEEP_SPEED
         decision = "I should slow down and pass it on the left." if slow else "I should pass it on the left."
-    elif ctx.accel_cmd > 0.3:
+    elif ctx.v_desired - speed_mps > max(_TH.speed_change_mps, _TH.speed_change_ratio * speed_mps):
         evidence.append("The lane ahead is clear.")
         lon, decision = LON_ACCELERATE, "I can accelerate to the speed limit."
     elif ctx.accel_cmd < -0.5:
