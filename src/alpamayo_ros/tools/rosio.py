@@ -1,0 +1,107 @@
+"""Small rclpy helpers shared by play and record (imported only by those tools: rclpy is loaded here).
+
+- message classes from rosbag2 type names ('sensor_msgs/msg/Image' -> sensor_msgs.msg.Image) via importlib,
+  the replacement for the missing `ros2` CLI's type lookup;
+- QoS profiles from the names ros2 bag's override files use (reliability / durability / history / depth);
+- a stop flag driven by SIGINT/SIGTERM, so a tool can close its bag cleanly instead of dying mid-write.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+RELIABILITY = ("reliable", "best_effort")
+DURABILITY = ("volatile", "transient_local")
+
+
+class RosIoError(RuntimeError):
+    """A type or QoS setting the tool cannot use; the message names it."""
+
+
+def message_class(typename: str) -> Any:
+    """'pkg/msg/Name' -> the rclpy message class (ImportError explains which package is missing)."""
+    parts = typename.split("/")
+    if len(parts) != 3:
+        raise RosIoError(f"type name {typename!r} is not of the form pkg/msg/Name")
+    pkg, kind, name = parts
+    try:
+        module = importlib.import_module(f"{pkg}.{kind}")
+    except ImportError as exc:
+        raise RosIoError(f"message package {pkg!r} is not installed (needed for {typename})") from exc
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise RosIoError(f"{pkg}.{kind} has no message {name!r}") from None
+
+
+def qos_profile(
+    reliability: str = "reliable", durability: str = "volatile", depth: int = 100, history: str = "keep_last"
+) -> Any:
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    if reliability not in RELIABILITY:
+        raise RosIoError(f"reliability {reliability!r} is not one of {', '.join(RELIABILITY)}")
+    if durability not in DURABILITY:
+        raise RosIoError(f"durability {durability!r} is not one of {', '.join(DURABILITY)}")
+    if history not in ("keep_last", "keep_all"):
+        raise RosIoError(f"history {history!r} is not keep_last or keep_all")
+    return QoSProfile(
+        depth=max(1, int(depth)),
+        history=HistoryPolicy.KEEP_LAST if history == "keep_last" else HistoryPolicy.KEEP_ALL,
+        reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE if durability == "volatile" else DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+
+
+def load_qos_overrides(path: Path | None) -> dict[str, dict[str, Any]]:
+    """ros2 bag's --qos-profile-overrides-path YAML: {topic: {reliability, durability, history, depth}}."""
+    if path is None:
+        return {}
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise RosIoError(f"{path}: expected a mapping topic -> {{reliability, durability, history, depth}}")
+    return {str(k): dict(v) for k, v in data.items()}
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (rclpy's own handlers are disabled by init_ros); wait() sleeps interruptibly."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.set(signal.Signals(signum).name)
+
+    def set(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(max(0.0, seconds))
+
+
+def init_ros(args: list[str] | None = None) -> Any:
+    """apply_ros_defaults + rclpy.init without rclpy's signal handlers (the tool handles signals itself)."""
+    from alpamayo_ros.rosenv import apply_ros_defaults
+
+    apply_ros_defaults()
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    return rclpy
