@@ -1,0 +1,207 @@
+"""The node-facing torch backend: ``load_torch_model(spec) -> DrivingModel`` for Alpamayo-R1.
+
+``spec.model_path`` is an official checkpoint directory, or a preset: "tiny" (random, untrained) and "default"
+(for now the same as "tiny"; a trained default arrives later). Images: per camera (T, H, W, 3) uint8 RGB of any
+size, resized by the model's own processor rule (the official 1080x1920 -> 320x576). Ego history in the t0 frame.
+float32 on CPU, bfloat16 on CUDA unless ``spec.dtype`` says otherwise; attention through PyTorch SDPA.
+
+Sampling is a pure function of (weights, input, seed): each call seeds its generator from ``spec.seed`` and the
+sample's ``t0_ns``, so a replay gives the same output and two calls on different frames do not share noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC, HISTORY_STEPS
+from alpamayo_ros.core.types import ModelInfo, ModelInput, Prediction, StageTimings
+from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
+from alpamayo_ros.model.coc import reasoning_from_ids
+from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
+from alpamayo_ros.model.loader import load_checkpoint
+from alpamayo_ros.model.presets import PRESETS, build_preset
+from alpamayo_ros.model.processor import ImageProcessorConfig, preprocess_images, prompt_ids
+from alpamayo_ros.model.rollout import RolloutInputs, RolloutSettings, run_rollout
+from alpamayo_ros.model.tokenizer import check_against_config, load_tokenizer, token_ids
+from alpamayo_ros.runtime.spec import ModelSpec
+
+LOG = logging.getLogger(__name__)
+PRESET_ALIASES = {"default": "tiny"}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+def per_call_seed(seed: int, t0_ns: int) -> int:
+    return (seed * 1_000_003 + t0_ns) % (2**63 - 1)
+
+
+class AlpamayoDrivingModel:
+    """Alpamayo-R1 behind the DrivingModel protocol (one ModelInput -> Prediction with S samples)."""
+
+    def __init__(self, model: AlpamayoR1, tokenizer: Tokenizer, spec: ModelSpec, info: ModelInfo) -> None:
+        self.model: AlpamayoR1 | None = model
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self._info = info
+        ids = token_ids(tokenizer, model.cfg.traj_vocab_size)
+        self.tokens = DecodeTokens(
+            traj_start=ids.traj_start,
+            traj_vocab_size=ids.traj_vocab_size,
+            future_start=ids.traj_future_start,
+            pad=ids.pad,
+            eos=(ids.im_end, ids.pad),
+            history_placeholder=ids.traj_history,
+        )
+        vision = model.vlm.config.vision_config
+        self.image_cfg = ImageProcessorConfig(
+            patch_size=int(vision.patch_size),
+            temporal_patch_size=int(vision.temporal_patch_size),
+            merge_size=int(vision.spatial_merge_size),
+            min_pixels=model.cfg.min_pixels,
+            max_pixels=model.cfg.max_pixels,
+        )
+        self.settings = RolloutSettings(
+            sampling=SamplingConfig(
+                max_new_tokens=spec.max_reasoning_tokens,
+                greedy=spec.greedy,
+                temperature=spec.temperature,
+                top_p=spec.top_p,
+            ),
+            num_samples=spec.num_samples,
+            flow_steps=spec.flow_steps,
+        )
+        self._prompt_cache: dict[bytes, torch.Tensor] = {}
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def _images(self, sample: ModelInput) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, grids = [], []
+        for cam in self._info.cameras:
+            frames = sample.images.get(cam)
+            if frames is None:
+                raise ValueError(f"missing camera {cam!r} (have {', '.join(sorted(sample.images))})")
+            arr = np.asarray(frames)
+            expected_t = len(self._info.frame_offsets_sec)
+            if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != expected_t or arr.shape[3] != 3:
+                raise ValueError(f"camera {cam!r}: expected ({expected_t}, H, W, 3) uint8, got {arr.shape} {arr.dtype}")
+            chw = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2)
+            out = preprocess_images(chw, self.image_cfg)
+            rows.append(out.pixel_values)
+            grids.append(out.image_grid_thw)
+        return torch.cat(rows), torch.cat(grids)
+
+    def _history(self, sample: ModelInput) -> tuple[torch.Tensor, torch.Tensor]:
+        xyz = np.asarray(sample.ego_history.xyz, dtype=np.float32)
+        rot = np.asarray(sample.ego_history.rotation, dtype=np.float32)
+        if xyz.shape != (HISTORY_STEPS, 3) or rot.shape != (HISTORY_STEPS, 3, 3):
+            raise ValueError(f"ego history must be ({HISTORY_STEPS}, 3) / ({HISTORY_STEPS}, 3, 3), got {xyz.shape} / {rot.shape}")
+        if not (np.isfinite(xyz).all() and np.isfinite(rot).all()):
+            raise ValueError("ego history contains non-finite values")
+        return torch.from_numpy(xyz)[None], torch.from_numpy(rot)[None]
+
+    def predict(self, sample: ModelInput) -> Prediction:
+        model = self.model
+        if model is None:
+            raise RuntimeError("model was closed")
+        start = time.perf_counter()
+        pixel_values, grids = self._images(sample)
+        key = grids.numpy().tobytes()
+        ids = self._prompt_cache.get(key)
+        if ids is None:
+            ids = prompt_ids(self.tokenizer, grids, self.image_cfg.merge_size, model.cfg.tokens_per_history_traj)
+            self._prompt_cache[key] = ids
+        hist_xyz, hist_rot = self._history(sample)
+        preprocess_ms = (time.perf_counter() - start) * 1000.0
+        generator = torch.Generator(device=model.device)
+        generator.manual_seed(per_call_seed(self.spec.seed, sample.t0_ns))
+        result = run_rollout(
+            model, RolloutInputs(ids, pixel_values, grids, hist_xyz, hist_rot), self.settings, self.tokens, generator
+        )
+        reasoning = []
+        for row in result.reasoning.tokens.tolist():
+            reasoning.append(reasoning_from_ids(self.tokenizer, row).text)
+        ms = result.timings_ms
+        total_ms = (time.perf_counter() - start) * 1000.0
+        return Prediction(
+            xyz=result.pred_xyz[0].cpu().numpy(),
+            rotation=result.pred_rot[0].cpu().numpy(),
+            reasoning=tuple(reasoning),
+            num_generated_tokens=tuple(int(v) for v in result.reasoning.num_tokens.tolist()),
+            truncated=tuple(bool(v) for v in result.reasoning.truncated.tolist()),
+            timings=StageTimings(
+                preprocess_ms=preprocess_ms + ms.get("preprocess", 0.0),
+                vision_ms=ms.get("vision", 0.0),
+                reasoning_ms=ms.get("prefill", 0.0) + ms.get("decode", 0.0),
+                action_ms=ms.get("action", 0.0),
+                total_ms=total_ms,
+            ),
+        )
+
+    def close(self) -> None:
+        cuda = self.model is not None and self.model.device.type == "cuda"
+        self.model = None
+        self._prompt_cache.clear()
+        if cuda:
+            torch.cuda.empty_cache()
+
+
+def load_torch_model(spec: ModelSpec) -> AlpamayoDrivingModel:
+    """Build or load the model a spec names; logs progress and provenance.
+
+    Raises:
+        ValueError: bad device/dtype/preset; CheckpointError / ConfigError / TokenizerError from the loader.
+    """
+    spec.validate()
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device)
+    name = PRESET_ALIASES.get(spec.model_path, spec.model_path)
+    started = time.perf_counter()
+    if name in PRESETS:
+        LOG.info("building preset %r (random weights, UNTRAINED) on %s as %s, seed %d", name, device, dtype, spec.seed)
+        model = build_preset(name, seed=spec.seed, dtype=dtype, device=device)
+        version, untrained, model_name = f"preset-{name}-seed{spec.seed}", True, f"alpamayo-r1-{name}"
+    else:
+        path = Path(spec.model_path).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"model_path {spec.model_path!r} is neither a checkpoint directory nor one of {PRESETS}")
+        LOG.info("loading Alpamayo-R1 checkpoint %s on %s as %s", path, device, dtype)
+        model, report = load_checkpoint(path, device, dtype, vlm_dir=spec.tokenizer_path or None, progress=LOG.info)
+        LOG.info(
+            "loaded %d tensors (%.2f B values) from %s in %.1f s, fingerprint %s, VLM architecture from %s",
+            report.num_tensors, report.num_values / 1e9, ", ".join(report.files), report.seconds, report.fingerprint,
+            model.cfg.vlm_source,
+        )
+        version, untrained, model_name = report.fingerprint, False, "alpamayo-r1"
+    tokenizer = load_tokenizer(spec.tokenizer_path or None, model.cfg.traj_vocab_size)
+    check_against_config(tokenizer, model.cfg.vocab_size, model.cfg.traj_token_start_idx, model.cfg.traj_token_ids)
+    info = ModelInfo(
+        name=model_name,
+        version=version,
+        cameras=ALPAMAYO_R1_CAMERAS,
+        frame_offsets_sec=ALPAMAYO_R1_FRAME_OFFSETS_SEC,
+        image_size_hw=None,
+        untrained=untrained,
+    )
+    LOG.info("model ready in %.1f s (attention sdpa, untrained=%s)", time.perf_counter() - started, untrained)
+    return AlpamayoDrivingModel(model, tokenizer, spec, info)
