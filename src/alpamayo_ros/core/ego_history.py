@@ -22,7 +22,7 @@ from alpamayo_ros.core.transforms import F64, TransformError, normalize_quat, qu
 from alpamayo_ros.core.types import EgoHistory
 
 
-class OdometryRejected(ValueError):
+class OdometryRejectedError(ValueError):
     """An odometry sample that must not enter the buffer (non-finite, bad quaternion)."""
 
 
@@ -56,14 +56,14 @@ class EgoHistoryFailure:
 
 
 def make_odom_sample(stamp_ns: int, position: npt.ArrayLike, quat_xyzw: npt.ArrayLike) -> OdomSample:
-    """Validate one odometry pose; raises OdometryRejected with the offending values."""
+    """Validate one odometry pose; raises OdometryRejectedError with the offending values."""
     pos = np.asarray(position, dtype=np.float64).reshape(3)
     if not np.all(np.isfinite(pos)):
-        raise OdometryRejected(f"non-finite position {pos.tolist()}")
+        raise OdometryRejectedError(f"non-finite position {pos.tolist()}")
     try:
         quat = normalize_quat(np.asarray(quat_xyzw, dtype=np.float64).reshape(4))
     except TransformError as exc:
-        raise OdometryRejected(str(exc)) from None
+        raise OdometryRejectedError(str(exc)) from None
     return OdomSample(stamp_ns, pos, quat)
 
 
@@ -144,6 +144,7 @@ class OdometryBuffer:
 def build_ego_history(
     odometry: OdometryBuffer,
     t0_ns: int,
+    *,
     max_gap_sec: float = 0.25,
     max_extrapolation_sec: float = 0.1,
     steps: int = HISTORY_STEPS,

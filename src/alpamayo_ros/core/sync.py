@@ -186,12 +186,15 @@ class FrameSynchronizer:
         dist_ns = entry.stamp_ns - target_ns
         if abs(dist_ns) > self._tol_ns:
             side = "before" if dist_ns < 0 else "after"
-            return None, (
-                f"nearest frame is {_fmt_ms(abs(dist_ns))} {side} {at} (tolerance {_fmt_ms(self._tol_ns)})"
-            )
+            return None, (f"nearest frame is {_fmt_ms(abs(dist_ns))} {side} {at} (tolerance {_fmt_ms(self._tol_ns)})")
         if entry.error is not None:
             return None, f"frame at {at} is unusable: {entry.error}"
         return entry, None
+
+    def frame_at(self, camera: str, t_ns: int) -> FrameEntry | None:
+        """The usable frame of ``camera`` nearest ``t_ns`` within tolerance (e.g. for the overlay), or None."""
+        entry, _ = self._check(camera, t_ns, 0)
+        return entry
 
     def select(self) -> SyncedSample | SyncFailure:
         """The newest complete sample, or why there is none (problems of the newest anchor frame)."""

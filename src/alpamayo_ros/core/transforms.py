@@ -97,7 +97,8 @@ def rpy_to_matrix(roll_rad: float, pitch_rad: float, yaw_rad: float) -> F64:
     cp, sp = np.cos(pitch_rad), np.sin(pitch_rad)
     rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
     ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
-    return yaw_matrix(yaw_rad) @ ry @ rx
+    out: F64 = yaw_matrix(yaw_rad) @ ry @ rx
+    return out
 
 
 def to_local(position: F64, rotation: F64, xyz: npt.ArrayLike, rot: npt.ArrayLike) -> tuple[F64, F64]:

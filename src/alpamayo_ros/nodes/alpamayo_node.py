@@ -1,0 +1,1011 @@
+"""alpamayo_node: seven synchronized cameras + odometry in; 64-pose Path, Chain-of-Causation and markers out.
+
+A managed (lifecycle) node and nothing but wiring; the logic lives in ``alpamayo_ros.core``:
+
+- parameters: declared from ``core.params`` (one source of truth), validated on configure and on every change;
+- subscriptions buffer raw messages (cameras in ``core.sync``, odometry in ``core.ego_history``); nothing is
+  decoded in a callback;
+- a planning timer (steady clock, ``planning_rate_hz``) checks, in order: no inference in flight, a complete
+  synchronized sample, not stale, ego history available; then hands the sample to ONE worker thread;
+- the worker decodes/resizes the frames it needs, runs the model, checks the output, builds the messages and
+  RETURNS a result; a guard condition wakes the executor, which publishes it (or records why not);
+- ``/diagnostics`` says what the node is doing and why it is not planning.
+
+Threading: a single-threaded executor owns all node state; the worker touches only the job it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import Odometry, Path
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecyclePublisher
+from rclpy.lifecycle.node import LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Float64
+from visualization_msgs.msg import MarkerArray
+
+from alpamayo_ros.core import params as P
+from alpamayo_ros.core.builders import (
+    MarkerStyle,
+    build_chain_of_causation,
+    build_image,
+    build_markers,
+    build_odom_path,
+    build_path,
+    ns_from_stamp,
+)
+from alpamayo_ros.core.decisions import Agreement, check_consistency
+from alpamayo_ros.core.ego_history import (
+    EgoHistoryFailure,
+    EgoHistoryResult,
+    OdometryBuffer,
+    OdometryRejectedError,
+    build_ego_history,
+    make_odom_sample,
+)
+from alpamayo_ros.core.images import (
+    ImageConversionError,
+    UnsupportedEncodingError,
+    compressed_to_rgb,
+    is_supported_encoding,
+    raw_to_rgb,
+)
+from alpamayo_ros.core.overlay import PinholeCamera, draw_overlay
+from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
+from alpamayo_ros.core.sync import (
+    AddOutcome,
+    FrameEntry,
+    FrameSynchronizer,
+    ImageAssemblyError,
+    SyncConfig,
+    SyncedSample,
+    SyncFailure,
+    assemble_images,
+)
+from alpamayo_ros.core.types import DrivingModel, EgoHistory, ModelInput, Prediction, UInt8Array
+from alpamayo_ros.msg import ChainOfCausation, StageLatency
+from alpamayo_ros.rosenv import apply_ros_defaults
+
+# --- data handed between the executor and the worker ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """Everything the worker needs; built on the executor thread from the buffers at one tick."""
+
+    sample: SyncedSample
+    ego: EgoHistoryResult
+    generation: int  # buffers' generation (bumped on every flush): results of an older one are dropped
+    params: P.NodeParams
+    overlay_entry: FrameEntry | None
+    camera_info: CameraInfo | None
+    select_ms: float
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class PlanOutputs:
+    path: Path
+    path_odom: Path | None
+    reasoning: tuple[ChainOfCausation, ...]
+    sample_paths: tuple[Path, ...]
+    markers: MarkerArray
+    overlay: Image | None
+    agreement: int
+    agreement_detail: str
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """What the worker returns: outputs to publish, or the reason there are none."""
+
+    t0_ns: int
+    generation: int
+    outputs: PlanOutputs | None
+    failure: str | None
+    stage_ms: dict[str, float]
+    latency: StageLatency | None = None
+
+
+# --- bookkeeping for diagnostics -------------------------------------------------------------------------------
+
+
+@dataclass
+class StreamStats:
+    """Arrival statistics of one input stream (camera or odometry)."""
+
+    received: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    last_stamp_ns: int | None = None
+    last_error: str = ""
+    last_error_stamp_ns: int | None = None
+    size_wh: tuple[int, int] | None = None
+    stamps: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=30))
+
+    def rate_hz(self) -> float:
+        if len(self.stamps) < 2:
+            return 0.0
+        span_ns = max(self.stamps) - min(self.stamps)
+        return (len(self.stamps) - 1) * 1e9 / span_ns if span_ns > 0 else 0.0
+
+    def error(self, stamp_ns: int | None, text: str) -> None:
+        self.rejected += 1
+        self.last_error = text
+        self.last_error_stamp_ns = stamp_ns
+
+
+@dataclass
+class PlanningStats:
+    ticks: int = 0
+    skipped_busy: int = 0
+    no_new_sample: int = 0
+    sync_failures: int = 0
+    stale_samples: int = 0
+    ego_failures: int = 0
+    model_failures: int = 0
+    discarded: int = 0
+    published: int = 0
+    flushes: int = 0
+    last_failure: str = ""
+    last_publish_wall: float = 0.0
+    last_t0_ns: int = 0
+    last_planned_t0_ns: int = 0
+    last_failed_t0_ns: int = 0
+    last_stage_ms: dict[str, float] = field(default_factory=dict)
+    last_agreement: str = ""
+    last_filled: str = ""
+    last_warnings: str = ""
+
+
+class _Throttle:
+    """One log line per key per period (rclpy's throttling is per call site, not per message)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def ready(self, key: str, period_sec: float) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -1e18) >= period_sec:
+            self._last[key] = now
+            return True
+        return False
+
+
+def _decode(payload: Any) -> UInt8Array:
+    if isinstance(payload, CompressedImage):
+        return compressed_to_rgb(payload.format, payload.data)
+    return raw_to_rgb(payload.encoding, payload.height, payload.width, payload.step, payload.data)
+
+
+def _qos(reliability: str, depth: int) -> QoSProfile:
+    rel = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=rel)
+
+
+def _synthetic_input(info_size: tuple[int, int] | None, cameras: Sequence[str], offsets: Sequence[float]) -> ModelInput:
+    """A black, stationary sample for warm-up (exercises every stage once before we report ready)."""
+    height, width = info_size or (320, 576)
+    images = {cam: np.zeros((len(offsets), height, width, 3), np.uint8) for cam in cameras}
+    history = EgoHistory(
+        xyz=np.zeros((HISTORY_STEPS, 3)),
+        rotation=np.broadcast_to(np.eye(3), (HISTORY_STEPS, 3, 3)).copy(),
+        offsets_sec=-STEP_SEC * np.arange(HISTORY_STEPS - 1, -1, -1, dtype=np.float64),
+    )
+    return ModelInput(t0_ns=0, images=images, frame_offsets_sec=tuple(offsets), ego_history=history)
+
+
+def check_prediction(pred: Prediction) -> str | None:
+    """Sanity gate on model output: shapes and finiteness. Returns the reason it is unusable, or None."""
+    if pred.num_samples < 1:
+        return "model returned no samples"
+    if pred.xyz.shape[1:] != (FUTURE_STEPS, 3) or pred.rotation.shape[1:] != (FUTURE_STEPS, 3, 3):
+        return f"model output shapes {pred.xyz.shape} / {pred.rotation.shape}, expected (S, 64, 3) / (S, 64, 3, 3)"
+    if not (np.all(np.isfinite(pred.xyz)) and np.all(np.isfinite(pred.rotation))):
+        return "model output contains NaN/Inf"
+    if len(pred.reasoning) != pred.num_samples:
+        return f"{len(pred.reasoning)} reasoning texts for {pred.num_samples} samples"
+    return None
+
+
+class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for mypy here
+    """The planning node. Transition callbacks appear in lifecycle order; then inputs, tick, worker, outputs."""
+
+    def __init__(self, node_name: str = P.NODE_NAME, **kwargs: Any) -> None:
+        self.model: DrivingModel | None = None
+        self.model_state = "unconfigured"  # unconfigured | loading | ready | error
+        self.model_error = ""
+        self.lifecycle_state = "unconfigured"
+        self._sync: FrameSynchronizer | None = None
+        self._odom = OdometryBuffer()
+        self._generation = 0
+        self._subs: list[Subscription[Any]] = []
+        self._pubs: dict[str, LifecyclePublisher[Any]] = {}
+        self._debug_pubs: dict[str, LifecyclePublisher[Any]] = {}
+        self._plan_timer: Timer | None = None
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+        self._future: concurrent.futures.Future[PlanResult] | None = None
+        self._camera_stats = {cam: StreamStats() for cam in CAMERA_NAMES}
+        self._odom_stats = StreamStats()
+        self._plan = PlanningStats()
+        self._camera_info: CameraInfo | None = None
+        self._last_tick_now_ns = 0
+        self._throttle = _Throttle()
+        super().__init__(node_name, **kwargs)
+
+        self._declare_parameters()
+        values, problems = self._read_parameter_values()
+        self.params = P.from_values(values) if not problems else P.from_values({})
+        self._param_problems = problems
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._result_guard = self.create_guard_condition(self._on_result_ready)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(
+            self.params.diagnostics_period_sec, self._publish_diagnostics, clock=self._steady
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate parameters, load the model (progress logged), create publishers and subscriptions."""
+        values, problems = self._read_parameter_values()
+        if not problems:
+            self.params = P.from_values(values)
+            problems = P.validate(self.params)
+        if problems:
+            return self._fail_configure("invalid parameters: " + "; ".join(problems))
+        prm = self.params
+        spec = prm.model_spec()
+        self.model_state = "loading"
+        self.model_error = ""
+        self._publish_diagnostics()
+        self.get_logger().info(
+            f"loading model: backend={spec.backend} model_path={spec.model_path} device={spec.device}"
+        )
+        started = time.perf_counter()
+        try:
+            from alpamayo_ros.runtime.registry import load_model
+
+            model = load_model(spec)
+        except Exception as exc:  # any loader failure is reported, never silently replaced by another backend
+            detail = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"model load failed: {detail}\n{traceback.format_exc()}")
+            return self._fail_configure(f"model load failed ({spec.backend}, {spec.model_path}): {detail}")
+        info = model.info
+        self.get_logger().info(
+            f"model loaded in {time.perf_counter() - started:.1f} s: {info.name} {info.version}"
+            f"{' (UNTRAINED)' if info.untrained else ''}; cameras {', '.join(info.cameras)}; "
+            f"frames at {info.frame_offsets_sec} s; image size {info.image_size_hw or 'native'}"
+        )
+        if hasattr(model, "raise_on_predict"):
+            model.raise_on_predict = prm.model_test_policy_raise
+        try:
+            self._sync = FrameSynchronizer(
+                SyncConfig(
+                    cameras=CAMERA_NAMES,
+                    required=tuple(info.cameras),
+                    anchor=prm.sync_anchor_camera,
+                    frame_offsets_sec=tuple(info.frame_offsets_sec),
+                    tolerance_sec=prm.sync_tolerance_sec,
+                    missing_policy=prm.sync_missing_camera_policy,
+                    buffer_sec=max(prm.sync_buffer_sec, -min(info.frame_offsets_sec) + 0.5),
+                    max_anchor_lag_sec=prm.sync_max_anchor_lag_sec,
+                    backwards_jump_sec=prm.sync_backwards_jump_sec,
+                )
+            )
+        except ValueError as exc:
+            model.close()
+            return self._fail_configure(f"synchronisation settings do not fit the model: {exc}")
+        if prm.model_warmup:
+            self.get_logger().info("warm-up inference on a synthetic sample")
+            warm_started = time.perf_counter()
+            try:
+                model.predict(_synthetic_input(info.image_size_hw, info.cameras, info.frame_offsets_sec))
+            except Exception as exc:  # a model that cannot run one inference is not ready
+                model.close()
+                return self._fail_configure(f"warm-up inference failed: {type(exc).__name__}: {exc}")
+            self.get_logger().info(f"warm-up done in {(time.perf_counter() - warm_started) * 1e3:.0f} ms")
+        self.model = model
+        self.model_state = "ready"
+        self._odom = OdometryBuffer(prm.ego_buffer_sec, prm.sync_backwards_jump_sec)
+        self._create_outputs()
+        self._create_inputs()
+        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="alpamayo_infer")
+        self.lifecycle_state = "inactive"
+        self.get_logger().info("configured")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        period = 1.0 / self.params.planning_rate_hz
+        self._plan_timer = self.create_timer(period, self._on_tick, clock=self._steady)
+        self.lifecycle_state = "active"
+        self.get_logger().info(f"active: planning at {self.params.planning_rate_hz:g} Hz")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_planning()
+        self.lifecycle_state = "inactive"
+        self.get_logger().info("inactive")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.lifecycle_state = "unconfigured"
+        self.get_logger().info("cleaned up: model released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.lifecycle_state = "finalized"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.model_state = "error"
+        self.lifecycle_state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _fail_configure(self, reason: str) -> TransitionCallbackReturn:
+        self.model_state = "error"
+        self.model_error = reason
+        self.get_logger().error(f"configure failed: {reason}")
+        self._publish_diagnostics()
+        return TransitionCallbackReturn.FAILURE
+
+    def _stop_planning(self) -> None:
+        if self._plan_timer is not None:
+            self.destroy_timer(self._plan_timer)
+            self._plan_timer = None
+
+    def _release(self) -> None:
+        """Stop planning, wait for the worker, drop I/O, free the model (lifecycle cleanup / shutdown)."""
+        self._stop_planning()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+        self._future = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs.clear()
+        for pub in (*self._pubs.values(), *self._debug_pubs.values()):
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs.clear()
+        self._debug_pubs.clear()
+        if self.model is not None:
+            self.model.close()
+            self.model = None
+        self._sync = None
+        self._odom.flush()
+        if self.model_state != "error":
+            self.model_state = "unconfigured"
+
+    # --- parameters --------------------------------------------------------------------------------------------
+
+    def _declare_parameters(self) -> None:
+        for spec in P.PARAM_SPECS:
+            constraints = ""
+            if spec.choices is not None:
+                constraints = "one of: " + ", ".join(spec.choices)
+            elif spec.min_value is not None or spec.max_value is not None:
+                constraints = f"range [{spec.min_value}, {spec.max_value}]"
+            descriptor = ParameterDescriptor(
+                name=spec.name,
+                description=f"{spec.description} (applies: {spec.when})",
+                additional_constraints=constraints,
+                # floats accept integer overrides ("rate:=10"); our validation checks types and ranges
+                dynamic_typing=isinstance(spec.default, float),
+            )
+            if isinstance(spec.default, list):
+                descriptor.type = ParameterType.PARAMETER_DOUBLE_ARRAY
+            self.declare_parameter(spec.name, spec.default, descriptor)
+
+    def _read_parameter_values(self) -> tuple[dict[str, Any], list[str]]:
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for spec in P.PARAM_SPECS:
+            value = self.get_parameter(spec.name).value
+            if isinstance(spec.default, float) and not (isinstance(value, int | float) and not isinstance(value, bool)):
+                problems.append(f"{spec.name} = {value!r} is not a number")
+                continue
+            values[spec.name] = list(value) if isinstance(spec.default, list) else value
+        return values, problems
+
+    def _on_set_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
+        """Validate the whole parameter set with the changes applied; reject with reasons, or accept and apply."""
+        ours = {p.name: p.value for p in changes if p.name in P.SPECS_BY_NAME}
+        if not ours:
+            return SetParametersResult(successful=True)
+        for name, value in ours.items():
+            if isinstance(P.SPECS_BY_NAME[name].default, float) and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                return SetParametersResult(successful=False, reason=f"{name} = {value!r} is not a number")
+        try:
+            candidate = P.replace(
+                self.params, {k: list(v) if isinstance(v, tuple | list) else v for k, v in ours.items()}
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        reasons = P.validate(candidate)
+        if reasons:
+            self.get_logger().warning("rejected parameter change: " + "; ".join(reasons))
+            return SetParametersResult(successful=False, reason="; ".join(reasons))
+        later = [n for n in ours if P.SPECS_BY_NAME[n].when == "configure" and self.lifecycle_state != "unconfigured"]
+        if later:
+            self.get_logger().info(f"{', '.join(later)} will apply at the next configure")
+        self.params = candidate
+        if self.model is not None and hasattr(self.model, "raise_on_predict"):
+            self.model.raise_on_predict = candidate.model_test_policy_raise
+        return SetParametersResult(successful=True)
+
+    # --- inputs ------------------------------------------------------------------------------------------------
+
+    def _create_inputs(self) -> None:
+        prm = self.params
+        for cam in prm.cameras:
+            if cam.message_type == "compressed":
+                sub = self.create_subscription(
+                    CompressedImage,
+                    cam.topic,
+                    lambda m, c=cam.name: self._on_compressed(c, m),
+                    _qos(cam.reliability, 5),
+                )
+            else:
+                sub = self.create_subscription(
+                    Image, cam.topic, lambda m, c=cam.name: self._on_image(c, m), _qos(cam.reliability, 5)
+                )
+            self._subs.append(sub)
+        self._subs.append(
+            self.create_subscription(Odometry, "~/input/odometry", self._on_odometry, _qos("best_effort", 50))
+        )
+        if prm.overlay_enabled:
+            self._subs.append(
+                self.create_subscription(
+                    CameraInfo, prm.overlay_camera_info_topic, self._on_camera_info, _qos("best_effort", 2)
+                )
+            )
+
+    def _topic(self, camera: str) -> str:
+        return self.params.camera(camera).topic
+
+    def _on_image(self, camera: str, msg: Image) -> None:
+        stats = self._camera_stats[camera]
+        stamp_ns = ns_from_stamp(msg.header.stamp)
+        error: str | None = None
+        if not is_supported_encoding(msg.encoding):
+            error = str(UnsupportedEncodingError(msg.encoding))
+            stats.error(stamp_ns, error)
+            self._log_error(f"enc/{camera}", f"{self._topic(camera)}: {error}")
+        size = (int(msg.width), int(msg.height))
+        if error is None and stats.size_wh is not None and size != stats.size_wh:
+            stats.last_error = f"image size changed from {stats.size_wh[0]}x{stats.size_wh[1]} to {size[0]}x{size[1]}"
+            stats.last_error_stamp_ns = stamp_ns
+            self._log_warn(f"size/{camera}", f"{self._topic(camera)}: {stats.last_error}")
+        if error is None:
+            stats.size_wh = size
+        self._buffer_frame(camera, FrameEntry(stamp_ns, msg, size, error))
+
+    def _on_compressed(self, camera: str, msg: CompressedImage) -> None:
+        stamp_ns = ns_from_stamp(msg.header.stamp)
+        fmt = msg.format.lower()
+        error = None
+        if fmt and not any(name in fmt for name in ("jpeg", "jpg", "png")):
+            error = str(UnsupportedEncodingError(msg.format))
+            self._camera_stats[camera].error(stamp_ns, error)
+            self._log_error(f"enc/{camera}", f"{self._topic(camera)}: {error}")
+        self._buffer_frame(camera, FrameEntry(stamp_ns, msg, None, error))
+
+    def _buffer_frame(self, camera: str, entry: FrameEntry) -> None:
+        stats = self._camera_stats[camera]
+        stats.received += 1
+        if entry.stamp_ns <= 0:
+            stats.error(entry.stamp_ns, "zero stamp (frame dropped)")
+            self._log_warn(f"stamp/{camera}", f"{self._topic(camera)}: frame without a stamp dropped")
+            return
+        if self._sync is None:
+            return
+        outcome = self._sync.add(camera, entry)
+        if outcome is AddOutcome.DUPLICATE:
+            stats.duplicates += 1
+            self._log_warn(f"dup/{camera}", f"{self._topic(camera)}: duplicate stamp {entry.stamp_ns} dropped")
+            return
+        if outcome is AddOutcome.OUT_OF_ORDER:
+            stats.out_of_order += 1
+            self._log_warn(f"ooo/{camera}", f"{self._topic(camera)}: out-of-order stamp {entry.stamp_ns} reordered")
+        elif outcome is AddOutcome.TOO_OLD:
+            stats.error(entry.stamp_ns, "frame older than the buffer (dropped)")
+            return
+        elif outcome is AddOutcome.TIME_JUMPED_BACK:
+            self._flushed(f"{camera} stamp went back to {entry.stamp_ns / 1e9:.3f} s")
+        stats.stamps.append(entry.stamp_ns)
+        stats.last_stamp_ns = (
+            max(stats.last_stamp_ns or 0, entry.stamp_ns)
+            if outcome is not AddOutcome.TIME_JUMPED_BACK
+            else entry.stamp_ns
+        )
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        stats = self._odom_stats
+        stats.received += 1
+        stamp_ns = ns_from_stamp(msg.header.stamp)
+        p, q, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
+        try:
+            twist = (tw.linear.x, tw.linear.y, tw.linear.z, tw.angular.x, tw.angular.y, tw.angular.z)
+            if not np.all(np.isfinite(twist)):
+                raise OdometryRejectedError(f"non-finite twist {list(twist)}")
+            sample = make_odom_sample(stamp_ns, (p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+        except OdometryRejectedError as exc:
+            stats.error(stamp_ns, f"rejected: {exc}")
+            self._log_warn("odom/reject", f"odometry at {stamp_ns / 1e9:.3f} s rejected: {exc}")
+            return
+        outcome = self._odom.add(sample, msg.header.frame_id)
+        if outcome == "duplicate":
+            stats.duplicates += 1
+            return
+        if outcome == "out_of_order":
+            stats.out_of_order += 1
+        elif outcome == "too_old":
+            stats.error(stamp_ns, "odometry older than the buffer (dropped)")
+            return
+        elif outcome == "time_jumped_back":
+            self._flushed(f"odometry stamp went back to {stamp_ns / 1e9:.3f} s")
+        stats.stamps.append(stamp_ns)
+        stats.last_stamp_ns = stamp_ns if outcome == "time_jumped_back" else max(stats.last_stamp_ns or 0, stamp_ns)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _flushed(self, why: str) -> None:
+        """Time went backwards: forget every buffer and any plan in flight (it was built on the old timeline)."""
+        if self._sync is not None:
+            self._sync.flush()
+        self._odom.flush()
+        for stats in (*self._camera_stats.values(), self._odom_stats):
+            stats.stamps.clear()
+        self._generation += 1
+        self._plan.flushes += 1
+        self._plan.last_planned_t0_ns = 0
+        self._log_warn("flush", f"time jumped backwards ({why}): all buffers flushed")
+
+    # --- planning tick (executor thread) -----------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        """Checklist of early returns; the last step hands one job to the worker."""
+        plan = self._plan
+        plan.ticks += 1
+        prm = self.params
+        if self.model is None or self._sync is None or self._worker is None:
+            return
+        now_ns = self.get_clock().now().nanoseconds
+        if now_ns < self._last_tick_now_ns - int(prm.sync_backwards_jump_sec * 1e9):
+            self._flushed(f"node clock went back from {self._last_tick_now_ns / 1e9:.3f} to {now_ns / 1e9:.3f} s")
+        self._last_tick_now_ns = now_ns
+        if self._future is not None:
+            plan.skipped_busy += 1
+            return
+        started = time.perf_counter()
+        selected = self._sync.select()
+        if isinstance(selected, SyncFailure):
+            # the same anchor frame may complete on a later tick (a slower camera): retried, reported once
+            if self._first_failure(selected.t0_ns):
+                plan.sync_failures += 1
+                self._not_planned("sync", f"sync failed: {selected.summary()}")
+            return
+        t0_ns = selected.t0_ns
+        plan.last_t0_ns = t0_ns
+        if t0_ns <= plan.last_planned_t0_ns:
+            plan.no_new_sample += 1
+            return
+        if now_ns <= 0:
+            self._not_planned("clock", "node clock is zero (use_sim_time without /clock?)")
+            return
+        age_ns = now_ns - t0_ns
+        if abs(age_ns) > prm.max_sample_age_sec * 1e9:
+            if self._first_failure(t0_ns):
+                plan.stale_samples += 1
+                self._not_planned(
+                    "stale",
+                    f"sample t0 {t0_ns / 1e9:.3f} s is {age_ns / 1e9:+.3f} s from the node clock "
+                    f"(max_sample_age_sec {prm.max_sample_age_sec})",
+                )
+            return
+        ego = build_ego_history(
+            self._odom, t0_ns, max_gap_sec=prm.ego_max_gap_sec, max_extrapolation_sec=prm.ego_max_extrapolation_sec
+        )
+        if isinstance(ego, EgoHistoryFailure):
+            if self._first_failure(t0_ns):
+                plan.ego_failures += 1
+                self._not_planned("ego", ego.reason)
+            return
+        plan.last_filled = ", ".join(f"{c} ({r})" for c, r in selected.filled.items())
+        plan.last_warnings = "; ".join(f"{w.camera}: {w.reason}" for w in selected.warnings)
+        if selected.filled:
+            self._log_warn("filled", f"planning with filled cameras: {plan.last_filled}")
+        overlay_entry = self._sync.frame_at(prm.overlay_camera, t0_ns) if prm.overlay_enabled else None
+        job = PlanJob(
+            sample=selected,
+            ego=ego,
+            generation=self._generation,
+            params=prm,
+            overlay_entry=overlay_entry,
+            camera_info=self._camera_info,
+            select_ms=(time.perf_counter() - started) * 1e3,
+        )
+        plan.last_planned_t0_ns = t0_ns
+        model = self.model
+        self._future = self._worker.submit(self._run_job, model, job)
+        self._future.add_done_callback(lambda _f: self._result_guard.trigger())
+
+    def _first_failure(self, t0_ns: int | None) -> bool:
+        """True the first time a given anchor frame fails (counted and logged once, retried on later ticks)."""
+        key = -1 if t0_ns is None else t0_ns
+        if key == self._plan.last_failed_t0_ns:
+            return False
+        self._plan.last_failed_t0_ns = key
+        return True
+
+    def _not_planned(self, key: str, reason: str) -> None:
+        self._plan.last_failure = reason
+        self._log_warn(f"plan/{key}", f"not planning: {reason}")
+
+    # --- worker thread: returns a result, touches no node state ----------------------------------------------
+
+    @staticmethod
+    def _run_job(model: DrivingModel, job: PlanJob) -> PlanResult:
+        stage: dict[str, float] = {"select_ms": job.select_ms}
+        t0_ns = job.sample.t0_ns
+        info = model.info
+        t = time.perf_counter()
+        try:
+            images = assemble_images(job.sample, _decode, info.image_size_hw)
+        except ImageAssemblyError as exc:
+            return PlanResult(t0_ns, job.generation, None, f"bad camera frame: {exc}", stage)
+        stage["images_ms"] = (time.perf_counter() - t) * 1e3
+        sample = ModelInput(
+            t0_ns=t0_ns, images=images, frame_offsets_sec=tuple(info.frame_offsets_sec), ego_history=job.ego.history
+        )
+        t = time.perf_counter()
+        try:
+            pred = model.predict(sample)
+        except Exception as exc:  # the model may raise anything; the node reports it and keeps running
+            tb = traceback.format_exc(limit=4)
+            return PlanResult(t0_ns, job.generation, None, f"model raised {type(exc).__name__}: {exc}\n{tb}", stage)
+        stage["inference_ms"] = (time.perf_counter() - t) * 1e3
+        bad = check_prediction(pred)
+        if bad is not None:
+            return PlanResult(t0_ns, job.generation, None, f"model output rejected: {bad}", stage)
+        t = time.perf_counter()
+        try:
+            outputs = AlpamayoNode._build_outputs(model, job, pred)
+        except (ValueError, ImageConversionError) as exc:
+            return PlanResult(t0_ns, job.generation, None, f"could not build outputs: {exc}", stage)
+        stage["build_ms"] = (time.perf_counter() - t) * 1e3
+        stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms
+        tm = pred.timings
+        latency = StageLatency(
+            preprocess_ms=float(tm.preprocess_ms),
+            vision_ms=float(tm.vision_ms),
+            reasoning_ms=float(tm.reasoning_ms),
+            action_ms=float(tm.action_ms),
+            total_ms=float(tm.total_ms),
+        )
+        return PlanResult(t0_ns, job.generation, outputs, None, stage, latency)
+
+    @staticmethod
+    def _build_outputs(model: DrivingModel, job: PlanJob, pred: Prediction) -> PlanOutputs:
+        prm, t0_ns = job.params, job.sample.t0_ns
+        frame = prm.output_frame_id
+        reports = [
+            check_consistency(pred.reasoning[i], pred.xyz[i], job.ego.speed_mps) for i in range(pred.num_samples)
+        ]
+        count = pred.num_samples if prm.publish_all_samples else 1
+        reasoning = tuple(
+            build_chain_of_causation(
+                t0_ns, frame_id=frame, prediction=pred, sample_index=i, report=reports[i], info=model.info
+            )
+            for i in range(count)
+        )
+        path = build_path(pred.xyz[0], pred.rotation[0], t0_ns, frame)
+        sample_paths = tuple(build_path(pred.xyz[i], pred.rotation[i], t0_ns, frame) for i in range(1, count))
+        path_odom = (
+            build_odom_path(pred.xyz[0], pred.rotation[0], job.ego.t0_pose, t0_ns, prm.output_odom_frame_id)
+            if prm.output_publish_odom_path
+            else None
+        )
+        style = MarkerStyle(
+            z_offset_m=prm.output_marker_z_offset_m,
+            text_wrap_chars=prm.output_text_wrap_chars,
+            vehicle_length_m=prm.output_vehicle_length_m,
+            vehicle_width_m=prm.output_vehicle_width_m,
+            rear_overhang_m=prm.output_rear_overhang_m,
+        )
+        label = pred.reasoning[0]
+        if model.info.untrained:
+            label = f"[{model.info.name}: untrained] {label}"
+        markers = build_markers(pred.xyz[0], t0_ns, frame, text=label, agreement=int(reports[0].agreement), style=style)
+        overlay = None
+        if prm.overlay_enabled and job.overlay_entry is not None:
+            rgb = _decode(job.overlay_entry.payload)
+            cam = None
+            info = job.camera_info
+            if info is not None and info.width > 0 and info.height > 0:
+                cam = PinholeCamera.from_fields(
+                    list(info.k), info.width, info.height, prm.overlay_mount_xyz_m, prm.overlay_mount_rpy_rad
+                )
+            drawn = draw_overlay(
+                rgb, cam, pred.xyz[0], label, agreement=int(reports[0].agreement), max_width_px=prm.overlay_max_width_px
+            )
+            overlay = build_image(drawn, t0_ns, frame)
+        return PlanOutputs(
+            path=path,
+            path_odom=path_odom,
+            reasoning=reasoning,
+            sample_paths=sample_paths,
+            markers=markers,
+            overlay=overlay,
+            agreement=int(reports[0].agreement),
+            agreement_detail=reports[0].detail,
+        )
+
+    # --- outputs (executor thread) -----------------------------------------------------------------------------
+
+    def _create_outputs(self) -> None:
+        reliable = _qos("reliable", 10)
+        self._pubs = {
+            "path": self.create_lifecycle_publisher(Path, "~/output/path", reliable),
+            "reasoning": self.create_lifecycle_publisher(ChainOfCausation, "~/output/reasoning", reliable),
+            "markers": self.create_lifecycle_publisher(MarkerArray, "~/output/markers", reliable),
+        }
+        if self.params.output_publish_odom_path:
+            self._pubs["path_odom"] = self.create_lifecycle_publisher(Path, "~/output/path_odom", reliable)
+        if self.params.publish_all_samples or self.params.model_num_samples > 1:
+            self._pubs["path_samples"] = self.create_lifecycle_publisher(Path, "~/output/path_samples", reliable)
+        if self.params.overlay_enabled:
+            self._pubs["overlay"] = self.create_lifecycle_publisher(Image, "~/output/overlay", _qos("reliable", 2))
+        for name in ("processing_time_ms", "select_time_ms", "images_time_ms", "inference_time_ms", "build_time_ms"):
+            self._debug_pubs[name] = self.create_lifecycle_publisher(Float64, f"~/debug/{name}", reliable)
+        self._debug_pubs["stage_latency"] = self.create_lifecycle_publisher(
+            StageLatency, "~/debug/stage_latency", reliable
+        )
+
+    def _on_result_ready(self) -> None:
+        future = self._future
+        if future is None or not future.done():
+            return
+        self._future = None
+        plan = self._plan
+        try:
+            result = future.result()
+        except Exception as exc:  # a bug in the worker itself: report, keep running
+            plan.model_failures += 1
+            self._not_planned("worker", f"worker failed: {type(exc).__name__}: {exc}")
+            return
+        plan.last_stage_ms = result.stage_ms
+        if result.generation != self._generation:
+            plan.discarded += 1
+            self._not_planned("discard", "result discarded: time jumped backwards during inference")
+            return
+        if result.outputs is None:
+            if result.failure and result.failure.startswith("model"):
+                plan.model_failures += 1
+            else:
+                plan.sync_failures += 1
+            self._not_planned("worker", result.failure or "unknown failure")
+            return
+        if self.lifecycle_state != "active":
+            plan.discarded += 1
+            return
+        out = result.outputs
+        self._pubs["path"].publish(out.path)
+        for msg in out.reasoning:
+            self._pubs["reasoning"].publish(msg)
+        self._pubs["markers"].publish(out.markers)
+        if out.path_odom is not None and "path_odom" in self._pubs:
+            self._pubs["path_odom"].publish(out.path_odom)
+        if "path_samples" in self._pubs:
+            for sample_path in out.sample_paths:
+                self._pubs["path_samples"].publish(sample_path)
+        if out.overlay is not None and "overlay" in self._pubs:
+            self._pubs["overlay"].publish(out.overlay)
+        for key, topic in (
+            ("processing_ms", "processing_time_ms"),
+            ("select_ms", "select_time_ms"),
+            ("images_ms", "images_time_ms"),
+            ("inference_ms", "inference_time_ms"),
+            ("build_ms", "build_time_ms"),
+        ):
+            if key in result.stage_ms:
+                self._debug_pubs[topic].publish(Float64(data=float(result.stage_ms[key])))
+        if result.latency is not None:
+            self._debug_pubs["stage_latency"].publish(result.latency)
+        plan.published += 1
+        plan.last_publish_wall = time.monotonic()
+        plan.last_failure = ""
+        plan.last_agreement = f"{Agreement(out.agreement).name}: {out.agreement_detail}"
+        if out.agreement == Agreement.DISAGREE:
+            self._log_warn("disagree", f"reasoning and trajectory disagree: {out.agreement_detail}")
+
+    # --- diagnostics and logs ----------------------------------------------------------------------------------
+
+    def _log_warn(self, key: str, text: str) -> None:
+        if self._throttle.ready(key, self.params.log_throttle_sec):
+            self.get_logger().warning(text)
+
+    def _log_error(self, key: str, text: str) -> None:
+        if self._throttle.ready(key, self.params.log_throttle_sec):
+            self.get_logger().error(text)
+
+    def _publish_diagnostics(self) -> None:
+        now_ns = self.get_clock().now().nanoseconds
+        stamp = self.get_clock().now().to_msg() if now_ns > 0 else TimeMsg()
+        statuses = [self._model_status(), self._planning_status(), self._odometry_status(now_ns)]
+        required = set(self.model.info.cameras) if self.model is not None else set()
+        statuses += [self._camera_status(cam, now_ns, cam in required) for cam in CAMERA_NAMES]
+        msg = DiagnosticArray(status=statuses)
+        msg.header.stamp = stamp
+        self._diag_pub.publish(msg)
+
+    def _status(self, name: str, level: bytes, message: str, values: dict[str, Any]) -> DiagnosticStatus:
+        return DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: {name}",
+            message=message,
+            hardware_id=self.get_fully_qualified_name(),
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        )
+
+    def _model_status(self) -> DiagnosticStatus:
+        prm = self.params
+        values: dict[str, Any] = {
+            "state": self.model_state,
+            "lifecycle": self.lifecycle_state,
+            "backend": prm.model_backend,
+            "model_path": prm.model_model_path,
+        }
+        if self.model is not None:
+            info = self.model.info
+            values.update(
+                name=info.name, version=info.version, untrained=info.untrained, cameras=",".join(info.cameras)
+            )
+        if self.model_state == "error":
+            return self._status("model", DiagnosticStatus.ERROR, f"error: {self.model_error}", values)
+        if self.model_state == "ready":
+            return self._status("model", DiagnosticStatus.OK, "ready", values)
+        level = DiagnosticStatus.WARN if self.model_state == "loading" else DiagnosticStatus.OK
+        return self._status("model", level, self.model_state, values)
+
+    def _planning_status(self) -> DiagnosticStatus:
+        plan = self._plan
+        values: dict[str, Any] = {
+            "plans_published": plan.published,
+            "ticks": plan.ticks,
+            "skipped_ticks_busy": plan.skipped_busy,
+            "sync_failures": plan.sync_failures,
+            "stale_samples": plan.stale_samples,
+            "ego_history_failures": plan.ego_failures,
+            "model_failures": plan.model_failures,
+            "discarded_results": plan.discarded,
+            "buffer_flushes": plan.flushes,
+            "last_t0_sec": f"{plan.last_t0_ns / 1e9:.3f}",
+            "last_failure": plan.last_failure.splitlines()[0] if plan.last_failure else "",
+            "filled_cameras": plan.last_filled,
+            "camera_warnings": plan.last_warnings,
+            "agreement": plan.last_agreement,
+        }
+        values.update({k: f"{v:.1f}" for k, v in plan.last_stage_ms.items()})
+        if self.lifecycle_state != "active":
+            return self._status("planning", DiagnosticStatus.OK, f"not active ({self.lifecycle_state})", values)
+        if plan.last_failure:
+            return self._status("planning", DiagnosticStatus.WARN, plan.last_failure.splitlines()[0], values)
+        if plan.published == 0:
+            return self._status("planning", DiagnosticStatus.WARN, "waiting for the first complete sample", values)
+        return self._status("planning", DiagnosticStatus.OK, "planning", values)
+
+    def _stream_values(self, stats: StreamStats, now_ns: int) -> dict[str, Any]:
+        age = "" if stats.last_stamp_ns is None else f"{(now_ns - stats.last_stamp_ns) / 1e6:.0f}"
+        return {
+            "rate_hz": f"{stats.rate_hz():.1f}",
+            "age_ms": age,
+            "received": stats.received,
+            "rejected": stats.rejected,
+            "duplicates": stats.duplicates,
+            "out_of_order": stats.out_of_order,
+            "last_error": stats.last_error,
+        }
+
+    def _stream_level(self, stats: StreamStats, now_ns: int) -> tuple[bytes, str]:
+        if stats.last_stamp_ns is None:
+            return DiagnosticStatus.WARN, "no messages"
+        age_sec = (now_ns - stats.last_stamp_ns) / 1e9
+        if age_sec > self.params.max_sample_age_sec:
+            return DiagnosticStatus.WARN, f"stale: last message {age_sec:.2f} s old"
+        recent = stats.last_error_stamp_ns is not None and now_ns - stats.last_error_stamp_ns < 2e9
+        if recent:
+            return DiagnosticStatus.WARN, stats.last_error
+        return DiagnosticStatus.OK, f"{stats.rate_hz():.1f} Hz"
+
+    def _camera_status(self, cam: str, now_ns: int, used: bool) -> DiagnosticStatus:
+        stats = self._camera_stats[cam]
+        params = self.params.camera(cam)
+        values = self._stream_values(stats, now_ns)
+        values.update(topic=params.topic, message_type=params.message_type, used_by_model=used)
+        if stats.size_wh is not None:
+            values["size"] = f"{stats.size_wh[0]}x{stats.size_wh[1]}"
+        level, message = self._stream_level(stats, now_ns)
+        return self._status(f"camera {cam}", level, message, values)
+
+    def _odometry_status(self, now_ns: int) -> DiagnosticStatus:
+        level, message = self._stream_level(self._odom_stats, now_ns)
+        values = self._stream_values(self._odom_stats, now_ns)
+        values["frame_id"] = self._odom.frame_id
+        return self._status("odometry", level, message, values)
+
+
+# --- entry points ----------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ros-args",
+        dest="ros_args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="ROS arguments, e.g. --ros-args -p model.backend:=test_policy --params-file config/alpamayo.yaml",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    ros_args = list(args.ros_args or [])
+    return _spin(["alpamayo_node", "--ros-args", *ros_args] if ros_args else ["alpamayo_node"])
+
+
+def main() -> int:
+    return _spin(sys.argv)
+
+
+def _spin(argv: list[str]) -> int:
+    apply_ros_defaults()
+    rclpy.init(args=argv)
+    node = AlpamayoNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if node.params.autostart:
+            node.trigger_configure()
+            if node.lifecycle_state == "inactive":
+                node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._release()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
