@@ -1,0 +1,514 @@
+"""`alpamayo-ros evaluate BAG...`: open-loop evaluation of a model (or of recorded node outputs) on bags.
+
+The bag is read in log-time order and fed through the node's own pipeline code: ``core.sync.FrameSynchronizer``
+(anchor camera + tolerance), ``core.ego_history`` (timestamp-interpolated 16-pose history), ``core.sync.
+assemble_images`` and the model from ``runtime.registry.load_model``, with the node's default parameters
+(``core.params``). A planning tick is every anchor-camera frame, planned once every message logged at or before its
+stamp has been fed (no DDS, no timer, no dropped ticks: deterministic). Each plan is compared with the recorded
+future (``/ground_truth/path``, else the odometry itself): ADE / FDE / minADE at 0.5 / 1 / 3 / 5 / 6.4 s (XY), the
+node's reasoning-action consistency monitor (``core.decisions``), and decision agreement with the reference labels
+(``/ground_truth/reasoning``). A constant-velocity baseline is scored on the same ticks.
+
+``--predictions RECORDED_BAG`` scores what a running node published instead (its Path and ChainOfCausation,
+matched to the scenario bag by header stamp t0), e.g. a bag recorded during ``alpamayo-ros demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alpamayo_ros.core import params as P
+from alpamayo_ros.core.decisions import (
+    Agreement,
+    Decision,
+    Lateral,
+    Longitudinal,
+    check_consistency,
+    classify_trajectory,
+    parse_decision,
+)
+from alpamayo_ros.core.ego_history import (
+    EgoHistoryFailure,
+    OdometryBuffer,
+    OdometryRejectedError,
+    build_ego_history,
+    make_odom_sample,
+)
+from alpamayo_ros.core.images import compressed_to_rgb, raw_to_rgb, resize_rgb
+from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, STEP_SEC
+from alpamayo_ros.core.sync import (
+    FrameEntry,
+    FrameSynchronizer,
+    ImageAssemblyError,
+    SyncConfig,
+    SyncFailure,
+    assemble_images,
+)
+from alpamayo_ros.core.transforms import quat_to_matrix, to_local
+from alpamayo_ros.core.types import FloatArray, ModelInput, UInt8Array
+from alpamayo_ros.runtime.spec import BACKENDS, ModelSpec
+from alpamayo_ros.tools import bagio, metrics
+from alpamayo_ros.tools.synth import load_sidecar
+
+MOSAIC_WIDTH = 320  # per-camera width of the report mosaic (px)
+
+
+@dataclass
+class TickResult:
+    """One planning tick: the plan, the truth, the baseline and the verdicts (XY in the t0 ego frame, metres)."""
+
+    bag: str
+    t0_ns: int
+    t_sec: float  # since the bag's first message
+    speed_mps: float
+    pred_xy: FloatArray  # (S, 64, 2)
+    gt_xy: FloatArray  # (64, 2)
+    baseline_xy: FloatArray  # (64, 2)
+    reasoning: str
+    stated: Decision
+    shown: Decision
+    agreement: Agreement
+    agreement_detail: str
+    reference: Decision | None
+    reference_text: str
+    errors: metrics.TickErrors
+    baseline_errors: metrics.TickErrors
+    latency_ms: float | None
+    frames: dict[str, UInt8Array] = field(default_factory=dict)  # small RGB per camera (report ticks only)
+    overlay_rgb: UInt8Array | None = None  # full-size front camera frame (report ticks only)
+
+
+@dataclass
+class BagEvaluation:
+    bag: Path
+    sidecar: dict[str, Any] | None
+    anchor_frames: int = 0
+    ticks: list[TickResult] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    camera_info: dict[str, Any] = field(default_factory=dict)  # camera -> (k (9,), width, height)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bags", nargs="+", type=Path, help="scenario bags (synth output or any bag with the topics)")
+    parser.add_argument("--out", type=Path, default=Path("out/evaluation"), help="report directory")
+    parser.add_argument("--backend", choices=BACKENDS, default=ModelSpec.backend)
+    parser.add_argument("--model", default=ModelSpec.model_path, help="checkpoint directory or preset name")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--num-samples", type=int, default=1, help="trajectory samples per tick (minADE over them)")
+    parser.add_argument("--max-reasoning-tokens", type=int, default=ModelSpec.max_reasoning_tokens)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-ticks", type=int, default=0, help="stop each bag after this many planned ticks")
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="score a bag of recorded node outputs instead of running a model (one scenario bag)")
+    parser.add_argument("--path-topic", default="", help="Path topic in --predictions (default: */output/path)")
+    parser.add_argument("--reasoning-topic", default="", help="ChainOfCausation topic (default: */output/reasoning)")
+    parser.add_argument("--report-ticks", type=int, default=24, help="ticks shown in detail in the HTML report")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def decode_image(msg: Any) -> UInt8Array:
+    """rosbags Image / CompressedImage -> RGB through the node's converters (core.images)."""
+    if hasattr(msg, "format"):
+        return compressed_to_rgb(msg.format, msg.data)
+    return raw_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+
+
+def camera_of(topic: str) -> str | None:
+    """Which rig camera an image topic belongs to (by name), None for other topics."""
+    for cam in CAMERA_NAMES:
+        if f"/{cam}/" in topic + "/":
+            return cam
+    return None
+
+
+def path_xy(msg: Any) -> FloatArray:
+    return np.array([[p.pose.position.x, p.pose.position.y] for p in msg.poses], dtype=np.float64).reshape(-1, 2)
+
+
+def _decision(msg: Any) -> Decision:
+    return Decision(Longitudinal(int(msg.longitudinal)), Lateral(int(msg.lateral)))
+
+
+def future_from_odometry(odom: OdometryBuffer, t0_ns: int, max_gap_sec: float = 0.25) -> FloatArray | None:
+    """(64, 2) future XY in the t0 ego frame from recorded odometry (bags without /ground_truth/path)."""
+    gap = int(max_gap_sec * 1e9)
+    at0 = odom.interpolate(t0_ns, gap, 0)
+    if isinstance(at0, str):
+        return None
+    pts = []
+    for i in range(FUTURE_STEPS):
+        got = odom.interpolate(t0_ns + round((i + 1) * STEP_SEC * 1e9), gap, 0)
+        if isinstance(got, str):
+            return None
+        pts.append(got[0])
+    r0 = quat_to_matrix(at0[1][None])[0]
+    xyz, _ = to_local(at0[0], r0, np.array(pts), np.broadcast_to(np.eye(3), (FUTURE_STEPS, 3, 3)))
+    return np.asarray(xyz[:, :2], dtype=np.float64)
+
+
+@dataclass
+class _Predicted:
+    xy: FloatArray
+    coc: Any = None
+
+
+def load_predictions(bag: Path, path_topic: str = "", reasoning_topic: str = "") -> dict[int, _Predicted]:
+    """t0 (header stamp) -> the node's published plan (Path) and reasoning (sample 0)."""
+    topics = bagio.bag_topics(bag)
+    paths = [t.topic for t in topics if t.typename == bagio.PATH and (t.topic == path_topic or (
+        not path_topic and t.topic.endswith("output/path")))]
+    cocs = [t.topic for t in topics if t.typename == bagio.COC and (t.topic == reasoning_topic or (
+        not reasoning_topic and t.topic.endswith("output/reasoning")))]
+    if not paths:
+        raise bagio.BagError(f"{bag}: no nav_msgs/Path topic {path_topic or '*/output/path'} "
+                             f"(topics: {', '.join(t.topic for t in topics)})")
+    out: dict[int, _Predicted] = {}
+    cocs_by_t0: dict[int, Any] = {}
+    for rec in bagio.read_bags([bag], [paths[0], *cocs[:1]]):
+        msg = bagio.deserialize(rec.raw, rec.typename)
+        t0 = bagio.stamp_ns(msg.header.stamp)
+        if rec.typename == bagio.PATH:
+            out[t0] = _Predicted(path_xy(msg))
+        elif int(msg.sample_index) == 0:
+            cocs_by_t0[t0] = msg
+    for t0, coc in cocs_by_t0.items():
+        if t0 in out:
+            out[t0].coc = coc
+    return out
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+def evaluate_bag(
+    bag: Path,
+    model: Any | None,
+    predictions: dict[int, _Predicted] | None = None,
+    max_ticks: int = 0,
+    report_ticks: int = 24,
+    progress: bool = True,
+) -> BagEvaluation:
+    """Feed one bag through the node's pipeline; plan (model) or look up (predictions) at every anchor frame."""
+    from tqdm import tqdm
+
+    prm = P.from_values({})
+    info = model.info if model is not None else None
+    required = tuple(info.cameras) if info is not None else (prm.sync_anchor_camera,)
+    offsets = tuple(info.frame_offsets_sec) if info is not None else (0.0,)
+    sync = FrameSynchronizer(
+        SyncConfig(
+            cameras=CAMERA_NAMES,
+            required=required,
+            anchor=prm.sync_anchor_camera,
+            frame_offsets_sec=offsets,
+            tolerance_sec=prm.sync_tolerance_sec,
+            missing_policy=prm.sync_missing_camera_policy,
+            buffer_sec=max(prm.sync_buffer_sec, -min(offsets) + 0.5),
+            max_anchor_lag_sec=prm.sync_max_anchor_lag_sec,
+            backwards_jump_sec=prm.sync_backwards_jump_sec,
+        )
+    )
+    odom = OdometryBuffer(prm.ego_buffer_sec, prm.sync_backwards_jump_sec)
+    result = BagEvaluation(bag, load_sidecar(bag))
+    topics = bagio.bag_topics(bag)
+    anchor_topics = [t for t in topics if camera_of(t.topic) == prm.sync_anchor_camera
+                     and t.typename in (bagio.IMAGE, bagio.COMPRESSED)]
+    total = anchor_topics[0].count if anchor_topics else 0
+    report_every = max(1, math.ceil(total / max(1, report_ticks)))
+    has_gt_path = any(t.topic == bagio.GT_PATH_TOPIC for t in topics)
+    # Odometry kept whole for ground truth from odometry (bags without /ground_truth/path).
+    odom_all = OdometryBuffer(1e9, 1e9)
+    gt_paths: dict[int, FloatArray] = {}
+    gt_labels: dict[int, Any] = {}
+    first_ns: int | None = None
+    pending: list[tuple[int, int]] = []  # (anchor stamp t0, log time after which it is planned)
+    bar = tqdm(total=total, unit="tick", desc=f"evaluate {bag.name}", disable=not progress)
+
+    def plan(t0_ns: int) -> None:
+        bar.update(1)
+        result.anchor_frames += 1
+        if max_ticks and len(result.ticks) >= max_ticks:
+            result.skipped["beyond --max-ticks"] += 1
+            return
+        selected = sync.select()
+        if isinstance(selected, SyncFailure) or selected.t0_ns != t0_ns:
+            why = selected.summary() if isinstance(selected, SyncFailure) else "a newer anchor frame was complete"
+            result.skipped[f"sync: {why.split(':')[0]}"] += 1
+            return
+        ego = build_ego_history(
+            odom, t0_ns, max_gap_sec=prm.ego_max_gap_sec, max_extrapolation_sec=prm.ego_max_extrapolation_sec
+        )
+        if isinstance(ego, EgoHistoryFailure):
+            result.skipped["ego history incomplete (first 1.5 s of the bag)"] += 1
+            return
+        gt = gt_paths.get(t0_ns)  # None without /ground_truth/path: filled from odometry after the bag was read
+        if has_gt_path and gt is None:
+            result.skipped["no ground truth for t0"] += 1
+            return
+        latency: float | None = None
+        if model is not None:
+            try:
+                images = assemble_images(selected, decode_image, info.image_size_hw if info else None)
+            except ImageAssemblyError as exc:
+                result.skipped[f"bad frame: {exc.reason}"] += 1
+                return
+            sample = ModelInput(t0_ns=t0_ns, images=images, frame_offsets_sec=offsets, ego_history=ego.history)
+            started = time.perf_counter()
+            pred = model.predict(sample)
+            latency = (time.perf_counter() - started) * 1e3
+            pred_xy = np.asarray(pred.xyz[:, :, :2], dtype=np.float64)
+            report = check_consistency(pred.reasoning[0], pred.xyz[0], ego.speed_mps)
+            reasoning, stated, shown = pred.reasoning[0], report.stated, report.shown
+            agreement, detail = report.agreement, report.detail
+        else:
+            assert predictions is not None
+            got = predictions.get(t0_ns)
+            if got is None:
+                result.skipped["node published no plan for this t0"] += 1
+                return
+            pred_xy = got.xy[None]
+            if got.coc is not None:
+                reasoning = str(got.coc.reasoning_text)
+                stated, shown = _decision(got.coc.reasoning_decision), _decision(got.coc.trajectory_decision)
+                agreement, detail = Agreement(int(got.coc.agreement)), str(got.coc.agreement_detail)
+                latency = float(got.coc.latency.total_ms)
+            else:
+                reasoning, agreement, detail = "", Agreement.UNKNOWN, "no reasoning recorded"
+                stated = Decision()
+                xyz = np.column_stack([got.xy, np.zeros(len(got.xy))])
+                shown = classify_trajectory(xyz, ego.speed_mps)
+        label = gt_labels.get(t0_ns)
+        tick = TickResult(
+            bag=bag.name,
+            t0_ns=t0_ns,
+            t_sec=(t0_ns - (first_ns or t0_ns)) / 1e9,
+            speed_mps=ego.speed_mps,
+            pred_xy=pred_xy,
+            gt_xy=gt if gt is not None else np.zeros((FUTURE_STEPS, 2)),
+            baseline_xy=metrics.constant_velocity(ego.history.xyz),
+            reasoning=reasoning,
+            stated=stated,
+            shown=shown,
+            agreement=agreement,
+            agreement_detail=detail,
+            reference=_decision(label.reasoning_decision) if label is not None else None,
+            reference_text=str(label.reasoning_text) if label is not None else "",
+            errors=metrics.tick_errors(pred_xy, np.zeros((FUTURE_STEPS, 2))),
+            baseline_errors=metrics.tick_errors(np.zeros((FUTURE_STEPS, 2)), np.zeros((FUTURE_STEPS, 2))),
+            latency_ms=latency,
+        )
+        if len(result.ticks) % report_every == 0:
+            for cam in CAMERA_NAMES:
+                entry = sync.frame_at(cam, t0_ns)
+                if entry is None:
+                    continue
+                rgb = decode_image(entry.payload)
+                h, w = rgb.shape[:2]
+                tick.frames[cam] = resize_rgb(rgb, (max(1, round(h * MOSAIC_WIDTH / w)), MOSAIC_WIDTH)).copy()
+                if cam == "camera_front_wide_120fov":
+                    tick.overlay_rgb = np.ascontiguousarray(rgb)
+        result.ticks.append(tick)
+
+    for rec in bagio.read_bags([bag]):
+        if first_ns is None:
+            first_ns = rec.log_time_ns
+        while pending and rec.log_time_ns > pending[0][1]:
+            plan(pending.pop(0)[0])
+        cam = camera_of(rec.topic)
+        if rec.typename in (bagio.IMAGE, bagio.COMPRESSED) and cam is not None:
+            msg = bagio.deserialize(rec.raw, rec.typename)
+            stamp = bagio.stamp_ns(msg.header.stamp)
+            size = (int(msg.width), int(msg.height)) if rec.typename == bagio.IMAGE else None
+            sync.add(cam, FrameEntry(stamp, msg, size))
+            if cam == prm.sync_anchor_camera:
+                # Synthetic bags log at the stamp (all cameras of a tick share it); recorded bags log at receive
+                # time, so the other cameras of the tick get the sync tolerance to arrive.
+                lag = 0 if rec.log_time_ns == stamp else int(prm.sync_tolerance_sec * 1e9)
+                pending.append((stamp, rec.log_time_ns + lag))
+        elif rec.typename == bagio.CAMERA_INFO and cam is not None and cam not in result.camera_info:
+            msg = bagio.deserialize(rec.raw, rec.typename)
+            result.camera_info[cam] = (np.asarray(msg.k, dtype=np.float64), int(msg.width), int(msg.height))
+        elif rec.typename == bagio.ODOMETRY:
+            msg = bagio.deserialize(rec.raw, rec.typename)
+            p, q = msg.pose.pose.position, msg.pose.pose.orientation
+            try:
+                sample = make_odom_sample(bagio.stamp_ns(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+            except OdometryRejectedError:
+                continue
+            odom.add(sample, msg.header.frame_id)
+            odom_all.add(sample, msg.header.frame_id)
+        elif rec.topic == bagio.GT_PATH_TOPIC:
+            msg = bagio.deserialize(rec.raw, rec.typename)
+            gt_paths[bagio.stamp_ns(msg.header.stamp)] = path_xy(msg)
+        elif rec.topic == bagio.GT_REASONING_TOPIC:
+            msg = bagio.deserialize(rec.raw, rec.typename)
+            gt_labels[bagio.stamp_ns(msg.header.stamp)] = msg
+    while pending:
+        plan(pending.pop(0)[0])
+    bar.close()
+
+    # Scores (ground truth from odometry where the bag has no /ground_truth/path).
+    scored: list[TickResult] = []
+    for tick in result.ticks:
+        if not has_gt_path:
+            gt = future_from_odometry(odom_all, tick.t0_ns)
+            if gt is None:
+                result.skipped["no odometry 6.4 s beyond t0 (ground truth)"] += 1
+                continue
+            tick.gt_xy = gt
+        tick.errors = metrics.tick_errors(tick.pred_xy, tick.gt_xy)
+        tick.baseline_errors = metrics.tick_errors(tick.baseline_xy, tick.gt_xy)
+        scored.append(tick)
+    result.ticks = scored
+    return result
+
+
+def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[str, Any]:
+    """All figures of a run as one JSON-able dict (summary first, then per tick)."""
+    ticks = [t for e in evals for t in e.ticks]
+    agree = [t.agreement == Agreement.AGREE for t in ticks if t.agreement != Agreement.UNKNOWN]
+    with_ref = [t for t in ticks if t.reference is not None]
+    lon_ok = [t.stated.longitudinal == t.reference.longitudinal for t in with_ref if t.reference]
+    lat_ok = [t.stated.lateral == t.reference.lateral for t in with_ref if t.reference]
+    both_ok = [t.stated == t.reference for t in with_ref]
+    ref_vs_gt: list[bool] = []
+    for t in with_ref:
+        assert t.reference is not None
+        shown = classify_trajectory(np.column_stack([t.gt_xy, np.zeros(len(t.gt_xy))]), t.speed_mps)
+        from alpamayo_ros.core.decisions import compare
+
+        verdict, _ = compare(t.reference, shown)
+        if verdict != Agreement.UNKNOWN:
+            ref_vs_gt.append(verdict == Agreement.AGREE)
+    lat_ms = [t.latency_ms for t in ticks if t.latency_ms is not None]
+    skipped: Counter[str] = Counter()
+    for e in evals:
+        skipped.update(e.skipped)
+    return {
+        "model": model_desc,
+        "bags": [
+            {"bag": str(e.bag), "scenario": (e.sidecar or {}).get("scenario"), "seed": (e.sidecar or {}).get("seed"),
+             "anchor_frames": e.anchor_frames, "planned_ticks": len(e.ticks)}
+            for e in evals
+        ],
+        "ticks": {"anchor_frames": sum(e.anchor_frames for e in evals), "scored": len(ticks), "skipped": dict(skipped)},
+        "model_metrics": metrics.mean_errors([t.errors for t in ticks]),
+        "baseline_metrics": metrics.mean_errors([t.baseline_errors for t in ticks]),
+        "baseline": "constant velocity: mean XY velocity of the last 0.3 s of ego history, extrapolated",
+        "agreement": {
+            "reasoning_action_agree_rate": metrics.rate(agree),
+            "reasoning_action_compared": len(agree),
+            "reasoning_action_unknown": len(ticks) - len(agree),
+            "decision_vs_reference": {
+                "longitudinal": metrics.rate(lon_ok), "lateral": metrics.rate(lat_ok), "both": metrics.rate(both_ok),
+                "ticks": len(with_ref),
+            },
+            "reference_vs_ground_truth_trajectory": metrics.rate(ref_vs_gt),
+        },
+        "latency_ms": {
+            "mean": float(np.mean(lat_ms)), "p50": float(np.percentile(lat_ms, 50)),
+            "p90": float(np.percentile(lat_ms, 90)), "max": float(np.max(lat_ms)), "count": len(lat_ms),
+        } if lat_ms else None,
+        "per_tick": [
+            {
+                "bag": t.bag, "t0_ns": t.t0_ns, "t_sec": round(t.t_sec, 3), "speed_mps": round(t.speed_mps, 3),
+                "ade": t.errors.ade, "fde": t.errors.fde, "min_ade": t.errors.min_ade,
+                "baseline_ade": t.baseline_errors.ade, "baseline_fde": t.baseline_errors.fde,
+                "reasoning": t.reasoning, "stated": [int(t.stated.longitudinal), int(t.stated.lateral)],
+                "shown": [int(t.shown.longitudinal), int(t.shown.lateral)], "agreement": int(t.agreement),
+                "agreement_detail": t.agreement_detail,
+                "reference": None if t.reference is None else [int(t.reference.longitudinal), int(t.reference.lateral)],
+                "reference_text": t.reference_text, "latency_ms": t.latency_ms,
+            }
+            for t in ticks
+        ],
+    }
+
+
+def run_evaluation(
+    bags: list[Path], out: Path, spec: ModelSpec | None, predictions: Path | None = None,
+    max_ticks: int = 0, report_ticks: int = 24, path_topic: str = "", reasoning_topic: str = "",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate, write metrics.json + report.html under out, return the summary."""
+    from alpamayo_ros.tools.report import write_report
+
+    model = None
+    preds = None
+    if predictions is not None:
+        if len(bags) != 1:
+            raise ValueError(f"--predictions scores one scenario bag at a time, got {len(bags)}")
+        preds = load_predictions(predictions, path_topic, reasoning_topic)
+        desc: dict[str, Any] = {"source": "recorded node outputs", "predictions_bag": str(predictions)}
+        first = next(iter(preds.values()), None)
+        if first is not None and first.coc is not None:
+            desc.update(name=str(first.coc.model_name), version=str(first.coc.model_version))
+    else:
+        assert spec is not None
+        from alpamayo_ros.runtime.registry import load_model
+
+        started = time.perf_counter()
+        model = load_model(spec)
+        info = model.info
+        desc = {"source": "offline", "backend": spec.backend, "model_path": spec.model_path, "name": info.name,
+                "version": info.version, "untrained": info.untrained, "num_samples": spec.num_samples,
+                "load_sec": round(time.perf_counter() - started, 2)}
+    try:
+        evals = [evaluate_bag(b, model, preds, max_ticks, report_ticks, progress) for b in bags]
+    finally:
+        if model is not None:
+            model.close()
+    summary = summarize(evals, desc)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    write_report(out, summary, evals)
+    return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    m, b = summary.get("model_metrics") or {}, summary.get("baseline_metrics") or {}
+    ag = summary["agreement"]
+    lat = summary.get("latency_ms")
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.0f} %"
+
+    lines = [f"ticks scored: {summary['ticks']['scored']} of {summary['ticks']['anchor_frames']} anchor frames"]
+    if m:
+        lines.append("ADE (m)      " + "  ".join(f"{k:>5}" for k in m["ade"]))
+        lines.append("  model      " + "  ".join(f"{v:5.2f}" for v in m["ade"].values()))
+        lines.append("  const-vel  " + "  ".join(f"{v:5.2f}" for v in b["ade"].values()))
+        lines.append(f"FDE@6.4s model {m['fde']['6.4s']:.2f} m, const-vel {b['fde']['6.4s']:.2f} m; "
+                     f"minADE@6.4s {m['min_ade']['6.4s']:.2f} m")
+    lines.append(
+        f"reasoning-action agreement {pct(ag['reasoning_action_agree_rate'])} "
+        f"({ag['reasoning_action_compared']} compared); decision vs reference: longitudinal "
+        f"{pct(ag['decision_vs_reference']['longitudinal'])}, lateral {pct(ag['decision_vs_reference']['lateral'])}"
+    )
+    if lat:
+        lines.append(f"latency ms: mean {lat['mean']:.0f}, p50 {lat['p50']:.0f}, p90 {lat['p90']:.0f}, max {lat['max']:.0f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [str(b) for b in args.bags if not (b / "metadata.yaml").exists()]
+    if missing:
+        print(f"alpamayo-ros evaluate: not rosbag2 bags: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    spec = None
+    if args.predictions is None:
+        spec = ModelSpec(backend=args.backend, model_path=args.model, device=args.device,
+                         num_samples=args.num_samples, max_reasoning_tokens=args.max_reasoning_tokens, seed=args.seed)
+    summary = run_evaluation(list(args.bags), args.out, spec, args.predictions, args.max_ticks, args.report_ticks,
+                             args.path_topic, args.reasoning_topic)
+    print(format_summary(summary))
+    print(f"report: {args.out / 'report.html'}\nmetrics: {args.out / 'metrics.json'}")
+    return 0
