@@ -1,0 +1,297 @@
+"""alpamayo_node over real DDS between processes: the node (child process, backend test_policy, sim time) is fed
+seven cameras + odometry by this process; outputs, diagnostics and every bad-input case of issue 3.
+
+One node process serves the whole module (start-up and discovery cost seconds on 2 cores). Each fault test
+records the sim time its fault took effect and checks that no plan with t0 in the affected window arrives, that
+diagnostics say why, and that plans resume by themselves once the fault is removed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from node_feeder import NODE, Feeder, ns_of  # noqa: E402
+
+from support import start_process, stop_process, wait_until  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+COMPRESSED = "camera_front_tele_30fov"  # a model camera, sent as JPEG
+GRID_NS = 100_000_000
+SEC = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def feeder(ros_env: dict[str, str], python_exe: str) -> Iterator[Feeder]:
+    rclpy.init()
+    fd = Feeder(compressed=frozenset({COMPRESSED}))
+    proc = start_process(
+        [
+            python_exe, "-m", "alpamayo_ros.cli", "node", "--ros-args",
+            "-p", "use_sim_time:=true",
+            "-p", "model.backend:=test_policy",
+            "-p", "diagnostics.period_sec:=0.25",
+            "-p", "log_throttle_sec:=0.5",
+            "-p", f"cameras.{COMPRESSED}.message_type:=compressed",
+        ],
+        ros_env,
+    )  # fmt: skip
+    try:
+        matched = wait_until(
+            lambda: (
+                fd.node.count_subscribers(f"{NODE}/input/camera_front_wide_120fov/image") > 0
+                and fd.node.count_publishers(f"{NODE}/output/path") > 0
+            ),
+            30.0,
+        )
+        assert matched, "node did not come up:\n" + stop_process(proc)
+        fd.start_feeding()
+        assert wait_until(lambda: fd.count_paths() >= 3, 20.0), "no plans:\n" + stop_process(proc)
+        yield fd
+    finally:
+        fd.close()
+        out = stop_process(proc)
+        rclpy.try_shutdown()
+        print(out[-4000:])
+    assert proc.returncode == 0, out[-4000:]
+
+
+@pytest.fixture
+def healthy(feeder: Feeder) -> Iterator[Feeder]:
+    """Every test starts and ends with no fault and a node that is planning again."""
+    feeder.apply(lambda f: f.__init__())  # type: ignore[misc]
+    n = feeder.count_paths()
+    assert wait_until(lambda: feeder.count_paths() >= n + 2, 10.0), "node is not planning at test start"
+    yield feeder
+    feeder.apply(lambda f: f.__init__())  # type: ignore[misc]
+
+
+def first_grid_at_or_after(ns: int) -> int:
+    return -(-ns // GRID_NS) * GRID_NS
+
+
+def paths_since(fd: Feeder, index: int) -> list[int]:
+    return fd.path_stamps()[index:]
+
+
+def assert_no_plan_in(fd: Feeder, index: int, start_ns: int, end_ns: int) -> None:
+    """No plan with t0 in [start_ns, end_ns) among the plans received since ``index``."""
+    bad = [s for s in paths_since(fd, index) if start_ns <= s < end_ns]
+    assert not bad, f"plans built on bad data: t0 {[b / 1e9 for b in bad]} in [{start_ns / 1e9}, {end_ns / 1e9})"
+
+
+def wait_recovery(fd: Feeder, after_ns: int, timeout_s: float = 8.0) -> None:
+    assert wait_until(lambda: any(s > after_ns for s in fd.path_stamps()), timeout_s), (
+        f"no plan after {after_ns / 1e9:.2f} s; planning: {fd.status('planning')}"
+    )
+
+
+def wait_status(fd: Feeder, name: str, predicate: object, timeout_s: float = 5.0) -> tuple[int, str, dict[str, str]]:
+    def ok() -> bool:
+        st = fd.status(name)
+        return st is not None and bool(predicate(st))  # type: ignore[operator]
+
+    assert wait_until(ok, timeout_s), f"diagnostic {name!r} never matched; last: {fd.status(name)}"
+    st = fd.status(name)
+    assert st is not None
+    return st
+
+
+# --- the happy path ----------------------------------------------------------------------------------------------
+
+
+def test_path_and_reasoning_have_t0_stamps_and_frames(healthy: Feeder) -> None:
+    fd = healthy
+    with fd.lock:
+        path, reasoning, odom_path, markers = fd.paths[-1], list(fd.reasoning), list(fd.paths_odom), fd.markers[-1]
+    t0 = ns_of(path.header.stamp)
+    assert t0 % GRID_NS == 0, "t0 must be an anchor camera stamp (cameras are stamped on the 0.1 s grid)"
+    assert path.header.frame_id == "base_link"
+    assert len(path.poses) == 64
+    for i, pose in enumerate(path.poses):
+        assert ns_of(pose.header.stamp) == t0 + (i + 1) * GRID_NS
+        assert pose.header.frame_id == "base_link"
+    # the test policy keeps the current speed (5 m/s) straight ahead
+    assert path.poses[9].pose.position.x == pytest.approx(5.0, abs=0.1)
+    assert path.poses[9].pose.position.y == pytest.approx(0.0, abs=1e-6)
+    assert path.poses[0].pose.orientation.w == pytest.approx(1.0)
+    coc = next(c for c in reversed(reasoning) if ns_of(c.header.stamp) == t0)
+    assert coc.header.frame_id == "base_link"
+    assert "keep the current speed" in coc.reasoning_text
+    assert coc.agreement == coc.AGREEMENT_AGREE, coc.agreement_detail
+    assert coc.reasoning_decision.longitudinal == coc.reasoning_decision.LONGITUDINAL_KEEP_SPEED
+    assert coc.trajectory_decision.longitudinal == coc.trajectory_decision.LONGITUDINAL_KEEP_SPEED
+    assert coc.model_name == "test-policy (untrained)" and coc.num_samples == 1
+    assert len(coc.steps) >= 1
+    op = next(p for p in reversed(odom_path) if ns_of(p.header.stamp) == t0)
+    assert op.header.frame_id == "odom"
+    # odom x of the ego at t0 is 5 m/s * (t0 - 1000 s); the plan starts 0.5 m ahead of it
+    assert op.poses[0].pose.position.x == pytest.approx(5.0 * (t0 / 1e9 - 1000.0) + 0.5, abs=1e-3)
+    assert all(m.frame_locked for m in markers.markers)
+    assert ns_of(markers.markers[0].header.stamp) == t0
+    _, _, values = wait_status(fd, "model", lambda s: s[1] == "ready")
+    assert values["backend"] == "test_policy"
+    _level, _message, values = wait_status(fd, "planning", lambda s: s[0] == 0)
+    assert int(values["plans_published"]) >= 3
+    cam = fd.status("camera camera_rear_tele_30fov")
+    assert cam is not None and float(cam[2]["rate_hz"]) == pytest.approx(10.0, rel=0.2)
+
+
+# --- bad input, one test each ------------------------------------------------------------------------------------
+
+
+def test_camera_that_stops(healthy: Feeder) -> None:
+    fd = healthy
+    cam = "camera_cross_left_120fov"
+    index = len(fd.path_stamps())
+    start = fd.apply(lambda f: f.stopped.add(cam))
+    st = wait_status(fd, "planning", lambda s: cam in s[1] and "sync failed" in s[1])
+    assert "nearest frame" in st[1] or "no frames" in st[1]
+    wait_status(fd, f"camera {cam}", lambda s: s[0] == 1 and "stale" in s[1])
+    end = fd.apply(lambda f: f.stopped.discard(cam))
+    wait_recovery(fd, end)
+    # frames stamped [start, end) are missing; every t0 whose 0.3 s of frames touches them is refused
+    assert_no_plan_in(fd, index, first_grid_at_or_after(start), first_grid_at_or_after(end) + 3 * GRID_NS)
+
+
+def test_camera_200ms_out_of_sync(healthy: Feeder) -> None:
+    fd = healthy
+    cam = COMPRESSED
+    index = len(fd.path_stamps())
+    start = fd.apply(lambda f: f.offset_ns.update({cam: -2 * GRID_NS}))
+    wait_status(fd, "planning", lambda s: cam in s[1] and "before t0" in s[1] and "tolerance" in s[1])
+    end = fd.apply(lambda f: f.offset_ns.clear())
+    wait_recovery(fd, end)
+    assert_no_plan_in(fd, index, first_grid_at_or_after(start), first_grid_at_or_after(end))
+
+
+def test_duplicate_and_out_of_order_stamps(healthy: Feeder) -> None:
+    fd = healthy
+    dup, swapped = "camera_cross_right_120fov", "camera_front_wide_120fov"
+    n = fd.count_paths()
+    fd.apply(lambda f: (f.duplicate.add(dup), f.swap.add("camera_cross_left_120fov")))
+    wait_status(fd, f"camera {dup}", lambda s: int(s[2]["duplicates"]) > 3)
+    wait_status(fd, "camera camera_cross_left_120fov", lambda s: int(s[2]["out_of_order"]) > 3)
+    # duplicates are dropped and late frames reordered: planning goes on, at most the odd sample lost
+    assert wait_until(lambda: fd.count_paths() >= n + 5, 8.0)
+    assert swapped  # the anchor keeps its order: t0 stays monotonic
+    stamps = fd.path_stamps()[n:]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+def test_corrupt_jpeg(healthy: Feeder) -> None:
+    fd = healthy
+    index = len(fd.path_stamps())
+    applied = fd.apply(lambda f: f.corrupt_once.add(COMPRESSED))
+    bad_stamp = first_grid_at_or_after(applied)
+    wait_status(fd, "planning", lambda s: "does not decode" in s[1], 5.0)
+    wait_recovery(fd, bad_stamp + 3 * GRID_NS)
+    # every sample that would contain the corrupt frame (t0 .. t0+0.3 s) is skipped
+    assert_no_plan_in(fd, index, bad_stamp, bad_stamp + 3 * GRID_NS + 1)
+
+
+def test_unsupported_encoding(healthy: Feeder) -> None:
+    fd = healthy
+    cam = "camera_cross_left_120fov"
+    index = len(fd.path_stamps())
+    start = fd.apply(lambda f: f.encoding.update({cam: "32FC1"}))
+    wait_status(fd, f"camera {cam}", lambda s: "32FC1" in s[2]["last_error"])
+    wait_status(fd, "planning", lambda s: "32FC1" in s[1])
+    end = fd.apply(lambda f: f.encoding.clear())
+    wait_recovery(fd, end + 3 * GRID_NS)
+    assert_no_plan_in(fd, index, first_grid_at_or_after(start), first_grid_at_or_after(end) + 3 * GRID_NS)
+
+
+def test_image_size_changes_mid_stream(healthy: Feeder) -> None:
+    fd = healthy
+    cam = "camera_cross_right_120fov"
+    index = len(fd.path_stamps())
+    start = fd.apply(lambda f: f.size_hw.update({cam: (48, 80)}))
+    changed = first_grid_at_or_after(start)
+    wait_status(fd, f"camera {cam}", lambda s: s[2].get("size") == "80x48")
+    # samples mixing both sizes are refused; samples wholly at the new size are fine
+    wait_recovery(fd, changed + 3 * GRID_NS)
+    assert_no_plan_in(fd, index, changed, changed + 3 * GRID_NS)
+    end = fd.apply(lambda f: f.size_hw.clear())
+    wait_recovery(fd, first_grid_at_or_after(end) + 3 * GRID_NS)
+
+
+def test_nan_and_inf_odometry(healthy: Feeder) -> None:
+    fd = healthy
+    index = len(fd.path_stamps())
+    start = fd.apply(lambda f: setattr(f, "odom_nan", True))
+    wait_status(fd, "odometry", lambda s: "non-finite" in s[2]["last_error"])
+    end = fd.apply(lambda f: setattr(f, "odom_nan", False))
+    wait_recovery(fd, end + 2 * SEC, 10.0)
+    assert_no_plan_in(fd, index, start + 2 * GRID_NS, end)
+    with fd.lock:
+        for path in fd.paths[index:]:
+            assert all(math.isfinite(p.pose.position.x) for p in path.poses)
+
+
+def test_odometry_that_stops(healthy: Feeder) -> None:
+    fd = healthy
+    index = len(fd.path_stamps())
+    start = fd.apply(lambda f: setattr(f, "odom_stopped", True))
+    wait_status(fd, "planning", lambda s: "ego history" in s[1] and "odometry" in s[1])
+    wait_status(fd, "odometry", lambda s: s[0] == 1 and "stale" in s[1])
+    end = fd.apply(lambda f: setattr(f, "odom_stopped", False))
+    wait_recovery(fd, end + 2 * SEC, 10.0)
+    assert_no_plan_in(fd, index, start + 2 * GRID_NS, end + 15 * GRID_NS)
+
+
+def _set_param(fd: Feeder, name: str, value: object) -> tuple[bool, str]:
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    client = fd.node.create_client(SetParameters, f"{NODE}/set_parameters")
+    try:
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()]))
+        assert wait_until(future.done, 10.0)
+        result = future.result().results[0]
+        return bool(result.successful), str(result.reason)
+    finally:
+        fd.node.destroy_client(client)
+
+
+def test_model_raising(healthy: Feeder) -> None:
+    fd = healthy
+    ok, reason = _set_param(fd, "model.test_policy_raise", True)
+    assert ok, reason
+    st = wait_status(fd, "planning", lambda s: "model raised" in s[1] and int(s[2]["model_failures"]) >= 2)
+    assert "TestPolicyError" in st[1]
+    n = fd.count_paths()
+    failures = int(st[2]["model_failures"])
+    wait_status(fd, "planning", lambda s: int(s[2]["model_failures"]) >= failures + 2)
+    assert fd.count_paths() == n, "published while the model was raising"
+    ok, reason = _set_param(fd, "model.test_policy_raise", False)
+    assert ok, reason
+    assert wait_until(lambda: fd.count_paths() >= n + 2, 8.0)
+
+
+def test_bad_parameter_rejected_with_reason(healthy: Feeder) -> None:
+    ok, reason = _set_param(healthy, "sync.tolerance_sec", -1.0)
+    assert not ok
+    assert "sync.tolerance_sec" in reason and "minimum" in reason
+    ok, reason = _set_param(healthy, "sync.missing_camera_policy", "guess")
+    assert not ok and "skip" in reason
+
+
+def test_time_jumping_backwards(healthy: Feeder) -> None:
+    """Last in the module: the timeline restarts 5 s earlier (a bag loop)."""
+    fd = healthy
+    index = len(fd.path_stamps())
+    before = max(fd.path_stamps())
+    flushes = int((fd.status("planning") or (0, "", {"buffer_flushes": "0"}))[2]["buffer_flushes"])
+    jumped_to = fd.apply(lambda f: setattr(f, "jump_back_ns", 5 * SEC)) - 5 * SEC
+    wait_status(fd, "planning", lambda s: int(s[2]["buffer_flushes"]) > flushes)
+    assert wait_until(lambda: any(s < before for s in paths_since(fd, index)), 10.0), fd.status("planning")
+    after = [s for s in paths_since(fd, index) if s < before]
+    # nothing from the old timeline survives: the first plan needs 1.5 s of new odometry history
+    assert min(after) >= jumped_to + 15 * GRID_NS - GRID_NS
