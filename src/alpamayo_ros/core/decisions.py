@@ -11,7 +11,8 @@ turn; left/right). The monitor
      clauses. Decisions come from ego clauses; only if they state none is the evidence used;
    - a phrase preceded in its clause by a negation ("no need to", "not", "don't", "without", "instead of",
      "rather than", "never") is ignored ("no need to stop");
-   - noun uses are not decisions: "stop sign", "stop line", "bus stop", "stop-and-go" are masked out;
+   - noun uses are not decisions: "stop sign", "stop line", "bus stop", "stop-and-go" are masked out, and so
+     are states of other road users ("the car ahead is stopped", "the lead vehicle is braking");
    - when several decisions of one axis are stated, the most restrictive wins (stop > yield > decelerate >
      follow > accelerate > keep speed; lane change > turn > nudge > keep lane): the monitor prefers to ask
      "did the trajectory slow down?" over letting a stated stop pass unchecked;
@@ -93,7 +94,7 @@ LONGITUDINAL_PATTERNS: tuple[tuple[Longitudinal, str], ...] = (
     ),
     (
         Longitudinal.YIELD,
-        r"\b(?:yield(?:s|ed|ing)?|give(?:s)?\s+way|giving\s+way|let(?:ting)?\s+\w+(?:\s+\w+)?\s+(?:pass|go\s+first)|"
+        r"\b(?:yield(?:s|ed|ing)?|give(?:s)?\s+way|giving\s+way|let(?:ting)?(?:\s+\w+){1,3}\s+(?:pass|go\s+first)|"
         r"wait(?:s|ing)?\s+for)\b",
     ),
     (
@@ -168,7 +169,10 @@ _NEGATION = re.compile(
 _NOUN_MASK = re.compile(
     r"\b(?:stop\s+(?:sign|line|bar|light)s?|bus\s+stop|stop-and-go|stopped\s+(?:vehicle|car|truck|bus|traffic)s?|"
     r"slow(?:er)?\s+(?:vehicle|car|truck|traffic|moving)s?|braking\s+(?:vehicle|car)s?|"
-    r"(?:left|right)\s+turn\s+(?:lane|only|signal|arrow)|turn\s+signal|yield\s+sign)\b"
+    r"(?:left|right)\s+turn\s+(?:lane|only|signal|arrow)|turn\s+signal|yield\s+sign|"
+    # states of other road users ("the car ahead is stopped", "the lead vehicle is braking") are evidence
+    r"(?:is|are|was|were|keeps|keep)\s+(?:\w+\s+)?(?:stopped|stopping|braking|slowing(?:\s+down)?|yielding|"
+    r"accelerating|halted|waiting|turning(?:\s+(?:left|right))?|merging|changing\s+lanes))\b"
 )
 _EVIDENCE_LEAD = re.compile(r"^(?:because|since|as|due\s+to|while|given\s+that|when|there\s+(?:is|are))\b")
 _AGENT_SUBJECT = re.compile(
