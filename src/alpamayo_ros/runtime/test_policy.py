@@ -19,6 +19,8 @@ from alpamayo_ros.runtime.spec import ModelSpec
 class TestPolicyError(RuntimeError):
     """Raised on purpose (``raise_on_predict``) or on a malformed sample."""
 
+    __test__ = False  # not a pytest test class
+
 
 class TestPolicy:
     """Constant-speed, lane-keeping plan with a matching Chain-of-Causation sentence (test double)."""
