@@ -53,7 +53,9 @@ def test_traj_to_action(space, goldens_a, dtype, suffix) -> None:  # type: ignor
     action = space.to(dtype).traj_to_action(xyz, rot, fut_xyz, fut_rot)
     # README: float32 Cholesky solves vs the f64 golden atol 2e-4 (normalised units); f64 vs f64 tight
     atol = 2e-4 if dtype == torch.float32 else 1e-9
-    np.testing.assert_allclose(action.numpy(), goldens_a.action_space["future_action_normalized_f64"], rtol=0, atol=atol)
+    np.testing.assert_allclose(
+        action.numpy(), goldens_a.action_space["future_action_normalized_f64"], rtol=0, atol=atol
+    )
 
 
 def test_rollout_action_to_traj_inputs_give_golden_waypoints(space, goldens_a) -> None:  # type: ignore[no-untyped-def]
@@ -78,7 +80,9 @@ def test_action_in_proj(official_tiny_a, goldens_a) -> None:  # type: ignore[no-
     cfg = load_config(official_tiny_a)
     proj = PerWaypointActionInProj(cfg.action_in_proj, 2, 32)
     weights = load_file(str(official_tiny_a / "model.safetensors"))
-    proj.load_state_dict({k.removeprefix("action_in_proj."): v.float() for k, v in weights.items() if k.startswith("action_in_proj.")})
+    proj.load_state_dict(
+        {k.removeprefix("action_in_proj."): v.float() for k, v in weights.items() if k.startswith("action_in_proj.")}
+    )
     a = goldens_a.action_space
     with torch.no_grad():
         out = proj(torch.from_numpy(a["action_in_proj_x"]), torch.from_numpy(a["action_in_proj_t"]))

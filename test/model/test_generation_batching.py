@@ -45,7 +45,10 @@ def test_stops_one_token_after_every_row_has_the_marker() -> None:
     assert len(fed) == 4  # the last token is never fed: cache = sequence - 1
     assert out.found_future_start.tolist() == [True, True] and out.truncated.tolist() == [False, False]
     assert out.num_tokens.tolist() == [2, 4]
-    assert replace_after_marker(out.tokens, MARKER, PAD).tolist() == [[11, MARKER, PAD, PAD, PAD], [21, 22, 23, MARKER, PAD]]
+    assert replace_after_marker(out.tokens, MARKER, PAD).tolist() == [
+        [11, MARKER, PAD, PAD, PAD],
+        [21, 22, 23, MARKER, PAD],
+    ]
 
 
 def test_row_without_marker_runs_to_the_budget_and_is_truncated() -> None:
@@ -85,7 +88,9 @@ def test_top_p_sampling_is_seedable_and_keeps_the_nucleus() -> None:
     picks = {int(select_next(two, SamplingConfig(top_p=0.98), torch.Generator().manual_seed(s))[0]) for s in range(20)}
     assert picks == {3, 4}
     two[0, 4] = -0.5  # top_k keeps ties (as HF's TopKLogitsWarper does), so break the tie first
-    assert {int(select_next(two, SamplingConfig(top_k=1), torch.Generator().manual_seed(s))[0]) for s in range(10)} == {3}
+    assert {int(select_next(two, SamplingConfig(top_k=1), torch.Generator().manual_seed(s))[0]) for s in range(10)} == {
+        3
+    }
 
 
 # -- checkpoint-B-like batch on the tiny preset ---------------------------------------------------------------------
@@ -126,7 +131,12 @@ def test_batch_with_early_and_missing_marker_matches_single_runs(tiny, tokenizer
     settings = RolloutSettings(SamplingConfig(max_new_tokens=8, greedy=True), num_samples=2)
     noise = torch.randn(4, 64, 2, generator=torch.Generator().manual_seed(8642))
     batch = run_rollout(
-        tiny, _inputs(tokenizer, [0, 1]), settings, TOKENS, noise=noise, keep_intermediates=True,
+        tiny,
+        _inputs(tokenizer, [0, 1]),
+        settings,
+        TOKENS,
+        noise=noise,
+        keep_intermediates=True,
         on_logits=_force_marker([0, 1], 3),
     )
     r = batch.reasoning
@@ -145,7 +155,9 @@ def test_batch_with_early_and_missing_marker_matches_single_runs(tiny, tokenizer
     assert torch.equal(ctx.position_ids[0], ctx.position_ids[2])  # identical on all 3 rope axes
     assert (batch.sequences[:2, prompt + 4 :] == PAD).all()  # padded after the marker
 
-    single0 = run_rollout(tiny, _inputs(tokenizer, [0]), settings, TOKENS, noise=noise[:2], on_logits=_force_marker([0, 1], 3))
+    single0 = run_rollout(
+        tiny, _inputs(tokenizer, [0]), settings, TOKENS, noise=noise[:2], on_logits=_force_marker([0, 1], 3)
+    )
     assert single0.reasoning.tokens.shape == (2, 5)  # alone, input 0 stops one token after its marker
     single1 = run_rollout(tiny, _inputs(tokenizer, [1]), settings, TOKENS, noise=noise[2:])
     assert torch.equal(single1.reasoning.tokens, r.tokens[2:])

@@ -14,7 +14,9 @@ from alpamayo_ros.model.rope import mrope_position_ids
 def test_history_tokens_and_fusion(goldens_a) -> None:  # type: ignore[no-untyped-def]
     xyz = torch.from_numpy(goldens_a.inputs["ego_history_xyz"][:, 0])
     cfg = DeltaTokenizerConfig()
-    np.testing.assert_array_equal(encode_history_bins(xyz, cfg).numpy(), goldens_a.action_space["hist_traj_tokens_0based"])
+    np.testing.assert_array_equal(
+        encode_history_bins(xyz, cfg).numpy(), goldens_a.action_space["hist_traj_tokens_0based"]
+    )
     hist = history_token_ids(xyz, cfg, 154669)
     np.testing.assert_array_equal(hist.numpy(), goldens_a.prefill["hist_token_ids"])
     fused = fuse_history(torch.from_numpy(goldens_a.processor["input_ids"]), hist, 155684)

@@ -39,7 +39,9 @@ def test_tiny_preset_prediction(tiny_model) -> None:  # type: ignore[no-untyped-
     assert pred.num_samples == 2
     assert pred.xyz.shape == (2, 64, 3) and pred.rotation.shape == (2, 64, 3, 3)
     assert np.isfinite(pred.xyz).all()
-    np.testing.assert_allclose(pred.rotation @ pred.rotation.transpose(0, 1, 3, 2), np.broadcast_to(np.eye(3), (2, 64, 3, 3)), atol=1e-5)
+    np.testing.assert_allclose(
+        pred.rotation @ pred.rotation.transpose(0, 1, 3, 2), np.broadcast_to(np.eye(3), (2, 64, 3, 3)), atol=1e-5
+    )
     assert len(pred.reasoning) == 2 and all(isinstance(r, str) for r in pred.reasoning)
     assert pred.num_generated_tokens == (3, 3)
     assert pred.truncated == (True, True)  # 3 tokens cannot reach <|traj_future_start|>
@@ -88,7 +90,9 @@ def test_unknown_model_path() -> None:
 
 
 def test_official_checkpoint_through_the_backend(official_tiny_a: Path) -> None:
-    model = load_torch_model(ModelSpec(model_path=str(official_tiny_a), greedy=True, max_reasoning_tokens=2, device="cpu"))
+    model = load_torch_model(
+        ModelSpec(model_path=str(official_tiny_a), greedy=True, max_reasoning_tokens=2, device="cpu")
+    )
     assert not model.info.untrained and model.info.name == "alpamayo-r1" and len(model.info.version) == 12
     pred = model.predict(_sample())
     assert pred.xyz.shape == (1, 64, 3) and pred.truncated == (True,)

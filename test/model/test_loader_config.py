@@ -133,7 +133,9 @@ def test_sharded_checkpoint_with_index(tmp_path: Path, official_tiny_a: Path, mo
 
 def test_index_naming_a_missing_shard(tmp_path: Path, official_tiny_a: Path) -> None:
     ckpt = _copy_checkpoint(official_tiny_a, tmp_path / "broken")
-    (ckpt / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-00001-of-00009.safetensors"}}))
+    (ckpt / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "model-00001-of-00009.safetensors"}})
+    )
     with pytest.raises(CheckpointError, match="do not exist"):
         load_checkpoint(ckpt)
 

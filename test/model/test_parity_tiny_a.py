@@ -32,10 +32,14 @@ def test_fused_ids_positions_and_prefill(greedy_rollout_a, goldens_a, model_a) -
     np.testing.assert_array_equal(r.fused_input_ids.numpy(), goldens_a.prefill["fused_input_ids"])
     np.testing.assert_array_equal(r.position_ids.numpy(), goldens_a.prefill["position_ids"])
     np.testing.assert_array_equal(r.rope_deltas.numpy(), goldens_a.prefill["rope_deltas"])
-    np.testing.assert_allclose(_np(r.prefill_logits), goldens_a.prefill["last_position_logits"], rtol=0, atol=ATOL_LOGITS)
+    np.testing.assert_allclose(
+        _np(r.prefill_logits), goldens_a.prefill["last_position_logits"], rtol=0, atol=ATOL_LOGITS
+    )
     # the golden is the last decoder layer's output before the final RMSNorm (HF hidden_states[-1])
     with torch.inference_mode():
-        ref_normed = model_a.language_model.norm(torch.from_numpy(goldens_a.prefill["final_hidden_state_last_position"]))
+        ref_normed = model_a.language_model.norm(
+            torch.from_numpy(goldens_a.prefill["final_hidden_state_last_position"])
+        )
     np.testing.assert_allclose(_np(r.prefill_hidden), _np(ref_normed), rtol=1e-4, atol=ATOL_HIDDEN)
     first8 = model_a.language_model.embed_tokens(r.fused_input_ids[:, :8])
     np.testing.assert_array_equal(_np(first8), goldens_a.prefill["embedding_output_first8"])  # a lookup: exact
@@ -61,7 +65,9 @@ def test_decode_step_logits(greedy_rollout_a, goldens_a) -> None:  # type: ignor
     top2 = torch.topk(steps, 2, dim=-1)
     np.testing.assert_array_equal(top2.indices.numpy(), dec["step_logits_top2_ids"])
     np.testing.assert_allclose(_np(top2.values), dec["step_logits_top2_values"], rtol=0, atol=ATOL_LOGITS)
-    np.testing.assert_allclose(_np(torch.logsumexp(steps, dim=-1)), dec["step_logits_logsumexp"], rtol=0, atol=ATOL_LOGITS)
+    np.testing.assert_allclose(
+        _np(torch.logsumexp(steps, dim=-1)), dec["step_logits_logsumexp"], rtol=0, atol=ATOL_LOGITS
+    )
 
 
 def test_kv_cache_handed_to_expert(greedy_rollout_a, goldens_a) -> None:  # type: ignore[no-untyped-def]

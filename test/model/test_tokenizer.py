@@ -87,7 +87,7 @@ def test_user_tokenizer_dir_is_extended_identically(official_tiny_a: Path, token
 
 
 def test_missing_tokenizer_json_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(TokenizerError, match="no tokenizer.json"):
+    with pytest.raises(TokenizerError, match=r"no tokenizer\.json"):
         load_tokenizer(tmp_path)
 
 

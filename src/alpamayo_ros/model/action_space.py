@@ -47,7 +47,7 @@ def _difference_gram(n: int, order: int, lead: tuple[int, ...], like: torch.Tens
     return (d.T @ d).expand(*lead, n, n)
 
 
-def _smoothing(n: int, order: int, lam: float, dt: float, lead: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+def _smoothing(n: int, order: int, lam: float, dt: float, *, lead: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return (lam / dt ** (2 * order)) * _difference_gram(n, order, lead, like)
 
 
@@ -102,7 +102,7 @@ class UnicycleAccelCurvatureActionSpace(nn.Module):
         a, b = _speed_design(dxy, theta, dt)
         lead = tuple(dxy.shape[:-2])
         n1 = dxy.shape[-2] + 1
-        lhs = a.transpose(-1, -2) @ a + _smoothing(n1, 3, self.cfg.v_lambda, dt, lead, a)
+        lhs = a.transpose(-1, -2) @ a + _smoothing(n1, 3, self.cfg.v_lambda, dt, lead=lead, like=a)
         lhs = lhs + self.cfg.v_ridge * _eye(n1, lead, a)
         rhs = (a.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
         return _solve_spd(lhs, rhs)[..., -1]
@@ -117,7 +117,9 @@ class UnicycleAccelCurvatureActionSpace(nn.Module):
         v0 = self.estimate_t0_speed(hist_xyz.to(dtype), hist_rot.to(dtype)).unsqueeze(-1)
         dt = self.cfg.dt
         speed = torch.cat([v0, v0 + torch.cumsum(accel * dt, dim=-1)], dim=-1)  # (..., N+1)
-        heading_steps = torch.cumsum(kappa * speed[..., :-1] * dt, dim=-1) + torch.cumsum(kappa * accel * (0.5 * dt**2), dim=-1)
+        heading_steps = torch.cumsum(kappa * speed[..., :-1] * dt, dim=-1) + torch.cumsum(
+            kappa * accel * (0.5 * dt**2), dim=-1
+        )
         theta = torch.cat([torch.zeros_like(v0), heading_steps], dim=-1)
         half = 0.5 * dt
         x = torch.cumsum(speed[..., :-1] * torch.cos(theta[..., :-1]) * half, dim=-1) + torch.cumsum(
@@ -145,25 +147,27 @@ class UnicycleAccelCurvatureActionSpace(nn.Module):
         n = dxy.shape[-2]
         # heading: smooth the unwrapped future yaw with theta_0 = 0 fixed
         target = unwrap(yaw_of(fut_rot))
-        gram = _smoothing(n + 1, 3, cfg.theta_lambda, dt, lead, target)
+        gram = _smoothing(n + 1, 3, cfg.theta_lambda, dt, lead=lead, like=target)
         lhs = _eye(n, lead, target) + gram[..., 1:, 1:] + cfg.theta_ridge * _eye(n, lead, target)
         theta = torch.cat([torch.zeros_like(target[..., :1]), _solve_spd(lhs, target)], dim=-1)  # theta_0 = 0
         # speeds with v_0 fixed
         a, b = _speed_design(dxy, theta, dt)
         ata = a.transpose(-1, -2) @ a
         rhs = (a[..., :, 1:].transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1) - ata[..., 1:, 0] * v0.unsqueeze(-1)
-        gram = _smoothing(n + 1, 3, cfg.v_lambda, dt, lead, a)
+        gram = _smoothing(n + 1, 3, cfg.v_lambda, dt, lead=lead, like=a)
         rhs = rhs - gram[..., 1:, 0] * v0.unsqueeze(-1)
         lhs = ata[..., 1:, 1:] + gram[..., 1:, 1:] + cfg.v_ridge * _eye(n, lead, a)
         speed = torch.cat([v0.unsqueeze(-1), _solve_spd(lhs, rhs)], dim=-1)
         # acceleration: dv/dt with 2nd-order smoothing
         dv = (speed[..., 1:] - speed[..., :-1]) / dt
-        lhs = _eye(n, lead, dv) + _smoothing(n, 2, cfg.a_lambda, dt, lead, dv) + cfg.a_ridge * _eye(n, lead, dv)
+        lhs = (
+            _eye(n, lead, dv) + _smoothing(n, 2, cfg.a_lambda, dt, lead=lead, like=dv) + cfg.a_ridge * _eye(n, lead, dv)
+        )
         accel = _solve_spd(lhs, dv)
         # curvature: dtheta = kappa * arc length, 2nd-order smoothing
         arc = dt * speed[..., :-1] + (dt**2) / 2.0 * accel
         dtheta = theta[..., 1:] - theta[..., :-1]
-        lhs = torch.diag_embed(arc * arc) + _smoothing(n, 2, cfg.kappa_lambda, dt, lead, arc)
+        lhs = torch.diag_embed(arc * arc) + _smoothing(n, 2, cfg.kappa_lambda, dt, lead=lead, like=arc)
         lhs = lhs + cfg.kappa_ridge * _eye(n, lead, arc)
         kappa = _solve_spd(lhs, arc * dtheta)
         kappa = kappa.clamp(cfg.curvature_bounds[0], cfg.curvature_bounds[1])

@@ -24,7 +24,9 @@ ATTN_IMPLEMENTATION = "sdpa"  # PyTorch SDPA everywhere: no flash-attn dependenc
 
 def vlm_hf_config(cfg: AlpamayoConfig) -> Qwen3VLConfig:
     """transformers config of the VLM (vocab already overridden in ``cfg.vlm``), SDPA attention."""
-    raw = {k: v for k, v in cfg.vlm.items() if k not in ("architectures", "dtype", "torch_dtype", "transformers_version")}
+    raw = {
+        k: v for k, v in cfg.vlm.items() if k not in ("architectures", "dtype", "torch_dtype", "transformers_version")
+    }
     hf = Qwen3VLConfig(**raw)
     hf._attn_implementation = ATTN_IMPLEMENTATION
     hf.text_config._attn_implementation = ATTN_IMPLEMENTATION
@@ -173,13 +175,17 @@ class AlpamayoR1(nn.Module):
         has_start = is_start.any(dim=1)
         first = is_start.int().argmax(dim=1)
         offsets = torch.where(has_start, first + 1, torch.full_like(first, full_len))
-        position_ids = torch.arange(n, device=sequences.device)[None, :] + (rope_deltas.reshape(rows, 1) + offsets[:, None])
+        position_ids = torch.arange(n, device=sequences.device)[None, :] + (
+            rope_deltas.reshape(rows, 1) + offsets[:, None]
+        )
         position_ids = position_ids[None].expand(3, rows, n).contiguous()
         mask = torch.zeros(rows, 1, n, prefix_len + n, dtype=self.dtype, device=sequences.device)
         columns = torch.arange(prefix_len + n, device=sequences.device)
         hidden = (columns[None, :] >= offsets[:, None]) & (columns[None, :] < prefix_len)
         mask.masked_fill_(hidden[:, None, None, :], torch.finfo(self.dtype).min)
-        return ExpertContext(cache=cache, prefix_len=prefix_len, position_ids=position_ids, attention_mask=mask, offsets=offsets)
+        return ExpertContext(
+            cache=cache, prefix_len=prefix_len, position_ids=position_ids, attention_mask=mask, offsets=offsets
+        )
 
     def expert_step(self, ctx: ExpertContext, x: torch.Tensor, t: torch.Tensor) -> ExpertStep:
         """Velocity of the flow at (x, t): action tokens through the expert over the VLM cache, then cache crop."""

@@ -214,7 +214,9 @@ def _build(cls: type[Any], values: dict[str, Any], role: str, rename: dict[str, 
 _IGNORED_KEYS: dict[str, tuple[str, ...]] = {"traj_tokenizer": ("action_space_cfg",)}
 
 
-def resolve_vlm_config(vlm_name_or_path: str, checkpoint_dir: Path | None, override_dir: str | Path | None) -> tuple[dict[str, Any], str]:
+def resolve_vlm_config(
+    vlm_name_or_path: str, checkpoint_dir: Path | None, override_dir: str | Path | None
+) -> tuple[dict[str, Any], str]:
     """Find the base VLM config.json: override dir, then a directory (relative to the checkpoint), then built-ins.
 
     Raises:
@@ -276,11 +278,15 @@ def parse_config(raw: dict[str, Any], vlm_config: dict[str, Any], vlm_source: st
     cfg = AlpamayoConfig(
         vlm=vlm,
         expert_overrides=dict(raw.get("expert_cfg") or {}),
-        action_in_proj=_build(ActionInProjConfig, _target(raw["action_in_proj_cfg"], "action_in_proj"), "action_in_proj"),
+        action_in_proj=_build(
+            ActionInProjConfig, _target(raw["action_in_proj_cfg"], "action_in_proj"), "action_in_proj"
+        ),
         action_space=_build(ActionSpaceConfig, _target(raw["action_space_cfg"], "action_space"), "action_space"),
         diffusion=diffusion,
         hist_tokenizer=hist,
-        traj_tokenizer=_build(DiscreteTokenizerConfig, _target(raw["traj_tokenizer_cfg"], "traj_tokenizer"), "traj_tokenizer"),
+        traj_tokenizer=_build(
+            DiscreteTokenizerConfig, _target(raw["traj_tokenizer_cfg"], "traj_tokenizer"), "traj_tokenizer"
+        ),
         vocab_size=vocab_size,
         traj_vocab_size=int(raw.get("traj_vocab_size", 4000)),
         traj_token_start_idx=int(raw.get("traj_token_start_idx", vocab_size - 4028)),

@@ -91,6 +91,7 @@ def decode_reasoning(
     cfg: SamplingConfig,
     ids: DecodeTokens,
     generator: torch.Generator | None = None,
+    *,
     on_logits: LogitsHook | None = None,
 ) -> ReasoningResult:
     """Sample up to ``cfg.max_new_tokens`` tokens per row starting from the prefill logits (B*, V)."""
@@ -120,4 +121,6 @@ def decode_reasoning(
         if i + 1 < cfg.max_new_tokens:
             logits = step(token[:, None])
     tokens = torch.stack(out, dim=1)
-    return ReasoningResult(tokens=tokens, found_future_start=found, finished_eos=finished & ~found, num_tokens=num_tokens)
+    return ReasoningResult(
+        tokens=tokens, found_future_start=found, finished_eos=finished & ~found, num_tokens=num_tokens
+    )

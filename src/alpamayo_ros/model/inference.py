@@ -115,7 +115,9 @@ class AlpamayoDrivingModel:
         xyz = np.asarray(sample.ego_history.xyz, dtype=np.float32)
         rot = np.asarray(sample.ego_history.rotation, dtype=np.float32)
         if xyz.shape != (HISTORY_STEPS, 3) or rot.shape != (HISTORY_STEPS, 3, 3):
-            raise ValueError(f"ego history must be ({HISTORY_STEPS}, 3) / ({HISTORY_STEPS}, 3, 3), got {xyz.shape} / {rot.shape}")
+            raise ValueError(
+                f"ego history must be ({HISTORY_STEPS}, 3) / ({HISTORY_STEPS}, 3, 3), got {xyz.shape} / {rot.shape}"
+            )
         if not (np.isfinite(xyz).all() and np.isfinite(rot).all()):
             raise ValueError("ego history contains non-finite values")
         return torch.from_numpy(xyz)[None], torch.from_numpy(rot)[None]
@@ -136,7 +138,11 @@ class AlpamayoDrivingModel:
         generator = torch.Generator(device=model.device)
         generator.manual_seed(per_call_seed(self.spec.seed, sample.t0_ns))
         result = run_rollout(
-            model, RolloutInputs(ids, pixel_values, grids, hist_xyz, hist_rot), self.settings, self.tokens, generator
+            model,
+            RolloutInputs(ids, pixel_values, grids, hist_xyz, hist_rot),
+            self.settings,
+            self.tokens,
+            generator=generator,
         )
         reasoning = []
         for row in result.reasoning.tokens.tolist():
@@ -184,12 +190,18 @@ def load_torch_model(spec: ModelSpec) -> AlpamayoDrivingModel:
     else:
         path = Path(spec.model_path).expanduser()
         if not path.is_dir():
-            raise FileNotFoundError(f"model_path {spec.model_path!r} is neither a checkpoint directory nor one of {PRESETS}")
+            raise FileNotFoundError(
+                f"model_path {spec.model_path!r} is neither a checkpoint directory nor one of {PRESETS}"
+            )
         LOG.info("loading Alpamayo-R1 checkpoint %s on %s as %s", path, device, dtype)
         model, report = load_checkpoint(path, device, dtype, vlm_dir=spec.tokenizer_path or None, progress=LOG.info)
         LOG.info(
             "loaded %d tensors (%.2f B values) from %s in %.1f s, fingerprint %s, VLM architecture from %s",
-            report.num_tensors, report.num_values / 1e9, ", ".join(report.files), report.seconds, report.fingerprint,
+            report.num_tensors,
+            report.num_values / 1e9,
+            ", ".join(report.files),
+            report.seconds,
+            report.fingerprint,
             model.cfg.vlm_source,
         )
         version, untrained, model_name = report.fingerprint, False, "alpamayo-r1"

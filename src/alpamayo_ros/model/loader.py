@@ -56,9 +56,11 @@ def checkpoint_files(checkpoint_dir: Path) -> tuple[list[Path], dict[str, str]]:
     if single.is_file():
         with safe_open(str(single), framework="pt") as f:
             keys = list(f.keys())
-        return [single], {k: SINGLE_FILE for k in keys}
+        return [single], dict.fromkeys(keys, SINGLE_FILE)
     pickles = sorted(p.name for p in checkpoint_dir.glob("*.bin")) + sorted(p.name for p in checkpoint_dir.glob("*.pt"))
-    hint = f" (found {', '.join(pickles)}: pickle checkpoints are not loaded, convert to safetensors)" if pickles else ""
+    hint = (
+        f" (found {', '.join(pickles)}: pickle checkpoints are not loaded, convert to safetensors)" if pickles else ""
+    )
     raise CheckpointError(f"no {SINGLE_FILE} or {INDEX_FILE} in {checkpoint_dir}{hint}")
 
 

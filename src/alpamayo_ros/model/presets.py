@@ -107,7 +107,9 @@ def tiny_config() -> AlpamayoConfig:
     return cfg
 
 
-def build_preset(name: str, seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> AlpamayoR1:
+def build_preset(
+    name: str, seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> AlpamayoR1:
     """A seeded random-init model; ``action_out_proj`` scaled by 0.01 (as the fixtures do) to keep the flow tame.
 
     Raises:

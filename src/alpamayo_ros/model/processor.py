@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 SYSTEM_PROMPT = "You are a driving assistant that generates safe and accurate actions."
@@ -121,7 +121,9 @@ def expand_image_pads(text: str, image_grid_thw: torch.Tensor, merge_size: int) 
     return "".join(out)
 
 
-def prompt_ids(tokenizer: Tokenizer, image_grid_thw: torch.Tensor, merge_size: int, num_history_tokens: int = 48) -> torch.Tensor:
+def prompt_ids(
+    tokenizer: Tokenizer, image_grid_thw: torch.Tensor, merge_size: int, num_history_tokens: int = 48
+) -> torch.Tensor:
     """Token ids (1, L) of the prompt for images of the given grids."""
     text = expand_image_pads(prompt_text(int(image_grid_thw.shape[0]), num_history_tokens), image_grid_thw, merge_size)
     ids = tokenizer.encode(text, add_special_tokens=False).ids

@@ -59,7 +59,9 @@ def replace_after_marker(sequences: torch.Tensor, marker: int, pad: int) -> torc
     """Tokens after the first ``marker`` of each row become ``pad`` (official replace_padding_after_eos)."""
     length = sequences.shape[1]
     positions = torch.arange(length, device=sequences.device)[None, :]
-    first = torch.where(sequences == marker, positions, torch.full_like(sequences, length)).min(dim=1, keepdim=True).values
+    first = (
+        torch.where(sequences == marker, positions, torch.full_like(sequences, length)).min(dim=1, keepdim=True).values
+    )
     return sequences.masked_fill(positions > first, pad)
 
 
@@ -88,6 +90,7 @@ def run_rollout(
     inputs: RolloutInputs,
     settings: RolloutSettings,
     tokens: DecodeTokens,
+    *,
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
     keep_intermediates: bool = False,
@@ -103,7 +106,9 @@ def run_rollout(
     hist_ids = history_token_ids(inputs.history_xyz.to(device), cfg.hist_tokenizer, cfg.hist_token_start_idx)
     fused = fuse_history(ids, hist_ids, tokens.history_placeholder)
     merge = int(model.vlm.config.vision_config.spatial_merge_size)
-    position_ids, rope_deltas = mrope_position_ids(fused, inputs.image_grid_thw, int(model.vlm.config.image_token_id), merge)
+    position_ids, rope_deltas = mrope_position_ids(
+        fused, inputs.image_grid_thw, int(model.vlm.config.image_token_id), merge
+    )
     clock.lap("preprocess")
 
     vision = model.encode_images(inputs.pixel_values, inputs.image_grid_thw)
@@ -123,7 +128,7 @@ def run_rollout(
     def step(token: torch.Tensor) -> torch.Tensor:
         return model.decode_step(token, cache, row_deltas)
 
-    reasoning = decode_reasoning(step, logits, settings.sampling, tokens, generator, on_logits)
+    reasoning = decode_reasoning(step, logits, settings.sampling, tokens, generator, on_logits=on_logits)
     sequences = torch.cat([fused.repeat_interleave(n, dim=0), reasoning.tokens], dim=1)
     clock.lap("decode")
 

@@ -41,7 +41,11 @@ def mrope_position_ids(
                 continue
             if image_index >= len(grids):
                 raise ValueError(f"more image-token runs than the {len(grids)} image grids")
-            t, h, w = int(grids[image_index][0]), int(grids[image_index][1]) // merge_size, int(grids[image_index][2]) // merge_size
+            t, h, w = (
+                int(grids[image_index][0]),
+                int(grids[image_index][1]) // merge_size,
+                int(grids[image_index][2]) // merge_size,
+            )
             image_index += 1
             count = t * h * w
             if i + count > length or not is_image[i : i + count].all():

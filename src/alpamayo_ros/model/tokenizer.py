@@ -303,7 +303,9 @@ def token_ids(tok: Tokenizer, traj_vocab_size: int = 4000) -> TokenIds:
     )
 
 
-def check_against_config(tok: Tokenizer, vocab_size: int, traj_token_start_idx: int, traj_token_ids: dict[str, int]) -> None:
+def check_against_config(
+    tok: Tokenizer, vocab_size: int, traj_token_start_idx: int, traj_token_ids: dict[str, int]
+) -> None:
     """Fail early when a tokenizer does not give the ids the checkpoint was trained with."""
     problems = []
     size = tok.get_vocab_size(with_added_tokens=True)
@@ -311,8 +313,14 @@ def check_against_config(tok: Tokenizer, vocab_size: int, traj_token_start_idx: 
         problems.append(f"vocabulary size {size} != {vocab_size}")
     if tok.token_to_id("<i0>") != traj_token_start_idx:
         problems.append(f"<i0> is {tok.token_to_id('<i0>')}, expected {traj_token_start_idx}")
-    names = {"history": "traj_history", "history_start": "traj_history_start", "history_end": "traj_history_end",
-             "future": "traj_future", "future_start": "traj_future_start", "future_end": "traj_future_end"}
+    names = {
+        "history": "traj_history",
+        "history_start": "traj_history_start",
+        "history_end": "traj_history_end",
+        "future": "traj_future",
+        "future_start": "traj_future_start",
+        "future_end": "traj_future_end",
+    }
     for key, expected in traj_token_ids.items():
         name = names.get(key)
         if name is not None and tok.token_to_id(special_token(name)) != expected:
