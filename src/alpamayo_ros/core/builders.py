@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
+from geometry_msgs.msg import Point, PoseStamped, Vector3
 from nav_msgs.msg import Path
 from sensor_msgs.msg import Image
 from std_msgs.msg import ColorRGBA, Header
@@ -44,19 +44,20 @@ def build_path(
     xyz: npt.ArrayLike, rotation: npt.ArrayLike, t0_ns: int, frame_id: str, step_sec: float = STEP_SEC
 ) -> Path:
     """(N, 3) positions and (N, 3, 3) rotations -> Path; pose i stamped t0 + (i+1)*step."""
-    pts = np.asarray(xyz, dtype=np.float64)
-    quats = matrix_to_quat(np.asarray(rotation, dtype=np.float64))
+    pts = np.asarray(xyz, dtype=np.float64).tolist()
+    quats = matrix_to_quat(np.asarray(rotation, dtype=np.float64)).tolist()
     step_ns = round(step_sec * 1e9)
     poses = []
-    for i in range(pts.shape[0]):
-        x, y, z = (float(v) for v in pts[i])
-        qx, qy, qz, qw = (float(v) for v in quats[i])
-        poses.append(
-            PoseStamped(
-                header=header(t0_ns + (i + 1) * step_ns, frame_id),
-                pose=Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw)),
-            )
-        )
+    # attribute assignment, not keyword constructors: half the cost for 64 poses (this runs every cycle)
+    for i, (position, quat) in enumerate(zip(pts, quats, strict=True)):
+        pose = PoseStamped()
+        stamp_ns = t0_ns + (i + 1) * step_ns
+        pose.header.stamp.sec, pose.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        pose.header.frame_id = frame_id
+        p, o = pose.pose.position, pose.pose.orientation
+        p.x, p.y, p.z = position
+        o.x, o.y, o.z, o.w = quat
+        poses.append(pose)
     return Path(header=header(t0_ns, frame_id), poses=poses)
 
 

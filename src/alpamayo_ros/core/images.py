@@ -90,18 +90,27 @@ def compressed_to_rgb(fmt: str, data: Any) -> UInt8Array:
 
 
 def resize_rgb(rgb: UInt8Array, size_hw: tuple[int, int] | None) -> UInt8Array:
-    """Resize to (H, W) (INTER_AREA when shrinking); returns the input itself when the size already matches."""
+    """Resize to (H, W); returns the input itself when the size already matches.
+
+    Shrinking is anti-aliased in steps: exact 2x box filters while the image is at least twice the target, then
+    bilinear for the remaining < 2x. A direct INTER_AREA at a fractional ratio costs ~9 ms per 1080p frame on
+    this machine, which alone would blow the node's per-cycle budget.
+    """
     if size_hw is None or rgb.shape[:2] == tuple(size_hw):
         return rgb
     height, width = size_hw
-    shrink = height < rgb.shape[0] and width < rgb.shape[1]
-    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     if rgb.strides[2] < 0 and rgb[:, :, ::-1].flags.c_contiguous:
         # A BGR buffer seen as RGB: resize the buffer itself, reverse channels on the small result.
-        small: UInt8Array = cv2.resize(rgb[:, :, ::-1], (width, height), interpolation=interpolation)
+        small: UInt8Array = _resize(rgb[:, :, ::-1], height, width)
         return small[:, :, ::-1]
-    src = rgb if rgb.flags.c_contiguous else np.ascontiguousarray(rgb)
-    out: UInt8Array = cv2.resize(src, (width, height), interpolation=interpolation)
+    return _resize(rgb if rgb.flags.c_contiguous else np.ascontiguousarray(rgb), height, width)
+
+
+def _resize(src: UInt8Array, height: int, width: int) -> UInt8Array:
+    while src.shape[0] >= 2 * height and src.shape[1] >= 2 * width:
+        # exact 2x box filter: OpenCV's fastest INTER_AREA path (0.4 ms for 1080p vs 2 ms at 3x, 9 ms fractional)
+        src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    out: UInt8Array = cv2.resize(src, (width, height), interpolation=cv2.INTER_LINEAR)
     return out
 
 
