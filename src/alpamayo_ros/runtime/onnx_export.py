@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -503,7 +504,8 @@ def export_subnet(
     outputs = _output_names(wrapper, subnet)
     path = out_dir / f"{subnet}.onnx"
     out_dir.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is deprecated, chosen on purpose
         reference = wrapper(**inputs)
         ref = list(reference) if isinstance(reference, tuple) else [reference]
         torch.onnx.export(
