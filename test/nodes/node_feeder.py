@@ -23,7 +23,8 @@ from nav_msgs.msg import Odometry, Path
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Float64
 from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.core.rig import CAMERA_NAMES
@@ -80,6 +81,8 @@ class Feeder:
         self.reasoning: list[ChainOfCausation] = []
         self.markers: list[MarkerArray] = []
         self.diagnostics: dict[str, Any] = {}
+        self.overlays: list[Image] = []
+        self.processing_ms: list[float] = []
         self.published_stamps: list[int] = []
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.clock_pub = self.node.create_publisher(Clock, "/clock", 10)
@@ -97,6 +100,13 @@ class Feeder:
         )
         self.node.create_subscription(MarkerArray, f"{NODE}/output/markers", self._keep(self.markers), reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, reliable)
+        self.node.create_subscription(Image, f"{NODE}/output/overlay", self._keep(self.overlays), 5)
+        self.node.create_subscription(
+            Float64, f"{NODE}/debug/processing_time_ms", lambda m: self.processing_ms.append(m.data), 10
+        )
+        self.info_pub = self.node.create_publisher(
+            CameraInfo, f"{NODE}/input/camera_front_wide_120fov/camera_info", reliable
+        )
         self._images: dict[tuple[int, int], bytes] = {}
         self._jpegs: dict[tuple[int, int], bytes] = {}
         self._held: dict[str, Any] = {}
@@ -281,4 +291,8 @@ class Feeder:
             pub.publish(msg)
             if cam in f.duplicate:
                 pub.publish(msg)
+        info = CameraInfo(width=self.size_hw[1], height=self.size_hw[0])
+        info.header.stamp = self._stamp(cam_ns)
+        info.k = [60.0, 0.0, self.size_hw[1] / 2, 0.0, 60.0, self.size_hw[0] / 2, 0.0, 0.0, 1.0]
+        self.info_pub.publish(info)
         self.published_stamps.append(cam_ns)

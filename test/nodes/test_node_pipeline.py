@@ -38,6 +38,9 @@ def feeder(ros_env: dict[str, str], python_exe: str) -> Iterator[Feeder]:
             "-p", "diagnostics.period_sec:=0.25",
             "-p", "log_throttle_sec:=0.5",
             "-p", f"cameras.{COMPRESSED}.message_type:=compressed",
+            "-p", "model.num_samples:=2",
+            "-p", "publish_all_samples:=true",
+            "-p", "overlay.enabled:=true",
         ],
         ros_env,
     )  # fmt: skip
@@ -126,7 +129,9 @@ def test_path_and_reasoning_have_t0_stamps_and_frames(healthy: Feeder) -> None:
     assert coc.agreement == coc.AGREEMENT_AGREE, coc.agreement_detail
     assert coc.reasoning_decision.longitudinal == coc.reasoning_decision.LONGITUDINAL_KEEP_SPEED
     assert coc.trajectory_decision.longitudinal == coc.trajectory_decision.LONGITUDINAL_KEEP_SPEED
-    assert coc.model_name == "test-policy (untrained)" and coc.num_samples == 1
+    assert coc.model_name == "test-policy (untrained)" and coc.num_samples == 2
+    # publish_all_samples: one ChainOfCausation per trajectory sample, same t0
+    assert sorted(c.sample_index for c in reasoning if ns_of(c.header.stamp) == t0) == [0, 1]
     assert len(coc.steps) >= 1
     op = next(p for p in reversed(odom_path) if ns_of(p.header.stamp) == t0)
     assert op.header.frame_id == "odom"
@@ -140,6 +145,30 @@ def test_path_and_reasoning_have_t0_stamps_and_frames(healthy: Feeder) -> None:
     assert int(values["plans_published"]) >= 3
     cam = fd.status("camera camera_rear_tele_30fov")
     assert cam is not None and float(cam[2]["rate_hz"]) == pytest.approx(10.0, rel=0.2)
+    assert cam[2]["used_by_model"] == "False" and int(cam[2]["age_ms"]) < 500
+    assert fd.processing_ms and all(0.0 < v < 1000.0 for v in fd.processing_ms)
+
+
+def test_overlay_image(healthy: Feeder) -> None:
+    fd = healthy
+    assert wait_until(lambda: len(fd.overlays) >= 2, 5.0)
+    with fd.lock:
+        overlay = fd.overlays[-1]
+    assert ns_of(overlay.header.stamp) in set(fd.path_stamps())
+    assert (overlay.encoding, overlay.height, overlay.width) == ("rgb8", 64, 96)
+
+
+def test_stale_samples_are_never_planned(healthy: Feeder) -> None:
+    fd = healthy
+    ok, reason = _set_param(fd, "max_sample_age_sec", 0.01)
+    assert ok, reason
+    st = wait_status(fd, "planning", lambda s: "max_sample_age_sec" in s[1] and int(s[2]["stale_samples"]) >= 2)
+    n = fd.count_paths()
+    wait_status(fd, "planning", lambda s: int(s[2]["stale_samples"]) >= int(st[2]["stale_samples"]) + 3)
+    assert fd.count_paths() <= n + 1  # at most one result already in flight
+    ok, reason = _set_param(fd, "max_sample_age_sec", 0.5)
+    assert ok, reason
+    assert wait_until(lambda: fd.count_paths() >= n + 3, 8.0)
 
 
 # --- bad input, one test each ------------------------------------------------------------------------------------
