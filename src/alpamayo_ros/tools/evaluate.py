@@ -45,7 +45,7 @@ from alpamayo_ros.core.ego_history import (
     make_odom_sample,
 )
 from alpamayo_ros.core.images import compressed_to_rgb, raw_to_rgb, resize_rgb
-from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, STEP_SEC
+from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
 from alpamayo_ros.core.sync import (
     FrameEntry,
     FrameSynchronizer,
@@ -222,7 +222,8 @@ def evaluate_bag(
     anchor_topics = [t for t in topics if camera_of(t.topic) == prm.sync_anchor_camera
                      and t.typename in (bagio.IMAGE, bagio.COMPRESSED)]
     total = anchor_topics[0].count if anchor_topics else 0
-    report_every = max(1, math.ceil(total / max(1, report_ticks)))
+    # ticks after the first 1.5 s (no ego history before) spread evenly over the report
+    report_every = max(1, math.ceil((total - HISTORY_STEPS + 1) / max(1, report_ticks)))
     has_gt_path = any(t.topic == bagio.GT_PATH_TOPIC for t in topics)
     # Odometry kept whole for ground truth from odometry (bags without /ground_truth/path).
     odom_all = OdometryBuffer(1e9, 1e9)

@@ -1,0 +1,202 @@
+"""`alpamayo-ros train`: train the small reasoning driver on synthetic seven-camera scenarios (CPU, ~1 h).
+
+Pipeline: render the training episodes with the scenario generator (cached as npz), build the small CoC tokenizer,
+build the Alpamayo-R1 module at a small size (training.checkpoint.DriverSize), then train the language loss on the
+reference reasoning and the flow-matching loss on the ego's future actions jointly (training.objective), with a
+fixed seed, a tqdm bar, a JSON-lines log and periodic checkpoints; the result is written in the official checkpoint
+layout (default: the package's ``resources/models/alpamayo_small_driver``).
+
+The learning-rate schedule runs on progress = max(step / steps, elapsed / max-minutes), so a run on a busy machine
+still anneals and finishes on time; on an idle machine it ends by step count and is reproducible from the seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=PACKAGE_MODEL_DIR, help="checkpoint directory to write")
+    parser.add_argument("--work", type=Path, default=Path("out/train_run"), help="log + resumable checkpoints")
+    parser.add_argument("--cache", type=Path, default=Path("out/train_cache"), help="rendered samples (npz)")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--max-minutes", type=float, default=55.0, help="training time budget (rendering excluded)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=60)
+    parser.add_argument("--flow-samples", type=int, default=2, help="noise draws per sample and step")
+    parser.add_argument("--flow-weight", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--render-workers", type=int, default=2)
+    parser.add_argument("--seeds-target", type=int, default=32, help="seeds per ADE-target scenario")
+    parser.add_argument("--seeds-other", type=int, default=16, help="seeds per other scenario")
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    parser.add_argument("--eval-every", type=int, default=100, help="steps between validation losses")
+    parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def lr_at(progress: float, step: int, base: float, warmup: int) -> float:
+    """Linear warm-up, then cosine from ``base`` to 5 % of it over ``progress`` in [0, 1]."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
+    from alpamayo_ros.training.checkpoint import (
+        ActionStats,
+        DriverSize,
+        build_config,
+        checkpoint_config,
+        save_checkpoint,
+    )
+    from alpamayo_ros.training.collate import Collator
+    from alpamayo_ros.training.data import (
+        DataSpec,
+        build_cache,
+        load_samples,
+        training_episodes,
+        validation_episodes,
+    )
+    from alpamayo_ros.training.objective import joint_loss
+    from alpamayo_ros.training.vocab import build_tokenizer
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    started = time.time()
+    size = DriverSize()
+    spec = DataSpec(image_hw=size.image_hw, frame_offsets_sec=size.frame_offsets_sec)
+    train_eps = training_episodes(args.seeds_target, args.seeds_other)
+    val_eps = validation_episodes()
+    progress = not args.quiet
+    paths = build_cache(spec, [*val_eps, *train_eps], args.cache, args.render_workers, progress)
+    train = load_samples(paths[len(val_eps) :], train_eps)
+    val = load_samples(paths[: len(val_eps)], val_eps)
+    render_min = (time.time() - started) / 60.0
+    print(f"data: {len(train)} training samples ({len(train_eps)} episodes), {len(val)} validation samples; "
+          f"ready after {render_min:.1f} min", flush=True)
+
+    acc, kap = train.actions[..., 0], train.actions[..., 1]
+    stats = ActionStats(float(acc.mean()), float(acc.std()), float(kap.mean()), float(kap.std()))
+    corpus = sorted(set(train.texts) | set(val.texts) | {f"is {d} m away. {d} m ahead" for d in range(200)})
+    tok = build_tokenizer(corpus, size.future_bins + size.history_bins)
+    cfg, _, vlm = build_config(size, tok, stats)
+    model = AlpamayoR1(cfg).train()
+    with torch.no_grad():  # start the flow near zero velocity (as the official fixtures scale the head)
+        model.action_out_proj.weight.mul_(0.1)
+    n_params = sum(p.numel() for p in model.parameters())
+    collate = Collator.for_config(tok, cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    args.work.mkdir(parents=True, exist_ok=True)
+    step = 0
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    last = args.work / "last.pt"
+    if args.resume and last.is_file():
+        state = torch.load(last, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = int(state["step"])
+        rng = state["rng"]
+        gen.set_state(state["gen"])
+        print(f"resumed at step {step}", flush=True)
+    log = (args.work / "log.jsonl").open("a")
+    print(f"model: {n_params / 1e6:.2f} M parameters, vocabulary {tok.get_vocab_size()}; {args.steps} steps of "
+          f"{args.batch_size}, budget {args.max_minutes} min", flush=True)
+
+    def validate() -> dict[str, float]:
+        model.eval()
+        vrng = np.random.default_rng(1234)
+        out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": []}
+        vgen = torch.Generator().manual_seed(99)
+        with torch.no_grad():
+            for _ in range(4):
+                idx = vrng.choice(len(val), args.batch_size, replace=False)
+                parts = joint_loss(model, collate(val, idx), collate.future_start_id, 1, 1.0, vgen)
+                out["lm"].append(float(parts.lm))
+                out["flow"].append(float(parts.flow))
+                out["acc"].append(parts.token_accuracy)
+        model.train()
+        return {f"val_{k}": float(np.mean(v)) for k, v in out.items()}
+
+    def save_resumable() -> None:
+        tmp = args.work / "last.pt.tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": rng,
+                    "gen": gen.get_state()}, tmp)
+        tmp.replace(last)
+
+    def export(final: bool, metrics: dict[str, Any]) -> Path:
+        provenance = {
+            "command": "alpamayo-ros train " + " ".join(sys.argv[2:]),
+            "steps": step, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+            "flow_samples": args.flow_samples, "train_samples": len(train), "train_episodes": len(train_eps),
+            "data": asdict(spec), "size": asdict(size), "final": final,
+            "train_minutes": round((time.time() - train_start) / 60.0, 1), "metrics": metrics,
+        }
+        raw = checkpoint_config(size, tok, stats, provenance)
+        target = args.out if final else args.work / "export"
+        return save_checkpoint(model, target, raw, vlm, tok, size)
+
+    train_start = time.time()
+    budget = args.max_minutes * 60.0
+    batches_rng = rng
+    bar = tqdm(total=args.steps, initial=step, unit="step", desc="train", disable=not progress)
+    ema: dict[str, float] = {}
+    metrics: dict[str, Any] = {}
+    while step < args.steps:
+        elapsed = time.time() - train_start
+        frac = max(step / args.steps, elapsed / budget)
+        if frac >= 1.0:
+            print(f"time budget reached at step {step}", flush=True)
+            break
+        lr = lr_at(frac, step, args.lr, args.warmup)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        idx = batches_rng.choice(len(train), args.batch_size, replace=False)
+        parts = joint_loss(model, collate(train, idx), collate.future_start_id, args.flow_samples,
+                           args.flow_weight, gen)
+        opt.zero_grad(set_to_none=True)
+        parts.total.backward()
+        grad = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+        opt.step()
+        step += 1
+        for key, value in (("lm", float(parts.lm)), ("flow", float(parts.flow)), ("acc", parts.token_accuracy)):
+            ema[key] = value if key not in ema else 0.95 * ema[key] + 0.05 * value
+        bar.update(1)
+        bar.set_postfix(lm=f"{ema['lm']:.3f}", flow=f"{ema['flow']:.3f}", acc=f"{ema['acc']:.2f}", lr=f"{lr:.1e}")
+        record: dict[str, Any] = {"step": step, "lr": lr, "lm": float(parts.lm), "flow": float(parts.flow),
+                                  "acc": parts.token_accuracy, "grad": grad, "sec": round(time.time() - train_start, 1)}
+        if step % args.eval_every == 0:
+            metrics = validate()
+            record.update(metrics)
+            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        if step % args.checkpoint_every == 0:
+            save_resumable()
+            export(False, metrics)
+    bar.close()
+    metrics = validate()
+    save_resumable()
+    out = export(True, {**metrics, "train_lm_ema": ema.get("lm"), "train_flow_ema": ema.get("flow")})
+    size_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
+    print(f"saved {out} ({size_mb:.1f} MB) after {step} steps, {(time.time() - train_start) / 60:.1f} min training; "
+          + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+    log.close()
+    return 0

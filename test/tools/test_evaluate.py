@@ -1,0 +1,68 @@
+"""Open-loop evaluation: offline with the test policy, recorded predictions, ground truth from odometry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alpamayo_ros.runtime.spec import ModelSpec
+from alpamayo_ros.tools import bagio
+from alpamayo_ros.tools.evaluate import future_from_odometry, run_evaluation
+
+
+def test_offline_evaluation_with_test_policy(tiny_bag: Path, tmp_path: Path) -> None:
+    summary = run_evaluation([tiny_bag], tmp_path, ModelSpec(backend="test_policy"), report_ticks=4, progress=False)
+    # 35 anchor frames; the first 15 lack 1.5 s of ego history.
+    assert summary["ticks"]["anchor_frames"] == 35
+    assert summary["ticks"]["scored"] == 20
+    assert sum(summary["ticks"]["skipped"].values()) == 15
+    m, b = summary["model_metrics"], summary["baseline_metrics"]
+    assert set(m["ade"]) == {"0.5s", "1s", "3s", "5s", "6.4s"}
+    assert 0.0 < m["ade"]["0.5s"] < m["ade"]["6.4s"] and b["fde"]["6.4s"] > 0.0
+    # the test policy writes reasoning that matches its own trajectory
+    assert summary["agreement"]["reasoning_action_agree_rate"] == 1.0
+    assert summary["agreement"]["decision_vs_reference"]["ticks"] == 20
+    assert json.loads((tmp_path / "metrics.json").read_text())["ticks"]["scored"] == 20
+    html = (tmp_path / "report.html").read_text()
+    assert "Trajectory error" in html and "constant velocity" in html and "<svg" in html
+    assert len(list((tmp_path / "img").glob("*_mosaic.jpg"))) >= 4
+    assert len(list((tmp_path / "img").glob("*_front.jpg"))) >= 4
+
+
+def _predictions_from_ground_truth(scenario_bag: Path, out: Path) -> None:
+    """A 'node output' bag whose plans are the ground truth itself (stamped with t0, as the node stamps)."""
+    with bagio.BagWriter(out) as writer:
+        for rec in bagio.read_bags([scenario_bag], [bagio.GT_PATH_TOPIC, bagio.GT_REASONING_TOPIC]):
+            topic = "/alpamayo_node/output/path" if rec.topic == bagio.GT_PATH_TOPIC else "/alpamayo_node/output/reasoning"
+            writer.write_raw(topic, rec.typename, rec.log_time_ns + 5_000_000, rec.raw)
+
+
+def test_recorded_predictions_equal_to_ground_truth_score_zero(tiny_bag: Path, tmp_path: Path) -> None:
+    preds = tmp_path / "preds"
+    _predictions_from_ground_truth(tiny_bag, preds)
+    summary = run_evaluation([tiny_bag], tmp_path / "report", None, predictions=preds, progress=False)
+    assert summary["ticks"]["scored"] == 20
+    assert summary["model_metrics"]["ade"]["6.4s"] == pytest.approx(0.0, abs=1e-9)
+    assert summary["model_metrics"]["fde"]["6.4s"] == pytest.approx(0.0, abs=1e-9)
+    assert summary["agreement"]["decision_vs_reference"]["both"] == 1.0
+    assert summary["baseline_metrics"]["ade"]["6.4s"] > 0.1  # the baseline does not know the lead brakes
+
+
+def test_ground_truth_from_odometry_matches_the_recorded_future(tiny_bag: Path) -> None:
+    """Bags without /ground_truth/path are scored against their odometry: both must describe the same future."""
+    from alpamayo_ros.core.ego_history import OdometryBuffer, make_odom_sample
+    from alpamayo_ros.tools.scenarios import generate
+
+    gen = generate("stationary_vehicle_nudge", 3, 8.0, 16, 16)
+    odom = OdometryBuffer(1e9, 1e9)
+    for o in gen.odometry():
+        odom.add(make_odom_sample(o.stamp_ns, (o.x, o.y, 0.0), (0.0, 0.0, np.sin(o.yaw / 2), np.cos(o.yaw / 2))))
+    ticks = list(gen.ticks(render=False))
+    assert future_from_odometry(odom, ticks[-1].stamp_ns) is None  # the odometry ends before t0 + 6.4 s
+    for tick in ticks[:10]:
+        fut = future_from_odometry(odom, tick.stamp_ns)
+        assert fut is not None
+        assert np.allclose(fut, tick.future[:, :2], atol=1e-6)
