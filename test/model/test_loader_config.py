@@ -187,3 +187,14 @@ def test_full_size_meta_build_matches_manifest() -> None:
     assert sum(int(np.prod(s)) for _, s, _ in mine) == manifest["total_numel"]
     non_persistent = {n for n, _ in model.named_buffers()} - set(model.state_dict())
     assert non_persistent == set(manifest["non_persistent_buffers_not_in_state_dict"])
+
+
+def test_builtin_full_config_equals_the_release_config() -> None:
+    from dataclasses import replace
+
+    from alpamayo_ros.model.presets import r1_full_config
+
+    raw = json.loads((FIXTURES / "alpamayo_r1_full_config.json").read_text())
+    vlm = json.loads((FIXTURES / "qwen3_vl_8b_base_config.json").read_text())
+    parsed = parse_config(raw, vlm)
+    assert replace(r1_full_config(), vlm_source=parsed.vlm_source) == parsed

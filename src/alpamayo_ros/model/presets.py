@@ -15,6 +15,7 @@ import torch
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.config import (
+    QWEN3_VL_8B_CONFIG,
     ActionInProjConfig,
     ActionSpaceConfig,
     AlpamayoConfig,
@@ -34,6 +35,15 @@ R1_ACTION_SPACE = ActionSpaceConfig(
     curvature_std=0.026148280660833106,
     curvature_bounds=(-0.2, 0.2),
 )
+
+_TRAJ_TOKEN_IDS = {
+    "future": 155685,
+    "future_end": 155683,
+    "future_start": 155681,
+    "history": 155684,
+    "history_end": 155676,
+    "history_start": 155674,
+}
 
 _TINY_VLM: dict[str, Any] = {
     "model_type": "qwen3_vl",
@@ -92,16 +102,31 @@ def tiny_config() -> AlpamayoConfig:
         diffusion=FlowMatchingConfig(num_inference_steps=10),
         hist_tokenizer=DeltaTokenizerConfig(),
         traj_tokenizer=DiscreteTokenizerConfig(),
-        traj_token_ids={
-            "future": 155685,
-            "future_end": 155683,
-            "future_start": 155681,
-            "history": 155684,
-            "history_end": 155676,
-            "history_start": 155674,
-        },
+        traj_token_ids=dict(_TRAJ_TOKEN_IDS),
         tie_word_embeddings=True,
         vlm_source="preset tiny",
+    )
+    validate(cfg)
+    return cfg
+
+
+def r1_full_config() -> AlpamayoConfig:
+    """The release Alpamayo-R1 architecture (Qwen3-VL-8B + 2.3B expert) for meta builds and random-weight benchmarks.
+
+    Sizes as in the fixtures' ``alpamayo_r1_full_config.json`` (see the fixtures README for their provenance).
+    """
+    vlm = copy.deepcopy(QWEN3_VL_8B_CONFIG)
+    vlm["text_config"]["vocab_size"] = vlm["vocab_size"] = 155697
+    cfg = AlpamayoConfig(
+        vlm=vlm,
+        expert_overrides={"hidden_size": 2048, "intermediate_size": 8256, "num_attention_heads": 16, "head_dim": 128},
+        action_in_proj=ActionInProjConfig(hidden_size=512, num_enc_layers=2, num_fourier_feats=20, max_freq=100.0),
+        action_space=R1_ACTION_SPACE,
+        diffusion=FlowMatchingConfig(num_inference_steps=10),
+        hist_tokenizer=DeltaTokenizerConfig(),
+        traj_tokenizer=DiscreteTokenizerConfig(),
+        traj_token_ids=dict(_TRAJ_TOKEN_IDS),
+        vlm_source="built-in Qwen/Qwen3-VL-8B-Instruct",
     )
     validate(cfg)
     return cfg
