@@ -299,7 +299,7 @@ def _load_cpu_float32(spec: ModelSpec, driving: AlpamayoDrivingModel) -> Callabl
     return load
 
 
-def _tensorrt_runners(out_dir: Path, manifest: ox.ExportManifest, log: Log) -> tuple[SubnetRunner, SubnetRunner]:
+def tensorrt_runners(out_dir: Path, manifest: ox.ExportManifest, log: Log) -> tuple[SubnetRunner, SubnetRunner]:
     from alpamayo_ros.runtime.tensorrt_engines import ensure_engine
 
     cache = EngineCache(out_dir / "engines")
@@ -362,6 +362,6 @@ def load_accelerated_model(spec: ModelSpec, log: Log = LOG.info) -> DrivingModel
             out_dir / manifest.subnets[ox.EXPERT].file, manifest.subnets[ox.EXPERT], model.device, log
         )
     else:
-        vision, expert = _tensorrt_runners(out_dir, manifest, log)
+        vision, expert = tensorrt_runners(out_dir, manifest, log)
     log(f"{spec.backend} backend: vision and expert step from {out_dir}; prefill and decode in PyTorch")
     return AcceleratedDrivingModel(driving, AcceleratedStages(model, manifest.deployment, vision, expert), spec.backend)

@@ -267,8 +267,9 @@ class ExpertStepWrapper(nn.Module):
         h = self.action_in_proj(x, t)
         dtype = h.dtype
         cos, sin = rope_cos.to(dtype)[:, None], rope_sin.to(dtype)[:, None]  # (rows, 1, n, d), as transformers
-        visible = torch.zeros(self.rows, self.n_tokens, dtype=torch.float32)  # action tokens see each other
-        mask = torch.cat([prefix_mask.float(), visible.to(prefix_mask.device)], dim=-1)[:, None, None, :]
+        # action tokens see each other; made on the mask's device (no host copy, so a CUDA graph can capture it)
+        visible = torch.zeros(self.rows, self.n_tokens, dtype=torch.float32, device=prefix_mask.device)
+        mask = torch.cat([prefix_mask.float(), visible], dim=-1)[:, None, None, :]
         for index, layer in enumerate(self.expert.layers):
             residual = h
             h = residual + self._attention(
