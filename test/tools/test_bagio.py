@@ -59,7 +59,8 @@ def test_messages_read_back_equal_what_the_generator_made(tiny_bag: Path) -> Non
 
 def test_cdr_bytes_equal_rclpy_serialization() -> None:
     rclpy_ser = pytest.importorskip("rclpy.serialization")
-    from nav_msgs.msg import Odometry, Path as PathMsg
+    from nav_msgs.msg import Odometry
+    from nav_msgs.msg import Path as PathMsg
     from sensor_msgs.msg import CameraInfo, Image
 
     rgb = (np.arange(4 * 6 * 3) % 251).astype(np.uint8).reshape(4, 6, 3)
@@ -76,7 +77,7 @@ def test_cdr_bytes_equal_rclpy_serialization() -> None:
     assert back_ours.header.frame_id == ours.header.frame_id and bytes(back_ours.data) == rgb.tobytes()
     assert bagio.serialize(back_ours, bagio.IMAGE) == ours_cdr
 
-    odom = bagio.odometry_msg(5_500_000_000, 1.0, 2.0, 0.3, 7.0, 0.1)
+    odom = bagio.odometry_msg(5_500_000_000, 1.0, 2.0, 0.3, v_mps=7.0, yaw_rate=0.1)
     back = rclpy_ser.deserialize_message(bagio.serialize(odom, bagio.ODOMETRY), Odometry)
     assert back.header.stamp.sec == 5 and back.header.stamp.nanosec == 500_000_000
     assert back.pose.pose.position.x == 1.0 and back.twist.twist.linear.x == 7.0

@@ -36,7 +36,9 @@ def _predictions_from_ground_truth(scenario_bag: Path, out: Path) -> None:
     """A 'node output' bag whose plans are the ground truth itself (stamped with t0, as the node stamps)."""
     with bagio.BagWriter(out) as writer:
         for rec in bagio.read_bags([scenario_bag], [bagio.GT_PATH_TOPIC, bagio.GT_REASONING_TOPIC]):
-            topic = "/alpamayo_node/output/path" if rec.topic == bagio.GT_PATH_TOPIC else "/alpamayo_node/output/reasoning"
+            topic = (
+                "/alpamayo_node/output/path" if rec.topic == bagio.GT_PATH_TOPIC else "/alpamayo_node/output/reasoning"
+            )
             writer.write_raw(topic, rec.typename, rec.log_time_ns + 5_000_000, rec.raw)
 
 

@@ -44,12 +44,14 @@ def test_play_record_between_processes_preserves_bytes_and_timing(
     assert recorder.returncode == 0 and "stopped (idle" in recorder_out, recorder_out + recorder_log
     original, got = _records(tiny_bag, topics), _records(recorded, topics)
     for topic in topics:
+        assert len(got[topic]) == len(original[topic]), f"{topic}\n{player_out}\n{recorder_out}"
         assert [r.raw for r in got[topic]] == [r.raw for r in original[topic]], topic
     # timing: receive times follow the bag's spacing (50 Hz odometry over 3.5 s)
     bag_t = np.array([r.log_time_ns for r in original[bagio.ODOM_TOPIC]], dtype=np.float64) / 1e9
     rec_t = np.array([r.log_time_ns for r in got[bagio.ODOM_TOPIC]], dtype=np.float64) / 1e9
     drift = (rec_t - rec_t[0]) - (bag_t - bag_t[0])
-    assert abs(drift[-1]) < 0.25 and np.median(np.abs(drift)) < 0.1, drift
+    # generous bounds: three engineers' test suites share two cores
+    assert abs(drift[-1]) < 0.5 and np.median(np.abs(drift)) < 0.2, drift
 
 
 def test_player_rate_offset_and_topic_filter(tiny_bag: Path, tmp_path: Path, ros_env: dict[str, str]) -> None:
@@ -58,8 +60,20 @@ def test_player_rate_offset_and_topic_filter(tiny_bag: Path, tmp_path: Path, ros
         [*CLI, "record", "--out", str(recorded), "--idle-timeout", "1.5", bagio.ODOM_TOPIC], ros_env
     )
     player = start_process(
-        [*CLI, "play", str(tiny_bag), "--rate", "2", "--start-offset", "2", "--topics", bagio.ODOM_TOPIC,
-         "--wait-for-subscribers", bagio.ODOM_TOPIC], ros_env,
+        [
+            *CLI,
+            "play",
+            str(tiny_bag),
+            "--rate",
+            "2",
+            "--start-offset",
+            "2",
+            "--topics",
+            bagio.ODOM_TOPIC,
+            "--wait-for-subscribers",
+            bagio.ODOM_TOPIC,
+        ],
+        ros_env,
     )
     try:
         player.communicate(timeout=60)
@@ -77,8 +91,25 @@ def test_player_rate_offset_and_topic_filter(tiny_bag: Path, tmp_path: Path, ros
 def test_demo_end_to_end_with_test_policy(tmp_path: Path, ros_env: dict[str, str]) -> None:
     """demo = synth + node + recorder + player as processes; the recorded plans carry the bag's anchor stamps."""
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--seconds", "3.5", "--width", "160", "--height", "90", "--backend",
-            "test_policy", "--rate", "1", "--idle-timeout", "3", "--startup-timeout", "90"]
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--seconds",
+        "3.5",
+        "--width",
+        "160",
+        "--height",
+        "90",
+        "--backend",
+        "test_policy",
+        "--rate",
+        "1",
+        "--idle-timeout",
+        "3",
+        "--startup-timeout",
+        "90",
+    ]
     demo = start_process([*CLI, *args], ros_env)
     try:
         log, _ = demo.communicate(timeout=180)
@@ -89,8 +120,7 @@ def test_demo_end_to_end_with_test_policy(tmp_path: Path, ros_env: dict[str, str
 
     scenario = next((out / "bags").iterdir())
     anchors = [
-        bagio.stamp_ns(bagio.deserialize(r.raw, r.typename).header.stamp)
-        for r in bagio.read_bags([scenario], [FRONT])
+        bagio.stamp_ns(bagio.deserialize(r.raw, r.typename).header.stamp) for r in bagio.read_bags([scenario], [FRONT])
     ]
     plannable = {t for t in anchors if t - anchors[0] >= 1_500_000_000}  # 1.5 s of ego history first
     outputs = out / "run" / "node_outputs"

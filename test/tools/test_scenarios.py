@@ -73,7 +73,7 @@ def test_rendered_box_lands_where_the_camera_model_projects_it() -> None:
     for index in (1, 6):
         uv, depth = rig[index].project(centre)
         assert depth[0] > 0
-        u, v = (int(round(x)) for x in uv[0])
+        u, v = (round(x) for x in uv[0])
         assert tuple(images[index][v, u]) == red, rig[index].name
         assert tuple(images[index][5, 5]) != red
     # behind the rear camera's view: the box must not appear there
@@ -89,10 +89,10 @@ def test_road_markings_project_consistently() -> None:
     images = Renderer(scenario, gen.cameras).render(0.0, 0.0, 0.0, 0.0)
     cam = gen.cameras[1]
     uv, _ = cam.project(np.array([[12.0, -1.575, 0.0]]))  # middle of the 15 cm painted line
-    u, v = (int(round(x)) for x in uv[0])
+    u, v = (round(x) for x in uv[0])
     assert images[1][v, u].mean() > 150  # paint
     uv, _ = cam.project(np.array([[12.0, 0.0, 0.0]]))  # lane centre: asphalt
-    u, v = (int(round(x)) for x in uv[0])
+    u, v = (round(x) for x in uv[0])
     assert images[1][v, u].mean() < 130
 
 

@@ -10,9 +10,9 @@ Topic layout of synthetic bags (what ``alpamayo-ros synth`` writes and the demo 
 | /cameras/<camera>/image_raw | sensor_msgs/Image rgb8 | 10 Hz | <camera>_optical |
 | /cameras/<camera>/image_raw/compressed | sensor_msgs/CompressedImage jpeg (``--compressed``) | 10 Hz | same |
 | /cameras/<camera>/camera_info | sensor_msgs/CameraInfo (pinhole, no distortion) | 10 Hz | same |
-| /odom | nav_msgs/Odometry (pose odom <- base_link, twist in base_link) | 50 Hz | odom / base_link |
-| /ground_truth/path | nav_msgs/Path: the ego's future, 64 poses, waypoint i at t0 + (i+1) * 0.1 s | 10 Hz | base_link at t0 |
-| /ground_truth/reasoning | alpamayo_ros/ChainOfCausation: reference label of the scenario's planner | 10 Hz | base_link |
+| /odom | nav_msgs/Odometry (pose: odom <- base_link; twist: base_link) | 50 Hz | odom / base_link |
+| /ground_truth/path | nav_msgs/Path: ego future, 64 poses, pose i at t0 + (i+1) * 0.1 s | 10 Hz | base_link at t0 |
+| /ground_truth/reasoning | alpamayo_ros/ChainOfCausation: the scenario planner's reference label | 10 Hz | base_link |
 
 Ground-truth messages carry the camera tick t0 in header.stamp and are written at bag time t0.
 """
@@ -91,7 +91,12 @@ def image_msg(ns: int, camera: str, rgb: UInt8Array) -> Any:
     arr = np.ascontiguousarray(rgb, dtype=np.uint8)
     h, w = arr.shape[:2]
     return _t()[IMAGE](
-        header=header(ns, optical_frame(camera)), height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
+        header=header(ns, optical_frame(camera)),
+        height=h,
+        width=w,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=w * 3,
         data=arr.reshape(-1),
     )
 
@@ -102,8 +107,9 @@ def compressed_msg(ns: int, camera: str, rgb: UInt8Array, quality: int = 90) -> 
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise BagError(f"JPEG encoding failed for {camera}")
-    return _t()[COMPRESSED](header=header(ns, optical_frame(camera)), format="rgb8; jpeg compressed bgr8",
-                            data=buf.reshape(-1))
+    return _t()[COMPRESSED](
+        header=header(ns, optical_frame(camera)), format="rgb8; jpeg compressed bgr8", data=buf.reshape(-1)
+    )
 
 
 def camera_info_msg(ns: int, camera: str, width: int, height: int, k: FloatArray) -> Any:
@@ -111,9 +117,16 @@ def camera_info_msg(ns: int, camera: str, width: int, height: int, k: FloatArray
     p = np.zeros(12)
     p[[0, 1, 2, 4, 5, 6, 10]] = [k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2], 0.0, 1.0]
     return t[CAMERA_INFO](
-        header=header(ns, optical_frame(camera)), height=height, width=width, distortion_model="plumb_bob",
-        d=np.zeros(5), k=np.asarray(k, dtype=np.float64).reshape(9), r=np.eye(3).reshape(9), p=p,
-        binning_x=0, binning_y=0,
+        header=header(ns, optical_frame(camera)),
+        height=height,
+        width=width,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=np.asarray(k, dtype=np.float64).reshape(9),
+        r=np.eye(3).reshape(9),
+        p=p,
+        binning_x=0,
+        binning_y=0,
         roi=t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
     )
 
@@ -124,19 +137,24 @@ def _quat_yaw(yaw: float) -> Any:
 
 def _pose(x: float, y: float, yaw: float) -> Any:
     t = _t()
-    return t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=x, y=y, z=0.0), orientation=_quat_yaw(yaw))
+    return t["geometry_msgs/msg/Pose"](
+        position=t["geometry_msgs/msg/Point"](x=x, y=y, z=0.0), orientation=_quat_yaw(yaw)
+    )
 
 
-def odometry_msg(ns: int, x: float, y: float, yaw: float, v_mps: float, yaw_rate: float) -> Any:
+def odometry_msg(ns: int, x: float, y: float, yaw: float, *, v_mps: float, yaw_rate: float) -> Any:
     """Pose of base_link in odom; twist in base_link (REP 105). Covariances: small diagonal (synthetic, exact)."""
     t = _t()
     cov = np.diag([1e-4, 1e-4, 1e-4, 1e-5, 1e-5, 1e-5]).reshape(36)
     vec = t["geometry_msgs/msg/Vector3"]
     return t[ODOMETRY](
-        header=header(ns, ODOM_FRAME), child_frame_id=EGO_FRAME,
+        header=header(ns, ODOM_FRAME),
+        child_frame_id=EGO_FRAME,
         pose=t["geometry_msgs/msg/PoseWithCovariance"](pose=_pose(x, y, yaw), covariance=cov),
         twist=t["geometry_msgs/msg/TwistWithCovariance"](
-            twist=t["geometry_msgs/msg/Twist"](linear=vec(x=v_mps, y=0.0, z=0.0), angular=vec(x=0.0, y=0.0, z=yaw_rate)),
+            twist=t["geometry_msgs/msg/Twist"](
+                linear=vec(x=v_mps, y=0.0, z=0.0), angular=vec(x=0.0, y=0.0, z=yaw_rate)
+            ),
             covariance=cov,
         ),
     )
@@ -160,13 +178,22 @@ def reference_coc_msg(t0_ns: int, label: ReferenceLabel) -> Any:
     t = _t()
     decision = t["alpamayo_ros/msg/DrivingDecision"](longitudinal=int(label.longitudinal), lateral=int(label.lateral))
     return t[COC](
-        header=header(t0_ns, EGO_FRAME), reasoning_text=label.text,
+        header=header(t0_ns, EGO_FRAME),
+        reasoning_text=label.text,
         steps=[t["alpamayo_ros/msg/CausalStep"](role=int(role), text=text) for role, text in label.steps],
-        reasoning_decision=decision, trajectory_decision=decision, agreement=1,
-        agreement_detail="reference label of the scenario planner", model_name="scenario_reference",
-        model_version="1", num_generated_tokens=0, truncated=False, sample_index=0, num_samples=1,
-        latency=t["alpamayo_ros/msg/StageLatency"](preprocess_ms=0.0, vision_ms=0.0, reasoning_ms=0.0,
-                                                   action_ms=0.0, total_ms=0.0),
+        reasoning_decision=decision,
+        trajectory_decision=decision,
+        agreement=1,
+        agreement_detail="reference label of the scenario planner",
+        model_name="scenario_reference",
+        model_version="1",
+        num_generated_tokens=0,
+        truncated=False,
+        sample_index=0,
+        num_samples=1,
+        latency=t["alpamayo_ros/msg/StageLatency"](
+            preprocess_ms=0.0, vision_ms=0.0, reasoning_ms=0.0, action_ms=0.0, total_ms=0.0
+        ),
     )
 
 
@@ -195,7 +222,9 @@ class BagWriter:
         self._writer.open()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:

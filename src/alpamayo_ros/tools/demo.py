@@ -14,6 +14,7 @@ mapped onto the node's inputs with ROS parameters and a remap, exactly as one wo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.runtime.spec import BACKENDS, ModelSpec
@@ -46,10 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=ModelSpec.model_path, help="checkpoint directory or preset name")
     parser.add_argument("--device", default=ModelSpec.device)
     parser.add_argument("--max-reasoning-tokens", type=int, default=0, help="node parameter (0: node default)")
-    parser.add_argument("--rate", type=float, default=0.5,
-                        help="playback rate; < 1 gives a slow CPU model time to plan more of the ticks")
-    parser.add_argument("--idle-timeout", type=float, default=8.0,
-                        help="the recorder stops this long after the node's last output (> one inference)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.5,
+        help="playback rate; < 1 gives a slow CPU model time to plan more of the ticks",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=8.0,
+        help="the recorder stops this long after the node's last output (> one inference)",
+    )
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="model load + warm-up limit (s)")
 
 
@@ -63,8 +72,9 @@ class Child:
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[str] = self.log_path.open("w")
         self._log.write(" ".join(cmd) + "\n")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1)
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
 
@@ -171,8 +181,10 @@ def run(args: argparse.Namespace) -> int:
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
-    print(f"[demo] 1/6 scenario bag: {args.scenario} seed {args.seed}, {args.seconds:g} s, {args.width}x{args.height}",
-          flush=True)
+    print(
+        f"[demo] 1/6 scenario bag: {args.scenario} seed {args.seed}, {args.seconds:g} s, {args.width}x{args.height}",
+        flush=True,
+    )
     bag, cached = ensure_bag(bag_cache_path(out, args), args)
     print(f"[demo]     {'cached' if cached else 'generated'}: {bag} ({time.monotonic() - t_start:.0f} s)", flush=True)
 
@@ -186,19 +198,41 @@ def run(args: argparse.Namespace) -> int:
         node = Child("node", node_command(args), env, run_dir)
         children.append(node)
         print("[demo] 3/6 recorder on the node outputs; waiting for the node to load its model", flush=True)
-        recorder = Child("recorder", [*cli, "record", "--out", str(outputs_bag), "--idle-timeout",
-                                      str(args.idle_timeout), *OUTPUT_TOPICS], env, run_dir)
+        recorder = Child(
+            "recorder",
+            [*cli, "record", "--out", str(outputs_bag), "--idle-timeout", str(args.idle_timeout), *OUTPUT_TOPICS],
+            env,
+            run_dir,
+        )
         children.append(recorder)
         if not recorder.wait_for("[record] ready", args.startup_timeout):
-            print(f"[demo] the node did not come up within {args.startup_timeout:.0f} s.\n--- node log tail ---\n"
-                  f"{node.tail()}\n--- recorder log tail ---\n{recorder.tail()}", file=sys.stderr)
+            print(
+                f"[demo] the node did not come up within {args.startup_timeout:.0f} s.\n--- node log tail ---\n"
+                f"{node.tail()}\n--- recorder log tail ---\n{recorder.tail()}",
+                file=sys.stderr,
+            )
             return 1
         t_ready = time.monotonic()
         print(f"[demo]     node ready after {t_ready - t_start:.0f} s", flush=True)
         anchor_topic = bagio.image_topic(ANCHOR, args.compressed)
         print(f"[demo] 4/6 player: {bag} at rate {args.rate} with /clock", flush=True)
-        player = Child("player", [*cli, "play", str(bag), "--clock", "100", "--rate", str(args.rate),
-                                  "--wait-for-subscribers", anchor_topic, bagio.ODOM_TOPIC], env, run_dir)
+        player = Child(
+            "player",
+            [
+                *cli,
+                "play",
+                str(bag),
+                "--clock",
+                "100",
+                "--rate",
+                str(args.rate),
+                "--wait-for-subscribers",
+                anchor_topic,
+                bagio.ODOM_TOPIC,
+            ],
+            env,
+            run_dir,
+        )
         children.append(player)
         play_limit = args.seconds / args.rate + 120.0
         try:
@@ -207,10 +241,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"[demo] player still running after {play_limit:.0f} s; stopping it", file=sys.stderr)
         player.stop()
         print("[demo] 5/6 waiting for the node's last plans, then stopping", flush=True)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             recorder.proc.wait(args.idle_timeout + 60.0)
-        except subprocess.TimeoutExpired:
-            pass
         recorder.stop()
         node.stop()
     finally:
@@ -233,8 +265,10 @@ def run(args: argparse.Namespace) -> int:
     model = summary["model"]
     print()
     print(f"model: {model.get('name', '?')} {model.get('version', '')} (backend {args.backend}, {args.model})")
-    print(f"plans published by the node: {topics.get(OUTPUT_TOPICS[0], 0)} "
-          f"(bag: {summary['ticks']['anchor_frames']} anchor frames, played at rate {args.rate})")
+    print(
+        f"plans published by the node: {topics.get(OUTPUT_TOPICS[0], 0)} "
+        f"(bag: {summary['ticks']['anchor_frames']} anchor frames, played at rate {args.rate})"
+    )
     print(format_summary(summary))
     print()
     print(f"scenario bag:   {bag}")

@@ -35,7 +35,6 @@ from alpamayo_ros.core.decisions import (
     Longitudinal,
     check_consistency,
     classify_trajectory,
-    parse_decision,
 )
 from alpamayo_ros.core.ego_history import (
     EgoHistoryFailure,
@@ -108,8 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-reasoning-tokens", type=int, default=ModelSpec.max_reasoning_tokens)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-ticks", type=int, default=0, help="stop each bag after this many planned ticks")
-    parser.add_argument("--predictions", type=Path, default=None,
-                        help="score a bag of recorded node outputs instead of running a model (one scenario bag)")
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        help="score a bag of recorded node outputs instead of running a model (one scenario bag)",
+    )
     parser.add_argument("--path-topic", default="", help="Path topic in --predictions (default: */output/path)")
     parser.add_argument("--reasoning-topic", default="", help="ChainOfCausation topic (default: */output/reasoning)")
     parser.add_argument("--report-ticks", type=int, default=24, help="ticks shown in detail in the HTML report")
@@ -165,13 +168,22 @@ class _Predicted:
 def load_predictions(bag: Path, path_topic: str = "", reasoning_topic: str = "") -> dict[int, _Predicted]:
     """t0 (header stamp) -> the node's published plan (Path) and reasoning (sample 0)."""
     topics = bagio.bag_topics(bag)
-    paths = [t.topic for t in topics if t.typename == bagio.PATH and (t.topic == path_topic or (
-        not path_topic and t.topic.endswith("output/path")))]
-    cocs = [t.topic for t in topics if t.typename == bagio.COC and (t.topic == reasoning_topic or (
-        not reasoning_topic and t.topic.endswith("output/reasoning")))]
+    paths = [
+        t.topic
+        for t in topics
+        if t.typename == bagio.PATH and (t.topic == path_topic or (not path_topic and t.topic.endswith("output/path")))
+    ]
+    cocs = [
+        t.topic
+        for t in topics
+        if t.typename == bagio.COC
+        and (t.topic == reasoning_topic or (not reasoning_topic and t.topic.endswith("output/reasoning")))
+    ]
     if not paths:
-        raise bagio.BagError(f"{bag}: no nav_msgs/Path topic {path_topic or '*/output/path'} "
-                             f"(topics: {', '.join(t.topic for t in topics)})")
+        raise bagio.BagError(
+            f"{bag}: no nav_msgs/Path topic {path_topic or '*/output/path'} "
+            f"(topics: {', '.join(t.topic for t in topics)})"
+        )
     out: dict[int, _Predicted] = {}
     cocs_by_t0: dict[int, Any] = {}
     for rec in bagio.read_bags([bag], [paths[0], *cocs[:1]]):
@@ -191,6 +203,7 @@ def load_predictions(bag: Path, path_topic: str = "", reasoning_topic: str = "")
 def evaluate_bag(
     bag: Path,
     model: Any | None,
+    *,
     predictions: dict[int, _Predicted] | None = None,
     max_ticks: int = 0,
     report_ticks: int = 24,
@@ -219,8 +232,11 @@ def evaluate_bag(
     odom = OdometryBuffer(prm.ego_buffer_sec, prm.sync_backwards_jump_sec)
     result = BagEvaluation(bag, load_sidecar(bag))
     topics = bagio.bag_topics(bag)
-    anchor_topics = [t for t in topics if camera_of(t.topic) == prm.sync_anchor_camera
-                     and t.typename in (bagio.IMAGE, bagio.COMPRESSED)]
+    anchor_topics = [
+        t
+        for t in topics
+        if camera_of(t.topic) == prm.sync_anchor_camera and t.typename in (bagio.IMAGE, bagio.COMPRESSED)
+    ]
     total = anchor_topics[0].count if anchor_topics else 0
     # ticks after the first 1.5 s (no ego history before) spread evenly over the report
     report_every = max(1, math.ceil((total - HISTORY_STEPS + 1) / max(1, report_ticks)))
@@ -275,7 +291,7 @@ def evaluate_bag(
             if got is None:
                 result.skipped["node published no plan for this t0"] += 1
                 return
-            pred_xy = got.xy[None]
+            pred_xy = np.asarray(got.xy[None], dtype=np.float64)
             if got.coc is not None:
                 reasoning = str(got.coc.reasoning_text)
                 stated, shown = _decision(got.coc.reasoning_decision), _decision(got.coc.trajectory_decision)
@@ -396,8 +412,13 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
     return {
         "model": model_desc,
         "bags": [
-            {"bag": str(e.bag), "scenario": (e.sidecar or {}).get("scenario"), "seed": (e.sidecar or {}).get("seed"),
-             "anchor_frames": e.anchor_frames, "planned_ticks": len(e.ticks)}
+            {
+                "bag": str(e.bag),
+                "scenario": (e.sidecar or {}).get("scenario"),
+                "seed": (e.sidecar or {}).get("seed"),
+                "anchor_frames": e.anchor_frames,
+                "planned_ticks": len(e.ticks),
+            }
             for e in evals
         ],
         "ticks": {"anchor_frames": sum(e.anchor_frames for e in evals), "scored": len(ticks), "skipped": dict(skipped)},
@@ -409,25 +430,41 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
             "reasoning_action_compared": len(agree),
             "reasoning_action_unknown": len(ticks) - len(agree),
             "decision_vs_reference": {
-                "longitudinal": metrics.rate(lon_ok), "lateral": metrics.rate(lat_ok), "both": metrics.rate(both_ok),
+                "longitudinal": metrics.rate(lon_ok),
+                "lateral": metrics.rate(lat_ok),
+                "both": metrics.rate(both_ok),
                 "ticks": len(with_ref),
             },
             "reference_vs_ground_truth_trajectory": metrics.rate(ref_vs_gt),
         },
         "latency_ms": {
-            "mean": float(np.mean(lat_ms)), "p50": float(np.percentile(lat_ms, 50)),
-            "p90": float(np.percentile(lat_ms, 90)), "max": float(np.max(lat_ms)), "count": len(lat_ms),
-        } if lat_ms else None,
+            "mean": float(np.mean(lat_ms)),
+            "p50": float(np.percentile(lat_ms, 50)),
+            "p90": float(np.percentile(lat_ms, 90)),
+            "max": float(np.max(lat_ms)),
+            "count": len(lat_ms),
+        }
+        if lat_ms
+        else None,
         "per_tick": [
             {
-                "bag": t.bag, "t0_ns": t.t0_ns, "t_sec": round(t.t_sec, 3), "speed_mps": round(t.speed_mps, 3),
-                "ade": t.errors.ade, "fde": t.errors.fde, "min_ade": t.errors.min_ade,
-                "baseline_ade": t.baseline_errors.ade, "baseline_fde": t.baseline_errors.fde,
-                "reasoning": t.reasoning, "stated": [int(t.stated.longitudinal), int(t.stated.lateral)],
-                "shown": [int(t.shown.longitudinal), int(t.shown.lateral)], "agreement": int(t.agreement),
+                "bag": t.bag,
+                "t0_ns": t.t0_ns,
+                "t_sec": round(t.t_sec, 3),
+                "speed_mps": round(t.speed_mps, 3),
+                "ade": t.errors.ade,
+                "fde": t.errors.fde,
+                "min_ade": t.errors.min_ade,
+                "baseline_ade": t.baseline_errors.ade,
+                "baseline_fde": t.baseline_errors.fde,
+                "reasoning": t.reasoning,
+                "stated": [int(t.stated.longitudinal), int(t.stated.lateral)],
+                "shown": [int(t.shown.longitudinal), int(t.shown.lateral)],
+                "agreement": int(t.agreement),
                 "agreement_detail": t.agreement_detail,
                 "reference": None if t.reference is None else [int(t.reference.longitudinal), int(t.reference.lateral)],
-                "reference_text": t.reference_text, "latency_ms": t.latency_ms,
+                "reference_text": t.reference_text,
+                "latency_ms": t.latency_ms,
             }
             for t in ticks
         ],
@@ -435,8 +472,15 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
 
 
 def run_evaluation(
-    bags: list[Path], out: Path, spec: ModelSpec | None, predictions: Path | None = None,
-    max_ticks: int = 0, report_ticks: int = 24, path_topic: str = "", reasoning_topic: str = "",
+    bags: list[Path],
+    out: Path,
+    spec: ModelSpec | None,
+    *,
+    predictions: Path | None = None,
+    max_ticks: int = 0,
+    report_ticks: int = 24,
+    path_topic: str = "",
+    reasoning_topic: str = "",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate, write metrics.json + report.html under out, return the summary."""
@@ -459,11 +503,21 @@ def run_evaluation(
         started = time.perf_counter()
         model = load_model(spec)
         info = model.info
-        desc = {"source": "offline", "backend": spec.backend, "model_path": spec.model_path, "name": info.name,
-                "version": info.version, "untrained": info.untrained, "num_samples": spec.num_samples,
-                "load_sec": round(time.perf_counter() - started, 2)}
+        desc = {
+            "source": "offline",
+            "backend": spec.backend,
+            "model_path": spec.model_path,
+            "name": info.name,
+            "version": info.version,
+            "untrained": info.untrained,
+            "num_samples": spec.num_samples,
+            "load_sec": round(time.perf_counter() - started, 2),
+        }
     try:
-        evals = [evaluate_bag(b, model, preds, max_ticks, report_ticks, progress) for b in bags]
+        evals = [
+            evaluate_bag(b, model, predictions=preds, max_ticks=max_ticks, report_ticks=report_ticks, progress=progress)
+            for b in bags
+        ]
     finally:
         if model is not None:
             model.close()
@@ -487,15 +541,19 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("ADE (m)      " + "  ".join(f"{k:>5}" for k in m["ade"]))
         lines.append("  model      " + "  ".join(f"{v:5.2f}" for v in m["ade"].values()))
         lines.append("  const-vel  " + "  ".join(f"{v:5.2f}" for v in b["ade"].values()))
-        lines.append(f"FDE@6.4s model {m['fde']['6.4s']:.2f} m, const-vel {b['fde']['6.4s']:.2f} m; "
-                     f"minADE@6.4s {m['min_ade']['6.4s']:.2f} m")
+        lines.append(
+            f"FDE@6.4s model {m['fde']['6.4s']:.2f} m, const-vel {b['fde']['6.4s']:.2f} m; "
+            f"minADE@6.4s {m['min_ade']['6.4s']:.2f} m"
+        )
     lines.append(
         f"reasoning-action agreement {pct(ag['reasoning_action_agree_rate'])} "
         f"({ag['reasoning_action_compared']} compared); decision vs reference: longitudinal "
         f"{pct(ag['decision_vs_reference']['longitudinal'])}, lateral {pct(ag['decision_vs_reference']['lateral'])}"
     )
     if lat:
-        lines.append(f"latency ms: mean {lat['mean']:.0f}, p50 {lat['p50']:.0f}, p90 {lat['p90']:.0f}, max {lat['max']:.0f}")
+        lines.append(
+            f"latency ms: mean {lat['mean']:.0f}, p50 {lat['p50']:.0f}, p90 {lat['p90']:.0f}, max {lat['max']:.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -506,10 +564,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     spec = None
     if args.predictions is None:
-        spec = ModelSpec(backend=args.backend, model_path=args.model, device=args.device,
-                         num_samples=args.num_samples, max_reasoning_tokens=args.max_reasoning_tokens, seed=args.seed)
-    summary = run_evaluation(list(args.bags), args.out, spec, args.predictions, args.max_ticks, args.report_ticks,
-                             args.path_topic, args.reasoning_topic)
+        spec = ModelSpec(
+            backend=args.backend,
+            model_path=args.model,
+            device=args.device,
+            num_samples=args.num_samples,
+            max_reasoning_tokens=args.max_reasoning_tokens,
+            seed=args.seed,
+        )
+    summary = run_evaluation(
+        list(args.bags),
+        args.out,
+        spec,
+        predictions=args.predictions,
+        max_ticks=args.max_ticks,
+        report_ticks=args.report_ticks,
+        path_topic=args.path_topic,
+        reasoning_topic=args.reasoning_topic,
+    )
     print(format_summary(summary))
     print(f"report: {args.out / 'report.html'}\nmetrics: {args.out / 'metrics.json'}")
     return 0

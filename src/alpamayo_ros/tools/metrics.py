@@ -76,8 +76,9 @@ def mean_errors(ticks: list[TickErrors]) -> dict[str, dict[str, float]]:
     return result
 
 
-def constant_velocity(history_xyz: npt.ArrayLike, steps: int = FUTURE_STEPS, step_sec: float = STEP_SEC,
-                      window: int = 3) -> FloatArray:
+def constant_velocity(
+    history_xyz: npt.ArrayLike, steps: int = FUTURE_STEPS, step_sec: float = STEP_SEC, window: int = 3
+) -> FloatArray:
     """Baseline: extrapolate the mean XY velocity of the last ``window`` history steps (t0 ego frame).
 
     history_xyz: (16, 3) oldest first, the last pose at the origin. Returns (steps, 2).

@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
     parser.add_argument("--start-offset", type=float, default=0.0, help="skip this many seconds of the bag")
     parser.add_argument("--loop", action="store_true", help="play again from the start until interrupted")
-    parser.add_argument("--clock", type=float, nargs="?", const=100.0, default=0.0, metavar="HZ",
-                        help="publish /clock (bag time) at HZ (default 100 when given)")
+    parser.add_argument(
+        "--clock",
+        type=float,
+        nargs="?",
+        const=100.0,
+        default=0.0,
+        metavar="HZ",
+        help="publish /clock (bag time) at HZ (default 100 when given)",
+    )
     parser.add_argument("--topics", nargs="+", default=None, help="only these topics")
     parser.add_argument("--exclude-topics", nargs="+", default=(), help="not these topics")
-    parser.add_argument("--qos-profile-overrides-path", type=Path, default=None,
-                        help="YAML {topic: {reliability, durability, history, depth}} (ros2 bag format)")
-    parser.add_argument("--reliability", choices=rosio.RELIABILITY, default=None,
-                        help="reliability of every publisher (overrides the recorded profiles)")
+    parser.add_argument(
+        "--qos-profile-overrides-path",
+        type=Path,
+        default=None,
+        help="YAML {topic: {reliability, durability, history, depth}} (ros2 bag format)",
+    )
+    parser.add_argument(
+        "--reliability",
+        choices=rosio.RELIABILITY,
+        default=None,
+        help="reliability of every publisher (overrides the recorded profiles)",
+    )
     parser.add_argument("--depth", type=int, default=100, help="publisher history depth")
-    parser.add_argument("--wait-for-subscribers", nargs="+", default=(), metavar="TOPIC",
-                        help="before playing, wait until each TOPIC has a subscriber")
+    parser.add_argument(
+        "--wait-for-subscribers",
+        nargs="+",
+        default=(),
+        metavar="TOPIC",
+        help="before playing, wait until each TOPIC has a subscriber",
+    )
     parser.add_argument("--wait-timeout", type=float, default=60.0)
     parser.add_argument("--delay", type=float, default=0.0, help="sleep this long before playing (s)")
     parser.add_argument("--quiet", action="store_true")
@@ -52,8 +73,10 @@ def _qos_for(topic: str, info: bagio.TopicInfo, args: argparse.Namespace, overri
         reliability = args.reliability
     o = overrides.get(topic, {})
     return rosio.qos_profile(
-        str(o.get("reliability", reliability)), str(o.get("durability", durability)),
-        int(o.get("depth", args.depth)), str(o.get("history", "keep_last")),
+        str(o.get("reliability", reliability)),
+        str(o.get("durability", durability)),
+        int(o.get("depth", args.depth)),
+        str(o.get("history", "keep_last")),
     )
 
 
@@ -63,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"alpamayo-ros play: --rate must be > 0, got {args.rate}", file=sys.stderr)
         return 2
     infos = [
-        t for t in bagio.bag_topics(bag)
+        t
+        for t in bagio.bag_topics(bag)
         if (args.topics is None or t.topic in args.topics) and t.topic not in args.exclude_topics
     ]
     if not infos:
@@ -77,10 +101,12 @@ def run(args: argparse.Namespace) -> int:
     stop = rosio.StopFlag()
     stop.install()
     node = rclpy.create_node("alpamayo_bag_player")
-    log = (lambda _m: None) if args.quiet else (lambda m: print(f"[play] {m}", flush=True))
+    log = rosio.logger("play", quiet=args.quiet)
     try:
         pubs = {
-            t.topic: node.create_publisher(rosio.message_class(t.typename), t.topic, _qos_for(t.topic, t, args, overrides))
+            t.topic: node.create_publisher(
+                rosio.message_class(t.typename), t.topic, _qos_for(t.topic, t, args, overrides)
+            )
             for t in infos
         }
         clock_pub = None
@@ -101,15 +127,21 @@ def run(args: argparse.Namespace) -> int:
         counts: Counter[str] = Counter()
         t_wall0 = time.monotonic()
         while not stop.is_set():
-            _play_once(bag, pubs, clock_pub, start_ns, args, stop, counts, log)
+            _play_once(bag, pubs, clock_pub, start_ns=start_ns, args=args, stop=stop, counts=counts, log=log)
             if not args.loop:
                 break
         wall = time.monotonic() - t_wall0
         total = sum(counts.values())
-        log(f"published {total} messages on {len(counts)} topics in {wall:.1f} s "
-            f"(bag span {(bag_end - start_ns) / 1e9:.1f} s, rate {args.rate}){' - stopped by ' + stop.reason if stop.reason else ''}")
-        # Let reliable subscribers fetch the last samples before the publishers disappear.
-        stop.wait(0.5)
+        log(
+            f"published {total} messages on {len(counts)} topics in {wall:.1f} s "
+            f"(bag span {(bag_end - start_ns) / 1e9:.1f} s, rate {args.rate})"
+            + (f" - stopped by {stop.reason}" if stop.reason else "")
+        )
+        # Reliable subscribers must get the last samples before the publishers disappear.
+        from rclpy.duration import Duration
+
+        for pub in pubs.values():
+            pub.wait_for_all_acked(Duration(seconds=2.0))
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -117,8 +149,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _play_once(
-    bag: Path, pubs: dict[str, Any], clock_pub: Any, start_ns: int, args: argparse.Namespace,
-    stop: rosio.StopFlag, counts: Counter[str], log: Any,
+    bag: Path,
+    pubs: dict[str, Any],
+    clock_pub: Any,
+    *,
+    start_ns: int,
+    args: argparse.Namespace,
+    stop: rosio.StopFlag,
+    counts: Counter[str],
+    log: Callable[[str], None],
 ) -> None:
     from rosgraph_msgs.msg import Clock
 
@@ -128,7 +167,7 @@ def _play_once(
     last_log = t0
 
     def bag_time_at(wall: float) -> int:
-        return start_ns + round((wall - t0) * args.rate * 1e9)
+        return start_ns + int((wall - t0) * float(args.rate) * 1e9)
 
     def publish_clock(ns: int) -> None:
         msg = Clock()

@@ -31,8 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing bag at --out")
     parser.add_argument("--max-messages", type=int, default=0, help="stop after this many messages (0: no limit)")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: no limit)")
-    parser.add_argument("--idle-timeout", type=float, default=0.0,
-                        help="stop when no message arrived for this long, once one did (0: never)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=0.0,
+        help="stop when no message arrived for this long, once one did (0: never)",
+    )
     parser.add_argument("--reliability", choices=("auto", *rosio.RELIABILITY), default="auto")
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--use-sim-time", action="store_true", help="log times from /clock")
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     wanted = {t if t.startswith("/") else "/" + t for t in args.topics}
-    log = (lambda _m: None) if args.quiet else (lambda m: print(f"[record] {m}", flush=True))
+    log = rosio.logger("record", quiet=args.quiet)
 
     ros_args = ["--ros-args", "-p", "use_sim_time:=true"] if args.use_sim_time else None
     rclpy = rosio.init_ros(ros_args)
@@ -103,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
                         msg_type = rosio.message_class(typename)
                         bag.connection(topic, typename)
                         subs[topic] = node.create_subscription(
-                            msg_type, topic, make_callback(topic, typename), _subscription_qos(node, topic, args),
+                            msg_type,
+                            topic,
+                            make_callback(topic, typename),
+                            _subscription_qos(node, topic, args),
                             raw=True,
                         )
                         log(f"subscribed {topic} ({typename})")

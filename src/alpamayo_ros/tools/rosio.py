@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,16 @@ class StopFlag:
 
     def wait(self, seconds: float) -> bool:
         return self._event.wait(max(0.0, seconds))
+
+
+def logger(tool: str, *, quiet: bool = False) -> Callable[[str], None]:
+    """Progress lines on stdout, prefixed with the tool's name (orchestrators read them)."""
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(f"[{tool}] {message}", flush=True)
+
+    return log
 
 
 def init_ros(args: list[str] | None = None) -> Any:

@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def write_scenario_bag(
     gen: GeneratedScenario,
     out: Path,
+    *,
     compressed: bool = False,
     storage: str = "mcap",
     clock: bool = False,
@@ -61,30 +62,51 @@ def write_scenario_bag(
             # Odometry up to and including this tick first: a consumer sees the pose before the frames.
             while odom_i < len(odom) and odom[odom_i].stamp_ns <= tick.stamp_ns:
                 o = odom[odom_i]
-                bag.write(bagio.ODOM_TOPIC, bagio.ODOMETRY, o.stamp_ns,
-                          bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, o.v_mps, o.yaw_rate))
+                bag.write(
+                    bagio.ODOM_TOPIC,
+                    bagio.ODOMETRY,
+                    o.stamp_ns,
+                    bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, v_mps=o.v_mps, yaw_rate=o.yaw_rate),
+                )
                 odom_i += 1
             if clock:
                 for k in range(10):
                     ns = tick.stamp_ns + k * 10_000_000
                     bag.write(bagio.CLOCK_TOPIC, "rosgraph_msgs/msg/Clock", ns, bagio.clock_msg(ns))
             for cam, rgb in zip(cameras, tick.images, strict=True):
-                bag.write(bagio.camera_info_topic(cam.name), bagio.CAMERA_INFO, tick.stamp_ns,
-                          bagio.camera_info_msg(tick.stamp_ns, cam.name, cam.width, cam.height, cam.k))
+                bag.write(
+                    bagio.camera_info_topic(cam.name),
+                    bagio.CAMERA_INFO,
+                    tick.stamp_ns,
+                    bagio.camera_info_msg(tick.stamp_ns, cam.name, cam.width, cam.height, cam.k),
+                )
                 if compressed:
-                    bag.write(bagio.image_topic(cam.name, True), bagio.COMPRESSED, tick.stamp_ns,
-                              bagio.compressed_msg(tick.stamp_ns, cam.name, rgb))
+                    bag.write(
+                        bagio.image_topic(cam.name, True),
+                        bagio.COMPRESSED,
+                        tick.stamp_ns,
+                        bagio.compressed_msg(tick.stamp_ns, cam.name, rgb),
+                    )
                 else:
-                    bag.write(bagio.image_topic(cam.name), bagio.IMAGE, tick.stamp_ns,
-                              bagio.image_msg(tick.stamp_ns, cam.name, rgb))
+                    bag.write(
+                        bagio.image_topic(cam.name),
+                        bagio.IMAGE,
+                        tick.stamp_ns,
+                        bagio.image_msg(tick.stamp_ns, cam.name, rgb),
+                    )
             bag.write(bagio.GT_PATH_TOPIC, bagio.PATH, tick.stamp_ns, bagio.path_msg(tick.stamp_ns, tick.future))
-            bag.write(bagio.GT_REASONING_TOPIC, bagio.COC, tick.stamp_ns,
-                      bagio.reference_coc_msg(tick.stamp_ns, tick.label))
+            bag.write(
+                bagio.GT_REASONING_TOPIC, bagio.COC, tick.stamp_ns, bagio.reference_coc_msg(tick.stamp_ns, tick.label)
+            )
             bar.update(1)
         while odom_i < len(odom):
             o = odom[odom_i]
-            bag.write(bagio.ODOM_TOPIC, bagio.ODOMETRY, o.stamp_ns,
-                      bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, o.v_mps, o.yaw_rate))
+            bag.write(
+                bagio.ODOM_TOPIC,
+                bagio.ODOMETRY,
+                o.stamp_ns,
+                bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, v_mps=o.v_mps, yaw_rate=o.yaw_rate),
+            )
             odom_i += 1
         bar.close()
         count = bag.count
@@ -109,8 +131,11 @@ def write_scenario_bag(
             "ground_truth_path": bagio.GT_PATH_TOPIC,
             "ground_truth_reasoning": bagio.GT_REASONING_TOPIC,
         },
-        "timing": {"wall_sec": round(wall, 3), "render_sec": round(render_sec, 3),
-                   "render_rig_fps": round(gen.num_ticks / max(render_sec, 1e-9), 2)},
+        "timing": {
+            "wall_sec": round(wall, 3),
+            "render_sec": round(render_sec, 3),
+            "render_rig_fps": round(gen.num_ticks / max(render_sec, 1e-9), 2),
+        },
     }
     (out / SIDECAR).write_text(json.dumps(sidecar, indent=2))
     return sidecar
@@ -130,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     gen = generate(args.scenario, args.seed, args.seconds, args.width, args.height)
-    info = write_scenario_bag(gen, out, args.compressed, args.storage, args.clock, progress=not args.quiet)
+    info = write_scenario_bag(
+        gen, out, compressed=args.compressed, storage=args.storage, clock=args.clock, progress=not args.quiet
+    )
     timing = info["timing"]
     print(
         f"wrote {out} ({info['storage']}): {info['scenario']} seed {info['seed']}, {info['ticks']} ticks, "

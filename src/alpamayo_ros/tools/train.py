@@ -89,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
     train = load_samples(paths[len(val_eps) :], train_eps)
     val = load_samples(paths[: len(val_eps)], val_eps)
     render_min = (time.time() - started) / 60.0
-    print(f"data: {len(train)} training samples ({len(train_eps)} episodes), {len(val)} validation samples; "
-          f"ready after {render_min:.1f} min", flush=True)
+    print(
+        f"data: {len(train)} training samples ({len(train_eps)} episodes), {len(val)} validation samples; "
+        f"ready after {render_min:.1f} min",
+        flush=True,
+    )
 
     acc, kap = train.actions[..., 0], train.actions[..., 1]
     stats = ActionStats(float(acc.mean()), float(acc.std()), float(kap.mean()), float(kap.std()))
@@ -117,8 +120,11 @@ def run(args: argparse.Namespace) -> int:
         gen.set_state(state["gen"])
         print(f"resumed at step {step}", flush=True)
     log = (args.work / "log.jsonl").open("a")
-    print(f"model: {n_params / 1e6:.2f} M parameters, vocabulary {tok.get_vocab_size()}; {args.steps} steps of "
-          f"{args.batch_size}, budget {args.max_minutes} min", flush=True)
+    print(
+        f"model: {n_params / 1e6:.2f} M parameters, vocabulary {tok.get_vocab_size()}; {args.steps} steps of "
+        f"{args.batch_size}, budget {args.max_minutes} min",
+        flush=True,
+    )
 
     def validate() -> dict[str, float]:
         model.eval()
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             for _ in range(4):
                 idx = vrng.choice(len(val), args.batch_size, replace=False)
-                parts = joint_loss(model, collate(val, idx), collate.future_start_id, 1, 1.0, vgen)
+                parts = joint_loss(model, collate(val, idx), collate.future_start_id, flow_samples=1, generator=vgen)
                 out["lm"].append(float(parts.lm))
                 out["flow"].append(float(parts.flow))
                 out["acc"].append(parts.token_accuracy)
@@ -137,21 +143,31 @@ def run(args: argparse.Namespace) -> int:
 
     def save_resumable() -> None:
         tmp = args.work / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": rng,
-                    "gen": gen.get_state()}, tmp)
+        torch.save(
+            {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": rng, "gen": gen.get_state()},
+            tmp,
+        )
         tmp.replace(last)
 
     def export(final: bool, metrics: dict[str, Any]) -> Path:
         provenance = {
             "command": "alpamayo-ros train " + " ".join(sys.argv[2:]),
-            "steps": step, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-            "flow_samples": args.flow_samples, "train_samples": len(train), "train_episodes": len(train_eps),
-            "data": asdict(spec), "size": asdict(size), "final": final,
-            "train_minutes": round((time.time() - train_start) / 60.0, 1), "metrics": metrics,
+            "steps": step,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "seed": args.seed,
+            "flow_samples": args.flow_samples,
+            "train_samples": len(train),
+            "train_episodes": len(train_eps),
+            "data": asdict(spec),
+            "size": asdict(size),
+            "final": final,
+            "train_minutes": round((time.time() - train_start) / 60.0, 1),
+            "metrics": metrics,
         }
         raw = checkpoint_config(size, tok, stats, provenance)
         target = args.out if final else args.work / "export"
-        return save_checkpoint(model, target, raw, vlm, tok, size)
+        return save_checkpoint(model, target, raw_config=raw, vlm=vlm, tok=tok, size=size)
 
     train_start = time.time()
     budget = args.max_minutes * 60.0
@@ -169,10 +185,16 @@ def run(args: argparse.Namespace) -> int:
         for group in opt.param_groups:
             group["lr"] = lr
         idx = batches_rng.choice(len(train), args.batch_size, replace=False)
-        parts = joint_loss(model, collate(train, idx), collate.future_start_id, args.flow_samples,
-                           args.flow_weight, gen)
+        parts = joint_loss(
+            model,
+            collate(train, idx),
+            collate.future_start_id,
+            flow_samples=args.flow_samples,
+            flow_weight=args.flow_weight,
+            generator=gen,
+        )
         opt.zero_grad(set_to_none=True)
-        parts.total.backward()
+        parts.total.backward()  # type: ignore[no-untyped-call]
         grad = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
         opt.step()
         step += 1
@@ -180,8 +202,15 @@ def run(args: argparse.Namespace) -> int:
             ema[key] = value if key not in ema else 0.95 * ema[key] + 0.05 * value
         bar.update(1)
         bar.set_postfix(lm=f"{ema['lm']:.3f}", flow=f"{ema['flow']:.3f}", acc=f"{ema['acc']:.2f}", lr=f"{lr:.1e}")
-        record: dict[str, Any] = {"step": step, "lr": lr, "lm": float(parts.lm), "flow": float(parts.flow),
-                                  "acc": parts.token_accuracy, "grad": grad, "sec": round(time.time() - train_start, 1)}
+        record: dict[str, Any] = {
+            "step": step,
+            "lr": lr,
+            "lm": float(parts.lm),
+            "flow": float(parts.flow),
+            "acc": parts.token_accuracy,
+            "grad": grad,
+            "sec": round(time.time() - train_start, 1),
+        }
         if step % args.eval_every == 0:
             metrics = validate()
             record.update(metrics)
@@ -196,7 +225,10 @@ def run(args: argparse.Namespace) -> int:
     save_resumable()
     out = export(True, {**metrics, "train_lm_ema": ema.get("lm"), "train_flow_ema": ema.get("flow")})
     size_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
-    print(f"saved {out} ({size_mb:.1f} MB) after {step} steps, {(time.time() - train_start) / 60:.1f} min training; "
-          + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+    print(
+        f"saved {out} ({size_mb:.1f} MB) after {step} steps, {(time.time() - train_start) / 60:.1f} min training; "
+        + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+        flush=True,
+    )
     log.close()
     return 0

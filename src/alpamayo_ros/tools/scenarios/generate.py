@@ -54,14 +54,14 @@ class GeneratedScenario:
 
     @property
     def num_ticks(self) -> int:
-        return int(math.floor(self.scenario.seconds / STEP_SEC + 1e-9))
+        return math.floor(self.scenario.seconds / STEP_SEC + 1e-9)
 
     def odometry(self) -> Iterator[OdomSample]:
         tr = self.track
-        n_end = int(round(self.scenario.seconds / SIM_DT))
+        n_end = round(self.scenario.seconds / SIM_DT)
         for i in range(0, n_end, ODOM_EVERY):
             yield OdomSample(
-                START_NS + int(round(tr.t[i] * 1e9)),
+                START_NS + round(tr.t[i] * 1e9),
                 float(tr.x[i]),
                 float(tr.y[i]),
                 float(tr.yaw[i]),
@@ -85,7 +85,7 @@ class GeneratedScenario:
             if renderer is not None:
                 images = tuple(renderer.render(t, float(tr.x[i]), float(tr.y[i]), float(tr.yaw[i])))
             yield CameraTick(
-                START_NS + int(round(t * 1e9)),
+                START_NS + round(t * 1e9),
                 images,
                 tr.future_in_ego_frame(t, FUTURE_STEPS, STEP_SEC),
                 self.label_at(i),

@@ -20,7 +20,7 @@ import numpy as np
 
 from alpamayo_ros.core.types import FloatArray
 from alpamayo_ros.tools.scenarios.road import LANE_WIDTH_M
-from alpamayo_ros.tools.scenarios.world import Actor, Scenario
+from alpamayo_ros.tools.scenarios.world import Scenario
 
 SIM_DT = 0.01  # integration step (s); odometry is published every ODOM_EVERY steps, cameras every CAMERA_EVERY
 ODOM_EVERY = 2  # 50 Hz
@@ -138,7 +138,7 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
         dist = scenario.light.s_stop_m - front
         if -1.0 < dist < PERCEPTION_RANGE_M:
             light, light_dist = scenario.light.state(t), dist
-            if light != "green" and (dist > 0.0 and (v * v / (2.0 * dist) <= 4.5 or v < 1.0) or abs(dist) < 1.0):
+            if light != "green" and ((dist > 0.0 and (v * v / (2.0 * dist) <= 4.5 or v < 1.0)) or abs(dist) < 1.0):
                 candidates.append(
                     (_idm(v, v_des, max(dist - STOP_GAP_M, 0.1), 0.0, STOP_GAP_M), "red_light", dist, 0.0, 0.0)
                 )
@@ -185,12 +185,12 @@ class EgoTrack:
     yaw_rate: FloatArray
 
     def index(self, t_sec: float) -> int:
-        return int(round(t_sec / SIM_DT))
+        return round(t_sec / SIM_DT)
 
     def future_in_ego_frame(self, t_sec: float, steps: int = 64, step_sec: float = 0.1) -> FloatArray:
         """(steps, 3) poses (x, y, yaw) at t+step_sec .. t+steps*step_sec in the ego frame at t."""
         i0 = self.index(t_sec)
-        idx = i0 + np.arange(1, steps + 1) * int(round(step_sec / SIM_DT))
+        idx = i0 + np.arange(1, steps + 1) * round(step_sec / SIM_DT)
         if idx[-1] >= self.t.size:
             raise ValueError(f"no ground truth {steps * step_sec:.1f} s beyond t={t_sec:.2f} s (simulated too short)")
         c, s = math.cos(self.yaw[i0]), math.sin(self.yaw[i0])
@@ -200,7 +200,7 @@ class EgoTrack:
 
 def simulate(scenario: Scenario, extra_sec: float = 7.0) -> EgoTrack:
     """Drive the ego through the scenario for its duration plus extra_sec (the last ground-truth futures)."""
-    n = int(round((scenario.seconds + extra_sec) / SIM_DT)) + 1
+    n = round((scenario.seconds + extra_sec) / SIM_DT) + 1
     t = np.arange(n) * SIM_DT
     s = np.zeros(n)
     d = np.zeros(n)

@@ -88,8 +88,8 @@ class Renderer:
         self.scenario = scenario
         self.cameras = cameras
         self._tables = [_CameraTables(cam, scenario) for cam in cameras]
-        rows = int(round(2 * BEV_Y_HALF / BEV_RES))
-        cols = int(round((BEV_X_MAX - BEV_X_MIN) / BEV_RES))
+        rows = round(2 * BEV_Y_HALF / BEV_RES)
+        cols = round((BEV_X_MAX - BEV_X_MIN) / BEV_RES)
         self._bev = np.zeros((rows, cols, 3), np.uint8)
         tint = scenario.lighting.ground_tint
         self._grass = _tinted(GRASS, tint)
@@ -275,7 +275,7 @@ def _local(x: float, y: float, yaw: float, fwd: float, left: float) -> tuple[flo
 
 
 def _vehicle_boxes(
-    x: float, y: float, yaw: float, size: tuple[float, float, float], color: Color, braking: bool
+    x: float, y: float, yaw: float, size: tuple[float, float, float], color: Color, *, braking: bool
 ) -> list[Box]:
     length, width, height = size
     boxes = []

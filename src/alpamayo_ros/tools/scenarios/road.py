@@ -42,7 +42,7 @@ class Road:
         x = np.concatenate([[0.0], np.cumsum(0.5 * (np.cos(heading[1:]) + np.cos(heading[:-1])) * SAMPLE_M)])
         y = np.concatenate([[0.0], np.cumsum(0.5 * (np.sin(heading[1:]) + np.sin(heading[:-1])) * SAMPLE_M)])
         # Shift so that s = 0 (where the scenario starts) sits at the world origin heading +x.
-        i0 = int(round(start_back_m / SAMPLE_M))
+        i0 = round(start_back_m / SAMPLE_M)
         self.s = s - start_back_m
         self.x = x - x[i0]
         self.y = y - y[i0]
@@ -58,10 +58,12 @@ class Road:
         return float(self.s[-1])
 
     def curvature(self, s: FloatArray | float) -> FloatArray:
-        return np.interp(s, self.s, self.kappa)
+        """Curvature (1/m, + left) at arc length s (m)."""
+        return np.asarray(np.interp(s, self.s, self.kappa), dtype=np.float64)
 
     def heading_at(self, s: FloatArray | float) -> FloatArray:
-        return np.interp(s, self.s, self.heading)
+        """Centreline heading (rad, world frame) at arc length s (m)."""
+        return np.asarray(np.interp(s, self.s, self.heading), dtype=np.float64)
 
     def to_world(self, s: FloatArray | float, d: FloatArray | float) -> tuple[FloatArray, FloatArray]:
         """Frenet (s, d) -> world (x, y); arrays broadcast."""
