@@ -94,7 +94,7 @@ def wait_recovery(fd: Feeder, after_ns: int, timeout_s: float = 8.0) -> None:
     )
 
 
-def wait_status(fd: Feeder, name: str, predicate: object, timeout_s: float = 5.0) -> tuple[int, str, dict[str, str]]:
+def wait_status(fd: Feeder, name: str, predicate: object, timeout_s: float = 8.0) -> tuple[int, str, dict[str, str]]:
     def ok() -> bool:
         st = fd.status(name)
         return st is not None and bool(predicate(st))  # type: ignore[operator]
@@ -110,9 +110,16 @@ def wait_status(fd: Feeder, name: str, predicate: object, timeout_s: float = 5.0
 
 def test_path_and_reasoning_have_t0_stamps_and_frames(healthy: Feeder) -> None:
     fd = healthy
+    # the newest t0 for which every output has arrived (they are published one after another)
+    assert wait_until(lambda: len(fd.markers) >= 2, 5.0)
     with fd.lock:
-        path, reasoning, odom_path, markers = fd.paths[-1], list(fd.reasoning), list(fd.paths_odom), fd.markers[-1]
+        marker_t0 = {ns_of(m.markers[0].header.stamp): m for m in fd.markers}
+        odom_t0 = {ns_of(p.header.stamp): p for p in fd.paths_odom}
+        reasoning = list(fd.reasoning)
+        coc_t0 = {ns_of(c.header.stamp) for c in reasoning}
+        path = next(p for p in reversed(fd.paths) if {ns_of(p.header.stamp)} <= set(marker_t0) & set(odom_t0) & coc_t0)
     t0 = ns_of(path.header.stamp)
+    markers, odom_path = marker_t0[t0], [odom_t0[t0]]
     assert t0 % GRID_NS == 0, "t0 must be an anchor camera stamp (cameras are stamped on the 0.1 s grid)"
     assert path.header.frame_id == "base_link"
     assert len(path.poses) == 64
@@ -141,8 +148,7 @@ def test_path_and_reasoning_have_t0_stamps_and_frames(healthy: Feeder) -> None:
     assert ns_of(markers.markers[0].header.stamp) == t0
     _, _, values = wait_status(fd, "model", lambda s: s[1] == "ready")
     assert values["backend"] == "test_policy"
-    _level, _message, values = wait_status(fd, "planning", lambda s: s[0] == 0)
-    assert int(values["plans_published"]) >= 3
+    wait_status(fd, "planning", lambda s: s[0] == 0 and int(s[2]["plans_published"]) >= 3)
     cam = fd.status("camera camera_rear_tele_30fov")
     assert cam is not None and float(cam[2]["rate_hz"]) == pytest.approx(10.0, rel=0.2)
     assert cam[2]["used_by_model"] == "False" and int(cam[2]["age_ms"]) < 500
@@ -162,11 +168,13 @@ def test_stale_samples_are_never_planned(healthy: Feeder) -> None:
     fd = healthy
     ok, reason = _set_param(fd, "max_sample_age_sec", 0.01)
     assert ok, reason
-    st = wait_status(fd, "planning", lambda s: "max_sample_age_sec" in s[1] and int(s[2]["stale_samples"]) >= 2)
-    n = fd.count_paths()
-    wait_status(fd, "planning", lambda s: int(s[2]["stale_samples"]) >= int(st[2]["stale_samples"]) + 3)
-    assert fd.count_paths() <= n + 1  # at most one result already in flight
-    ok, reason = _set_param(fd, "max_sample_age_sec", 0.5)
+    try:
+        st = wait_status(fd, "planning", lambda s: "max_sample_age_sec" in s[1] and int(s[2]["stale_samples"]) >= 2)
+        n = fd.count_paths()
+        wait_status(fd, "planning", lambda s: int(s[2]["stale_samples"]) >= int(st[2]["stale_samples"]) + 3)
+        assert fd.count_paths() <= n + 1  # at most one result already in flight
+    finally:
+        ok, reason = _set_param(fd, "max_sample_age_sec", 0.5)
     assert ok, reason
     assert wait_until(lambda: fd.count_paths() >= n + 3, 8.0)
 
@@ -293,13 +301,15 @@ def test_model_raising(healthy: Feeder) -> None:
     fd = healthy
     ok, reason = _set_param(fd, "model.test_policy_raise", True)
     assert ok, reason
-    st = wait_status(fd, "planning", lambda s: "model raised" in s[1] and int(s[2]["model_failures"]) >= 2)
-    assert "TestPolicyError" in st[1]
-    n = fd.count_paths()
-    failures = int(st[2]["model_failures"])
-    wait_status(fd, "planning", lambda s: int(s[2]["model_failures"]) >= failures + 2)
-    assert fd.count_paths() == n, "published while the model was raising"
-    ok, reason = _set_param(fd, "model.test_policy_raise", False)
+    try:
+        st = wait_status(fd, "planning", lambda s: "model raised" in s[1] and int(s[2]["model_failures"]) >= 2)
+        assert "TestPolicyError" in st[1]
+        n = fd.count_paths()
+        failures = int(st[2]["model_failures"])
+        wait_status(fd, "planning", lambda s: int(s[2]["model_failures"]) >= failures + 2)
+        assert fd.count_paths() == n, "published while the model was raising"
+    finally:
+        ok, reason = _set_param(fd, "model.test_policy_raise", False)
     assert ok, reason
     assert wait_until(lambda: fd.count_paths() >= n + 2, 8.0)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import logging
 import sys
 import time
 import traceback
@@ -193,6 +194,23 @@ class _Throttle:
         return False
 
 
+class _RosLogHandler(logging.Handler):
+    """Forwards the package's Python logging (model load progress, provenance) to the node's ROS logger."""
+
+    def __init__(self, ros_logger: Any) -> None:
+        super().__init__(logging.INFO)
+        self._ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"[{record.name}] {record.getMessage()}"
+        if record.levelno >= logging.ERROR:
+            self._ros_logger.error(text)
+        elif record.levelno >= logging.WARNING:
+            self._ros_logger.warning(text)
+        else:
+            self._ros_logger.info(text)
+
+
 def _decode(payload: Any) -> UInt8Array:
     if isinstance(payload, CompressedImage):
         return compressed_to_rgb(payload.format, payload.data)
@@ -256,8 +274,17 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
         self._declare_parameters()
         values, problems = self._read_parameter_values()
+        if not problems:
+            problems = P.validate(P.from_values(values))
+        # invalid start-up values: wire diagnostics with defaults; configure re-reads and fails with the reasons
         self.params = P.from_values(values) if not problems else P.from_values({})
-        self._param_problems = problems
+        if problems:
+            self.get_logger().error("invalid parameters: " + "; ".join(problems))
+        self._log_handler = _RosLogHandler(self.get_logger())
+        package_logger = logging.getLogger("alpamayo_ros")
+        package_logger.addHandler(self._log_handler)
+        if package_logger.level == logging.NOTSET:
+            package_logger.setLevel(logging.INFO)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._result_guard = self.create_guard_condition(self._on_result_ready)
@@ -1001,6 +1028,7 @@ def _spin(argv: list[str]) -> int:
         pass
     finally:
         node._release()
+        logging.getLogger("alpamayo_ros").removeHandler(node._log_handler)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
