@@ -1,0 +1,129 @@
+"""Small-driver training: tokenizer round trip, a few steps lower the joint loss, the checkpoint layout loads through
+the official loader, and the shipped weights predict through the DrivingModel interface with parseable reasoning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from alpamayo_ros.core.decisions import Lateral, Longitudinal, parse_decision
+from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
+from alpamayo_ros.core.types import EgoHistory, ModelInput
+from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
+from alpamayo_ros.model.coc import reasoning_from_ids
+from alpamayo_ros.model.loader import load_checkpoint
+from alpamayo_ros.model.tokenizer import ALPAMAYO_SPECIAL_NAMES, check_against_config, special_token, token_ids
+from alpamayo_ros.runtime.spec import ModelSpec
+from alpamayo_ros.training.checkpoint import (
+    ActionStats,
+    DriverSize,
+    build_config,
+    checkpoint_config,
+    save_checkpoint,
+)
+from alpamayo_ros.training.collate import Collator
+from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode
+from alpamayo_ros.training.driver import default_model_dir, load_driving_model
+from alpamayo_ros.training.objective import joint_loss
+from alpamayo_ros.training.vocab import build_tokenizer
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+TINY = DriverSize(
+    text_hidden=32, text_layers=2, text_heads=2, kv_heads=1, head_dim=16, text_mlp=64, expert_hidden=32,
+    expert_mlp=64, expert_heads=2, vision_hidden=32, vision_depth=1, vision_heads=2, vision_mlp=64,
+    in_proj_hidden=32, history_bins=100,
+)  # fmt: skip
+TEXTS = [
+    "The lead vehicle 12 m ahead is braking. I should decelerate to keep a safe distance. "
+    "Keep the lane and decelerate.",
+    "The traffic light ahead is red and the stop line is 31 m away. I must stop at the stop line. "
+    "Keep the lane and come to a stop.",
+    "The lane ahead is clear. I should keep my speed. Keep the lane and keep a steady speed.",
+]
+
+
+@pytest.fixture(scope="module")
+def episode() -> SampleSet:
+    """Four real samples (rendered scenario ticks) of a short red-light episode."""
+    d = render_episode(DataSpec(tick_stride=12), Episode("red_light_stop_line", 3, 6.0))
+    n = len(d.texts)
+    return SampleSet(d.images, d.hist_xyz, d.hist_yaw, d.future, d.actions, d.speed, d.lon, d.lat, d.texts, ["r"] * n)
+
+
+def test_tokenizer_round_trip_and_layout() -> None:
+    tok = build_tokenizer(TEXTS, traj_vocab_size=100)
+    for text in TEXTS:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        assert tok.decode(ids) == text
+        assert len(ids) < len(text.split()) * 2  # words are whole tokens, not bytes
+    ids = token_ids(tok, 100)  # the model code's own lookup by string
+    assert ids.traj_start == tok.token_to_id("<i0>") and tok.token_to_id("<i99>") == ids.traj_start + 99
+    assert tok.token_to_id("<i100>") is None
+    specials = [tok.token_to_id(special_token(n)) for n in ALPAMAYO_SPECIAL_NAMES if n != "image_pad"]
+    assert min(specials) > ids.traj_start + 99  # official order: base, Qwen specials, bins, Alpamayo specials
+    assert tok.get_vocab_size() < 1000
+    generated = [*tok.encode(TEXTS[0]).ids, ids.cot_end, ids.traj_future_start]
+    assert reasoning_from_ids(tok, generated).text == TEXTS[0]
+
+
+def test_few_steps_reduce_the_joint_loss_and_checkpoint_round_trips(episode: SampleSet, tmp_path: Path) -> None:
+    tok = build_tokenizer(sorted(set(episode.texts)), TINY.future_bins + TINY.history_bins)
+    a = episode.actions
+    stats = ActionStats(float(a[..., 0].mean()), float(a[..., 0].std()) + 0.1, 0.0, 0.01)
+    cfg, _, vlm = build_config(TINY, tok, stats)
+    torch.manual_seed(0)
+    model = AlpamayoR1(cfg).train()
+    collate = Collator.for_config(tok, cfg)
+    batch = collate(episode, np.arange(len(episode)))
+    assert batch.input_ids.shape[0] == len(episode)
+    assert batch.pixel_values.shape[0] == len(episode) * len(CAMERA_NAMES) * 32  # 64x128 -> 4x8 patches
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    gen = torch.Generator().manual_seed(0)
+    first = joint_loss(model, batch, collate.future_start_id, generator=gen)
+    losses = []
+    for _ in range(12):
+        parts = joint_loss(model, batch, collate.future_start_id, generator=gen)
+        opt.zero_grad()
+        parts.total.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        losses.append(float(parts.lm))
+    assert losses[-1] < 0.7 * float(first.lm)
+
+    out = save_checkpoint(
+        model, tmp_path / "ckpt", raw_config=checkpoint_config(TINY, tok, stats, {}), vlm=vlm, tok=tok, size=TINY
+    )
+    assert {p.name for p in (out / "processor").iterdir()} >= {
+        "tokenizer.json", "chat_template.json", "preprocessor_config.json", "config.json",
+    }  # fmt: skip
+    loaded, _ = load_checkpoint(out, vlm_dir=out / "processor")  # the official-layout loader, every key checked
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value.detach(), msg=key)
+    check_against_config(tok, loaded.cfg.vocab_size, loaded.cfg.traj_token_start_idx, loaded.cfg.traj_token_ids)
+
+
+def _sample(episode: SampleSet, i: int, cameras: tuple[str, ...]) -> ModelInput:
+    from alpamayo_ros.model.action_space import yaw_rotation
+
+    images = {cam: episode.images[i, CAMERA_NAMES.index(cam)] for cam in cameras}
+    rot = yaw_rotation(torch.from_numpy(episode.hist_yaw[i])).numpy()
+    history = EgoHistory(episode.hist_xyz[i], rot, np.linspace(-1.5, 0.0, HISTORY_STEPS))
+    return ModelInput(t0_ns=i, images=images, frame_offsets_sec=(0.0,), ego_history=history)
+
+
+@pytest.mark.skipif(default_model_dir() is None, reason="no shipped small-driver weights in this checkout")
+def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet) -> None:
+    model = load_driving_model(ModelSpec(model_path="default", device="cpu", seed=0))
+    try:
+        assert model.info.cameras == CAMERA_NAMES and not model.info.untrained
+        pred = model.predict(_sample(episode, len(episode) - 1, model.info.cameras))
+        assert pred.xyz.shape == (1, 64, 3) and pred.rotation.shape == (1, 64, 3, 3)
+        assert np.isfinite(pred.xyz).all()
+        assert not pred.truncated[0]
+        decision = parse_decision(pred.reasoning[0])
+        assert decision.longitudinal != Longitudinal.UNKNOWN and decision.lateral != Lateral.UNKNOWN
+    finally:
+        model.close()
