@@ -397,13 +397,21 @@ def render_yaml() -> str:
 
 
 def render_markdown() -> str:
+    """README table: one row per parameter (the seven cameras' rows folded into ``cameras.<camera>.*``)."""
+
+    def cell(text: str) -> str:
+        return text.replace(CAMERA_NAMES[0], "<camera>").replace("|", "\\|")
+
     rows = ["| parameter | default | range | applies | description |", "|---|---|---|---|---|"]
     for spec in PARAM_SPECS:
         if spec.name.startswith("cameras.") and not spec.name.startswith(f"cameras.{CAMERA_NAMES[0]}."):
             continue
-        name = spec.name.replace(f"cameras.{CAMERA_NAMES[0]}.", "cameras.<camera>.")
-        default = _yaml_scalar(spec.default).replace(CAMERA_NAMES[0], "<camera>")
-        rows.append(f"| `{name}` | `{default}` | {_range_text(spec)} | {spec.when} | {spec.description} |")
+        generic = spec.name.startswith("cameras.")
+        name = cell(spec.name) if generic else spec.name
+        default = cell(_yaml_scalar(spec.default)) if generic else _yaml_scalar(spec.default)
+        rng = ", ".join(spec.choices) if spec.choices is not None else _range_text(spec)
+        description = cell(spec.description) if generic else spec.description.replace("|", "\\|")
+        rows.append(f"| `{name}` | `{default}` | {rng} | {spec.when} | {description} |")
     return "\n".join(rows) + "\n"
 
 
