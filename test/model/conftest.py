@@ -13,7 +13,7 @@ import torch
 
 # Hermetic tokenizer cache (the offline build takes ~2 s once per session).
 os.environ.setdefault("ALPAMAYO_ROS_CACHE", tempfile.mkdtemp(prefix="alpamayo_tok_"))
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)  # the shared 2-core CI box: one thread avoids OpenMP oversubscription stalls
 
 
 @dataclass

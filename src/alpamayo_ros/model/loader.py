@@ -141,7 +141,9 @@ def load_weights(
     loaded, values = 0, 0
     for i, path in enumerate(files, 1):
         chunk: dict[str, torch.Tensor] = {}
-        with safe_open(str(path), framework="pt", device="cpu") as f:
+        # read straight onto the GPU when loading there (no host copy of a 4-5 GB shard)
+        read_device = f"cuda:{device.index or 0}" if device.type == "cuda" else "cpu"
+        with safe_open(str(path), framework="pt", device=read_device) as f:
             for key in f.keys():  # noqa: SIM118
                 chunk[key] = f.get_tensor(key).to(device=device, dtype=dtype)
         model.load_state_dict(chunk, strict=False, assign=True)

@@ -337,3 +337,23 @@ def tokenizer_summary(tok: Tokenizer) -> dict[str, int]:
 def dumps_pretty(tok: Tokenizer) -> str:
     """tokenizer.json text, for users who want to save the offline-built tokenizer next to a checkpoint."""
     return json.dumps(json.loads(tok.to_str()), ensure_ascii=False, indent=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alpamayo_ros.model.tokenizer OUT_DIR``: write the offline-built tokenizer.json (with Alpamayo
+    tokens) for users or tools that want a file; the model itself never needs it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--base-only", action="store_true", help="the plain Qwen3-VL tokenizer (151669 tokens)")
+    args = parser.parse_args(argv)
+    tok = build_qwen3vl_tokenizer() if args.base_only else load_tokenizer()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "tokenizer.json").write_text(dumps_pretty(tok), encoding="utf-8")
+    print(f"wrote {args.out_dir / 'tokenizer.json'} ({tok.get_vocab_size(with_added_tokens=True)} tokens)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
