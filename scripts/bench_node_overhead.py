@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import cv2
 import numpy as np
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Image
@@ -80,7 +81,10 @@ def main() -> int:
     parser.add_argument("--camera-size", default="1080x1920", help="camera HxW")
     parser.add_argument("--no-cache", action="store_true", help="convert every frame of the sample on every cycle")
     parser.add_argument("--all-cameras", action="store_true", help="the model consumes all seven cameras")
+    parser.add_argument("--cv-threads", type=int, default=-1, help="cv2.setNumThreads (-1: OpenCV's default)")
     args = parser.parse_args()
+    if args.cv_threads >= 0:
+        cv2.setNumThreads(args.cv_threads)
     size_hw = None if args.size == "native" else tuple(int(v) for v in args.size.split("x"))
     cam_h, cam_w = (int(v) for v in args.camera_size.split("x"))
     model_cams = CAMERA_NAMES if args.all_cameras else ALPAMAYO_R1_CAMERAS
