@@ -196,6 +196,17 @@ def test_camera_that_stops(healthy: Feeder) -> None:
     assert_no_plan_in(fd, index, first_grid_at_or_after(start), first_grid_at_or_after(end) + 3 * GRID_NS)
 
 
+def test_camera_the_model_does_not_use_only_warns(healthy: Feeder) -> None:
+    fd = healthy
+    cam = "camera_rear_tele_30fov"  # subscribed, checked and reported, but not one of Alpamayo-R1's four
+    fd.apply(lambda f: f.stopped.add(cam))
+    wait_status(fd, f"camera {cam}", lambda s: s[0] == 1 and "stale" in s[1])
+    st = wait_status(fd, "planning", lambda s: cam in s[2]["camera_warnings"])
+    assert st[0] == 0, st
+    n = fd.count_paths()
+    assert wait_until(lambda: fd.count_paths() >= n + 3, 5.0), "plans must go on without an unused camera"
+
+
 def test_camera_200ms_out_of_sync(healthy: Feeder) -> None:
     fd = healthy
     cam = COMPRESSED
