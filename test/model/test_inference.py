@@ -90,9 +90,11 @@ def test_unknown_model_path() -> None:
 
 
 def test_official_checkpoint_through_the_backend(official_tiny_a: Path) -> None:
-    model = load_torch_model(
-        ModelSpec(model_path=str(official_tiny_a), greedy=True, max_reasoning_tokens=2, device="cpu")
-    )
+    messages: list[str] = []
+    spec = ModelSpec(model_path=str(official_tiny_a), greedy=True, max_reasoning_tokens=2, device="cpu")
+    model = load_torch_model(spec, progress=messages.append)
+    assert any("loaded model.safetensors (1/1)" in m for m in messages)
+    assert messages[-1].startswith("model ready")
     assert not model.info.untrained and model.info.name == "alpamayo-r1" and len(model.info.version) == 12
     pred = model.predict(_sample())
     assert pred.xyz.shape == (1, 64, 3) and pred.truncated == (True,)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -172,19 +173,26 @@ class AlpamayoDrivingModel:
             torch.cuda.empty_cache()
 
 
-def load_torch_model(spec: ModelSpec) -> AlpamayoDrivingModel:
-    """Build or load the model a spec names; logs progress and provenance.
+def load_torch_model(spec: ModelSpec, progress: Callable[[str], None] | None = None) -> AlpamayoDrivingModel:
+    """Build or load the model a spec names; logs progress and provenance (also to ``progress`` when given,
+    e.g. the node's ROS logger during the lifecycle configure step).
 
     Raises:
         ValueError: bad device/dtype/preset; CheckpointError / ConfigError / TokenizerError from the loader.
     """
     spec.validate()
+
+    def say(message: str) -> None:
+        LOG.info(message)
+        if progress is not None:
+            progress(message)
+
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     name = PRESET_ALIASES.get(spec.model_path, spec.model_path)
     started = time.perf_counter()
     if name in PRESETS:
-        LOG.info("building preset %r (random weights, UNTRAINED) on %s as %s, seed %d", name, device, dtype, spec.seed)
+        say(f"building preset {name!r} (random weights, UNTRAINED) on {device} as {dtype}, seed {spec.seed}")
         model = build_preset(name, seed=spec.seed, dtype=dtype, device=device)
         version, untrained, model_name = f"preset-{name}-seed{spec.seed}", True, f"alpamayo-r1-{name}"
     else:
@@ -193,19 +201,20 @@ def load_torch_model(spec: ModelSpec) -> AlpamayoDrivingModel:
             raise FileNotFoundError(
                 f"model_path {spec.model_path!r} is neither a checkpoint directory nor one of {PRESETS}"
             )
-        LOG.info("loading Alpamayo-R1 checkpoint %s on %s as %s", path, device, dtype)
-        model, report = load_checkpoint(path, device, dtype, vlm_dir=spec.tokenizer_path or None, progress=LOG.info)
-        LOG.info(
-            "loaded %d tensors (%.2f B values) from %s in %.1f s, fingerprint %s, VLM architecture from %s",
-            report.num_tensors,
-            report.num_values / 1e9,
-            ", ".join(report.files),
-            report.seconds,
-            report.fingerprint,
-            model.cfg.vlm_source,
+        say(f"loading Alpamayo-R1 checkpoint {path} on {device} as {dtype}")
+        model, report = load_checkpoint(path, device, dtype, vlm_dir=spec.tokenizer_path or None, progress=say)
+        say(
+            f"loaded {report.num_tensors} tensors ({report.num_values / 1e9:.2f} B values) from "
+            f"{', '.join(report.files)} in {report.seconds:.1f} s, fingerprint {report.fingerprint}, "
+            f"VLM architecture from {model.cfg.vlm_source}"
         )
         version, untrained, model_name = report.fingerprint, False, "alpamayo-r1"
-    tokenizer = load_tokenizer(spec.tokenizer_path or None, model.cfg.traj_vocab_size)
+    # a tokenizer_path without tokenizer.json may still hold the base VLM's config.json (used by the loader)
+    has_file = bool(spec.tokenizer_path) and (Path(spec.tokenizer_path).expanduser() / "tokenizer.json").is_file()
+    tokenizer_dir = str(Path(spec.tokenizer_path).expanduser()) if has_file else None
+    source = f"{tokenizer_dir}/tokenizer.json" if tokenizer_dir else "Qwen3-VL built offline from qwen.tiktoken"
+    say(f"tokenizer: {source}")
+    tokenizer = load_tokenizer(tokenizer_dir, model.cfg.traj_vocab_size)
     check_against_config(tokenizer, model.cfg.vocab_size, model.cfg.traj_token_start_idx, model.cfg.traj_token_ids)
     info = ModelInfo(
         name=model_name,
@@ -215,5 +224,5 @@ def load_torch_model(spec: ModelSpec) -> AlpamayoDrivingModel:
         image_size_hw=None,
         untrained=untrained,
     )
-    LOG.info("model ready in %.1f s (attention sdpa, untrained=%s)", time.perf_counter() - started, untrained)
+    say(f"model ready in {time.perf_counter() - started:.1f} s (attention sdpa, untrained={untrained})")
     return AlpamayoDrivingModel(model, tokenizer, spec, info)
