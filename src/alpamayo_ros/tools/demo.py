@@ -14,7 +14,6 @@ mapped onto the node's inputs with ROS parameters and a remap, exactly as one wo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 from typing import IO
+
+import numpy as np
 
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.runtime.spec import BACKENDS, ModelSpec
@@ -56,8 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle-timeout",
         type=float,
-        default=8.0,
-        help="the recorder stops this long after the node's last output (> one inference)",
+        default=5.0,
+        help="after playback, stop once the node published nothing for this long, or for 1.5x the longest gap "
+        "seen between its plans (whichever is longer: a slow model's last plan)",
     )
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="model load + warm-up limit (s)")
 
@@ -69,6 +71,7 @@ class Child:
         self.name = name
         self.cmd = cmd
         self.lines: list[str] = []
+        self.line_times: list[float] = []  # monotonic arrival time of each line
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[str] = self.log_path.open("w")
         self._log.write(" ".join(cmd) + "\n")
@@ -82,6 +85,7 @@ class Child:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
+            self.line_times.append(time.monotonic())
             self._log.write(line)
             self._log.flush()
 
@@ -112,6 +116,9 @@ class Child:
         self._thread.join(timeout=5)
         self._log.close()
         return int(self.proc.returncode)
+
+    def times_of(self, text: str) -> list[float]:
+        return [t for t, line in zip(list(self.line_times), list(self.lines), strict=False) if text in line]
 
     def tail(self, n: int = 25) -> str:
         return "\n".join(self.lines[-n:])
@@ -172,6 +179,23 @@ def child_env(log_dir: Path) -> dict[str, str]:
     return env
 
 
+def wait_for_quiet(recorder: Child, marker: str, idle_sec: float, limit_sec: float = 600.0) -> None:
+    """Return once no plan arrived for max(idle_sec, 1.5 x the longest gap between plans so far).
+
+    The node keeps at most one inference in flight, so its last plan comes at most one inference time after the
+    last input; the gaps between its plans measure that time, whatever the model and the machine load.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < limit_sec and recorder.proc.poll() is None:
+        times = recorder.times_of(marker)
+        gaps = np.diff(times) if len(times) > 1 else np.zeros(1)
+        quiet = max(idle_sec, 1.5 * float(gaps.max()))
+        last = times[-1] if times else started
+        if time.monotonic() - last > quiet:
+            return
+        time.sleep(0.2)
+
+
 def run(args: argparse.Namespace) -> int:
     from alpamayo_ros.tools.evaluate import format_summary, run_evaluation
 
@@ -200,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         print("[demo] 3/6 recorder on the node outputs; waiting for the node to load its model", flush=True)
         recorder = Child(
             "recorder",
-            [*cli, "record", "--out", str(outputs_bag), "--idle-timeout", str(args.idle_timeout), *OUTPUT_TOPICS],
+            [*cli, "record", "--out", str(outputs_bag), "--print-messages", *OUTPUT_TOPICS],
             env,
             run_dir,
         )
@@ -240,9 +264,8 @@ def run(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             print(f"[demo] player still running after {play_limit:.0f} s; stopping it", file=sys.stderr)
         player.stop()
-        print("[demo] 5/6 waiting for the node's last plans, then stopping", flush=True)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            recorder.proc.wait(args.idle_timeout + 60.0)
+        print("[demo] 5/6 waiting for the node's last plan, then stopping", flush=True)
+        wait_for_quiet(recorder, f"message {OUTPUT_TOPICS[0]} ", args.idle_timeout)
         recorder.stop()
         node.stop()
     finally:

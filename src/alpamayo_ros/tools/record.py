@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reliability", choices=("auto", *rosio.RELIABILITY), default="auto")
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--use-sim-time", action="store_true", help="log times from /clock")
+    parser.add_argument(
+        "--print-messages",
+        action="store_true",
+        help="print a line per received message (for orchestrators that watch progress)",
+    )
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -87,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
                     bag.write_raw(topic, typename, node.get_clock().now().nanoseconds, data)
                     counts[topic] += 1
                     last_msg[0] = time.monotonic()
+                    if args.print_messages:
+                        log(f"message {topic} #{counts[topic]}")
                     if args.max_messages and sum(counts.values()) >= args.max_messages:
                         stop.set(f"{args.max_messages} messages")
 

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu (the supported run) or cuda (recipe checks)")
     parser.add_argument("--render-workers", type=int, default=2)
     parser.add_argument("--seeds-target", type=int, default=32, help="seeds per ADE-target scenario")
     parser.add_argument("--seeds-other", type=int, default=16, help="seeds per other scenario")
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     corpus = sorted(set(train.texts) | set(val.texts) | {f"is {d} m away. {d} m ahead" for d in range(200)})
     tok = build_tokenizer(corpus, size.future_bins + size.history_bins)
     cfg, _, vlm = build_config(size, tok, stats)
-    model = AlpamayoR1(cfg).train()
+    device = torch.device(args.device)
+    model = AlpamayoR1(cfg).to(device).train()
     with torch.no_grad():  # start the flow near zero velocity (as the official fixtures scale the head)
         model.action_out_proj.weight.mul_(0.1)
     n_params = sum(p.numel() for p in model.parameters())
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     step = 0
     rng = np.random.default_rng(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator(device).manual_seed(args.seed)
     last = args.work / "last.pt"
     if args.resume and last.is_file():
         state = torch.load(last, weights_only=False)
@@ -130,11 +132,13 @@ def run(args: argparse.Namespace) -> int:
         model.eval()
         vrng = np.random.default_rng(1234)
         out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": []}
-        vgen = torch.Generator().manual_seed(99)
+        vgen = torch.Generator(device).manual_seed(99)
         with torch.no_grad():
             for _ in range(4):
                 idx = vrng.choice(len(val), args.batch_size, replace=False)
-                parts = joint_loss(model, collate(val, idx), collate.future_start_id, flow_samples=1, generator=vgen)
+                parts = joint_loss(
+                    model, collate(val, idx).to(device), collate.future_start_id, flow_samples=1, generator=vgen
+                )
                 out["lm"].append(float(parts.lm))
                 out["flow"].append(float(parts.flow))
                 out["acc"].append(parts.token_accuracy)
