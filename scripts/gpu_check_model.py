@@ -12,8 +12,9 @@ weights; 16 images at 320x576 (2880 visual tokens), 48 history tokens, exactly 4
 one warm-up; vision / prefill / decode (ms/token) / action / total ms and peak memory.
 
 Runs without network. It needs transformers 4.57.1 (the pinned version): if the interpreter has another one, the
-wheels in ``--wheels`` (default: the repo's git-ignored ``.whl/``, holding transformers 4.57.1, tokenizers 0.22.2
-and huggingface_hub 0.36.2) are unpacked to a temp dir and put first on ``sys.path``.
+wheels in ``--wheels`` (default: the repo's git-ignored ``.whl/``, holding transformers 4.57.1, tokenizers 0.22.2,
+huggingface_hub 0.36.2 and the pure-Python ``requests`` stack huggingface_hub 0.x imports) are unpacked to a temp dir
+and put first on ``sys.path``.
 
 ``--cpu-smoke`` runs both parts on CPU with the tiny architecture in place of the full one (for a dry run).
 
@@ -295,7 +296,13 @@ def main() -> int:
     args = parser.parse_args()
     source = _prepare_imports(args.wheels if args.wheels.is_dir() else None, args.force_wheels)
     import torch
-    import transformers
+
+    try:
+        import transformers
+    except ImportError as exc:  # e.g. huggingface_hub 0.x needs `requests`, which transformers 5 setups may lack
+        raise SystemExit(
+            f"cannot import transformers ({exc}); add the missing package's wheel to {args.wheels}"
+        ) from exc
 
     if args.fixtures is not None and args.fixtures.is_dir() and (args.fixtures / "official_tiny_a").is_dir():
         args.fixtures = args.fixtures / "official_tiny_a"
