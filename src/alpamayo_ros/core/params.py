@@ -130,7 +130,13 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "sync.max_anchor_lag_sec", 0.1, "how far behind the newest anchor frame a complete sample may be", 0.0, 1.0
     ),
-    ParamSpec("sync.buffer_sec", 1.0, "per-camera frame buffer length", 0.1, 10.0),
+    ParamSpec(
+        "sync.buffer_sec",
+        0.6,
+        "per-camera frame buffer (raw messages are kept, decoded lazily: 1080p rgb8 at 10 Hz is ~37 MB per camera)",
+        0.1,
+        10.0,
+    ),
     ParamSpec(
         "sync.backwards_jump_sec",
         0.5,

@@ -337,7 +337,10 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
                     frame_offsets_sec=tuple(info.frame_offsets_sec),
                     tolerance_sec=prm.sync_tolerance_sec,
                     missing_policy=prm.sync_missing_camera_policy,
-                    buffer_sec=max(prm.sync_buffer_sec, -min(info.frame_offsets_sec) + 0.5),
+                    buffer_sec=max(
+                        prm.sync_buffer_sec,
+                        -min(info.frame_offsets_sec) + prm.sync_tolerance_sec + prm.sync_max_anchor_lag_sec + 0.1,
+                    ),
                     max_anchor_lag_sec=prm.sync_max_anchor_lag_sec,
                     backwards_jump_sec=prm.sync_backwards_jump_sec,
                 )
