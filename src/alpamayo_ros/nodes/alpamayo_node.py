@@ -12,6 +12,23 @@ A managed (lifecycle) node and nothing but wiring; the logic lives in ``alpamayo
 - ``/diagnostics`` says what the node is doing and why it is not planning.
 
 Threading: a single-threaded executor owns all node state; the worker touches only the job it is given.
+
+Topics (relative names resolve under the node, e.g. /alpamayo_node/output/path; all remappable):
+
+| topic | type | QoS | frame / stamp |
+|---|---|---|---|
+| ``~/input/<camera>/image`` x7 (param) | sensor_msgs/Image or CompressedImage | param, depth 5 | camera stamp |
+| ``~/input/odometry`` | nav_msgs/Odometry | best effort, depth 50 | odom <- base_link |
+| ``overlay.camera_info_topic`` (overlay only) | sensor_msgs/CameraInfo | best effort, depth 2 | |
+| ``~/output/path`` | nav_msgs/Path, 64 poses | reliable, depth 10 | base_link; stamp t0, pose i at t0+(i+1)*0.1 s |
+| ``~/output/path_odom`` | nav_msgs/Path | reliable, depth 10 | odometry frame; stamps as above |
+| ``~/output/path_samples`` (num_samples > 1) | nav_msgs/Path per extra sample | reliable, depth 10 | as path |
+| ``~/output/reasoning`` | alpamayo_ros/ChainOfCausation | reliable, depth 10 | same header as the path |
+| ``~/output/markers`` | visualization_msgs/MarkerArray | reliable, depth 10 | base_link, frame_locked |
+| ``~/output/overlay`` (overlay.enabled) | sensor_msgs/Image rgb8 | reliable, depth 2 | stamp t0 |
+| ``/diagnostics`` | diagnostic_msgs/DiagnosticArray | reliable, depth 10 | node clock |
+| ``~/debug/{processing,select,images,inference,build}_time_ms`` | std_msgs/Float64 | reliable, depth 10 | |
+| ``~/debug/stage_latency`` | alpamayo_ros/StageLatency | reliable, depth 10 | |
 """
 
 from __future__ import annotations
