@@ -44,6 +44,8 @@ def test_camera_size_resizes_to_320x576() -> None:
     assert out.pixel_values.shape == (2 * 720, 1536)
     assert out.image_grid_thw.tolist() == [[1, 20, 36]] * 2
     assert float(out.pixel_values.abs().max()) <= 1.0
+    levels = (out.pixel_values * 0.5 + 0.5) * 255  # resized in uint8 (torchvision's CPU bicubic path): whole levels
+    assert float((levels - levels.round()).abs().max()) < 1e-3
 
 
 def test_resize_keeps_a_flat_image_flat() -> None:

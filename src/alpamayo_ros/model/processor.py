@@ -59,9 +59,16 @@ def target_size(height: int, width: int, cfg: ImageProcessorConfig) -> tuple[int
 
 
 def _resize_uint8(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic antialiased resize of (N, 3, H, W) uint8, rounded back to uint8 like torchvision's uint8 path."""
+    """Bicubic antialiased resize of (N, 3, H, W) uint8 -> float values 0..255.
+
+    On CPU this is torch's native uint8 kernel, the one torchvision (hence the official fast processor) uses for
+    bicubic on CPU; elsewhere float math rounded back to uint8, as torchvision does there (can differ by 1 level).
+    """
+    if images.device.type == "cpu":
+        out = F.interpolate(images.contiguous(), size=size, mode="bicubic", antialias=True, align_corners=False)
+        return out.float()
     out = F.interpolate(images.float(), size=size, mode="bicubic", antialias=True, align_corners=False)
-    return out.round_().clamp_(0, 255)
+    return out.clamp_(0, 255).round_()
 
 
 def patchify(images: torch.Tensor, cfg: ImageProcessorConfig) -> tuple[torch.Tensor, torch.Tensor]:
