@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from alpamayo_ros.model.config import DeltaTokenizerConfig
-from alpamayo_ros.model.history import encode_history_bins, fuse_history, history_token_ids
+from alpamayo_ros.model.config import DeltaTokenizerConfig, DiscreteTokenizerConfig
+from alpamayo_ros.model.history import encode_future_bins, encode_history_bins, fuse_history, history_token_ids
 from alpamayo_ros.model.rope import mrope_position_ids
 
 
@@ -52,3 +52,10 @@ def test_rope_rejects_grid_mismatch() -> None:
     ids = torch.tensor([[1, 9, 9, 9, 9, 2]])
     with pytest.raises(ValueError, match="grids"):
         mrope_position_ids(ids, torch.tensor([[1, 4, 4], [1, 4, 4]]), 9, 2)
+
+
+def test_future_tokens(goldens_a) -> None:  # type: ignore[no-untyped-def]
+    for suffix in ("f32", "f64"):
+        action = torch.from_numpy(goldens_a.action_space[f"future_action_normalized_{suffix}"])
+        bins = encode_future_bins(action, DiscreteTokenizerConfig())
+        np.testing.assert_array_equal(bins.numpy(), goldens_a.action_space["future_traj_tokens_0based"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from alpamayo_ros.model.config import DeltaTokenizerConfig
+from alpamayo_ros.model.config import DeltaTokenizerConfig, DiscreteTokenizerConfig
 
 
 def encode_history_bins(history_xyz: torch.Tensor, cfg: DeltaTokenizerConfig) -> torch.Tensor:
@@ -40,3 +40,14 @@ def fuse_history(input_ids: torch.Tensor, hist_ids: torch.Tensor, placeholder_id
     fused = input_ids.clone()
     fused[mask] = hist_ids.to(input_ids.device, input_ids.dtype).reshape(-1)
     return fused
+
+
+def encode_future_bins(action: torch.Tensor, cfg: DiscreteTokenizerConfig) -> torch.Tensor:
+    """Normalised future actions (B, 64, 2) -> (B, 128) bins, (accel, curvature) interleaved per step.
+
+    The official discrete future tokenizer (training targets; inference never emits these tokens, they are masked).
+    """
+    lo = torch.tensor(cfg.dims_min, dtype=action.dtype, device=action.device)
+    hi = torch.tensor(cfg.dims_max, dtype=action.dtype, device=action.device)
+    bins = torch.round((action - lo) / (hi - lo) * (cfg.num_bins - 1)).clamp(0, cfg.num_bins - 1)
+    return bins.to(torch.int64).reshape(action.shape[0], -1)
