@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,15 @@ import torch
 
 # Hermetic tokenizer cache (the offline build takes ~2 s once per session).
 os.environ.setdefault("ALPAMAYO_ROS_CACHE", tempfile.mkdtemp(prefix="alpamayo_tok_"))
-torch.set_num_threads(1)  # the shared 2-core CI box: one thread avoids OpenMP oversubscription stalls
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread here: on the shared 2-core box OpenMP oversubscription stalls make tiny ops 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @dataclass
