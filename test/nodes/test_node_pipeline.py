@@ -116,7 +116,10 @@ def test_path_and_reasoning_have_t0_stamps_and_frames(healthy: Feeder) -> None:
         marker_t0 = {ns_of(m.markers[0].header.stamp): m for m in fd.markers}
         odom_t0 = {ns_of(p.header.stamp): p for p in fd.paths_odom}
         reasoning = list(fd.reasoning)
-        coc_t0 = {ns_of(c.header.stamp) for c in reasoning}
+        per_t0: dict[int, int] = {}
+        for c in reasoning:
+            per_t0[ns_of(c.header.stamp)] = per_t0.get(ns_of(c.header.stamp), 0) + 1
+        coc_t0 = {t for t, count in per_t0.items() if count == 2}  # both samples' reasoning arrived
         path = next(p for p in reversed(fd.paths) if {ns_of(p.header.stamp)} <= set(marker_t0) & set(odom_t0) & coc_t0)
     t0 = ns_of(path.header.stamp)
     markers, odom_path = marker_t0[t0], [odom_t0[t0]]
