@@ -161,6 +161,39 @@ def parity(fixtures: Path, device: str, dtype_name: str) -> list[dict[str, Any]]
     return rows
 
 
+def backend_smoke(fixtures: Path, device: str) -> dict[str, Any]:
+    """The node-facing wrapper on the device: official checkpoint, sampling, 2 samples, 1080x1920 camera frames."""
+    import numpy as np
+
+    from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC
+    from alpamayo_ros.core.types import EgoHistory, ModelInput
+    from alpamayo_ros.model.inference import load_torch_model
+    from alpamayo_ros.runtime.spec import ModelSpec
+
+    spec = ModelSpec(
+        model_path=str(fixtures),
+        tokenizer_path=str(fixtures / "processor"),
+        device=device,
+        num_samples=2,
+        max_reasoning_tokens=8,
+    )
+    model = load_torch_model(spec)
+    rng = np.random.default_rng(0)
+    images = {cam: rng.integers(0, 256, (4, 1080, 1920, 3), dtype=np.uint8) for cam in ALPAMAYO_R1_CAMERAS}
+    t = np.arange(-15, 1) * 0.1
+    hist = EgoHistory(np.stack([10 * t, 0 * t, 0 * t], -1), np.repeat(np.eye(3)[None], 16, 0), t)
+    sample = ModelInput(1, images, ALPAMAYO_R1_FRAME_OFFSETS_SEC, hist)
+    first = model.predict(sample)
+    again = model.predict(sample)
+    model.close()
+    return {
+        "shapes_ok": first.xyz.shape == (2, 64, 3) and first.rotation.shape == (2, 64, 3, 3),
+        "finite": bool(np.isfinite(first.xyz).all()),
+        "reproducible": bool(np.array_equal(first.xyz, again.xyz)),
+        "total_ms": again.timings.total_ms,
+    }
+
+
 # -- part 2: baseline -----------------------------------------------------------------------------------------------
 def _randomize(model: Any, seed: int) -> None:
     """Random weights with sane scales on the model's device: norm weights 1, biases 0, matrices N(0, 0.02)."""
@@ -333,6 +366,11 @@ def main() -> int:
             failed |= row["required"] and not row["ok"]
             print(f"{row['dtype']:9} {row['quantity']:24} {row['max_abs_diff']:12.3g} {row['tol']:9.3g}  {verdict}")
         report["parity"] = rows
+        smoke = backend_smoke(args.fixtures, device)
+        report["backend_smoke"] = smoke
+        smoke_ok = smoke["shapes_ok"] and smoke["finite"] and smoke["reproducible"]
+        failed |= not smoke_ok
+        print(f"backend wrapper on {device} (2 samples, 1080x1920 frames): {'ok' if smoke_ok else 'FAIL'} {smoke}")
     if not args.skip_baseline:
         result = baseline(
             device, full=not args.cpu_smoke, repeats=1 if args.cpu_smoke else args.repeats, fixtures=args.fixtures
