@@ -266,6 +266,8 @@ class StaticDecoder(nn.Module):
         self.columns = torch.arange(capacity, device=device)
         self.logits = torch.zeros(1, int(model.vlm.lm_head.weight.shape[0]), device=device)
         self.traj = (model.cfg.traj_token_start_idx, model.cfg.traj_vocab_size)
+        self.with_head = True  # profiling variants switch off the lm_head and/or the sampling
+        self.with_sampling = True
 
     def load_prefix(self, cache: Any, length: int) -> None:
         for i, layer in enumerate(cache.layers):
@@ -311,9 +313,11 @@ class StaticDecoder(nn.Module):
             out = torch.matmul(probs, self.values[i]).reshape(1, 1, self.heads * self.d)
             h = h + attn.o_proj(out)
             h = h + layer.mlp(layer.post_attention_layernorm(h))
-        logits = self.model.vlm.lm_head(lm.norm(h)[:, -1])
-        self.logits.copy_(logits.float())
-        self.sampled.index_copy_(0, self.step_index, self.sample(logits))
+        if self.with_head:
+            logits = self.model.vlm.lm_head(lm.norm(h)[:, -1])
+            self.logits.copy_(logits.float())
+            if self.with_sampling:
+                self.sampled.index_copy_(0, self.step_index, self.sample(logits))
         self.pos.add_(1)
         self.step_index.add_(1)
 
@@ -434,6 +438,123 @@ def fast_vs_eager(model: AlpamayoR1, x: Inputs, device: torch.device) -> dict[st
         "decode_logits_max_abs_diff": float((decoder.logits - eager_logits).abs().max()),
         "decode_logits_max_abs": float(eager_logits.abs().max()),
     }
+
+
+# -- profile of the fast path (where the time goes) ----------------------------------------------------------------
+def _median_ms(fn: Callable[[], Any], device: torch.device, reps: int = 20) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        clock = Clock(device)
+        fn()
+        clock.lap("t")
+        times.append(clock.laps["t"])
+    return float(np.median(times))
+
+
+def _top_kernels(fn: Callable[[], Any], device: torch.device, top: int = 10) -> list[str]:
+    """Kernel names with their summed device time for one call (un-graphed), biggest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    if device.type == "cuda":
+        events = [e for e in prof.key_averages() if e.device_time_total > 0 and not e.key.startswith("aten")]
+        cost = {e.key: e.device_time_total for e in events}
+    else:  # CPU: operator self time (the script's smoke mode)
+        events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+        cost = {e.key: e.self_cpu_time_total for e in events}
+    events.sort(key=lambda e: cost[e.key], reverse=True)
+    total = sum(cost.values()) / 1000.0
+    lines = [f"kernel time {total:.2f} ms in {sum(e.count for e in events)} launches"]
+    lines += [f"{cost[e.key] / 1000.0:8.3f} ms x{e.count:<5} {e.key[:90]}" for e in events[:top]]
+    return lines
+
+
+def profile_fast(model: AlpamayoR1, x: Inputs, device: torch.device, roof: dict[str, Any]) -> dict[str, Any]:
+    """Breakdown of the fast-path probe: decode-step variants, GEMV bandwidth, flow graph vs action_to_traj."""
+    from transformers.cache_utils import DynamicCache
+
+    out: dict[str, Any] = {}
+    prompt_len = int(x.ids.shape[1])
+    capacity = prompt_len + REASONING_TOKENS + 8
+    cache = DynamicCache(config=model.language_model.config)
+    vision = model.encode_images(x.pixels, x.grids)
+    model.prefill(x.ids, vision, x.position_ids, cache)
+    decoder = StaticDecoder(model, capacity, x.forced, int(x.rope_deltas.item()))
+
+    def steps(graph: Graphed) -> Callable[[], None]:
+        def run() -> None:
+            decoder.pos.fill_(prompt_len)
+            decoder.step_index.zero_()
+            for _ in range(REASONING_TOKENS):
+                graph()
+
+        return run
+
+    decoder.load_prefix(cache, prompt_len)
+    for head, sampling in ((True, True), (True, False), (False, False)):
+        decoder.with_head, decoder.with_sampling = head, sampling
+        graph = Graphed(decoder, device)
+        name = "decode_step_ms" + ("" if sampling else "_no_sampling") + ("" if head else "_no_lm_head")
+        out[name] = _median_ms(steps(graph), device, reps=5) / REASONING_TOKENS
+    decoder.with_head, decoder.with_sampling = True, True
+    lm = model.language_model
+    h = torch.randn(1, 1, int(lm.config.hidden_size), device=device, dtype=model.dtype)
+    mlp = lm.layers[0].mlp
+    gemv = Graphed(lambda: [mlp.gate_proj(h) for _ in range(100)], device)
+    gemv_ms = _median_ms(gemv, device) / 100
+    out["gemv_4096x12288_ms"] = gemv_ms
+    out["gemv_bandwidth_tb_s"] = mlp.gate_proj.weight.numel() * 2 / (gemv_ms / 1e3) / 1e12
+    head = Graphed(lambda: [model.vlm.lm_head(h) for _ in range(10)], device)
+    out["lm_head_ms"] = _median_ms(head, device) / 10
+
+    def one_decode_step() -> None:
+        decoder.pos.fill_(prompt_len)
+        decoder.step_index.zero_()
+        decoder()
+
+    out["decode_step_kernels"] = _top_kernels(one_decode_step, device)
+
+    deployment = ox.Deployment(NUM_IMAGES, GRID, capacity, SAMPLES)
+    expert = ox.ExpertStepWrapper(model, deployment)
+    n = int(model.n_action_tokens)
+    positions = (torch.arange(n, device=device)[None] + prompt_len + 40 + x.rope_deltas)[None].expand(3, 1, n)
+    cos, sin = ox.expert_rope(model, positions)
+    mask = torch.zeros(SAMPLES, capacity, device=device)
+    mask[:, prompt_len + REASONING_TOKENS :] = torch.finfo(torch.float32).min
+    a = x.noise.clone()
+    t = torch.full((SAMPLES, 1, 1), 0.5, device=device)
+
+    def one_step() -> torch.Tensor:
+        return expert(a, t, decoder.keys, decoder.values, mask, cos, sin)
+
+    def flow() -> torch.Tensor:
+        y = a
+        for i in range(FLOW_STEPS):
+            y = y + (1.0 / FLOW_STEPS) * expert(
+                y, torch.full_like(t, i / FLOW_STEPS), decoder.keys, decoder.values, mask, cos, sin
+            )
+        return y
+
+    out["expert_step_eager_ms"] = _median_ms(one_step, device)
+    out["expert_flow_graph_ms"] = _median_ms(Graphed(flow, device), device)
+    out["expert_step_roofline_ms"] = roof["ms"]["action"] / FLOW_STEPS
+    out["action_to_traj_ms"] = _median_ms(lambda: model.action_space.action_to_traj(a, x.hist_xyz, x.hist_rot), device)
+    out["expert_step_kernels"] = _top_kernels(one_step, device)
+    for key, value in out.items():
+        if isinstance(value, list):
+            print(f"[profile] {key}:")
+            for line in value:
+                print(f"[profile]   {line}")
+        else:
+            print(f"[profile] {key}: {value:.3f}")
+    return out
 
 
 # -- onnxruntime / tensorrt ----------------------------------------------------------------------------------------
@@ -700,6 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-runs", type=int, default=None, help="runs for the full-size setting (default --runs)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="only a breakdown of the fast-path probe (--only)")
     parser.add_argument(
         "--backends", default="torch-eager,torch-fast,onnxruntime,tensorrt", help="comma-separated subset"
     )
@@ -734,6 +856,17 @@ def main(argv: list[str] | None = None) -> int:
     with _phase("measuring copy bandwidth and matmul rate"):
         rates = measure_rates(device)
     settings = [args.only] if args.only else ["full", "tiny"]
+    if args.profile:
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        for setting in settings:
+            model = build_model(full_config() if setting == "full" else tiny_config(), device, dtype, args.seed)
+            x = make_inputs(model, device)
+            with torch.inference_mode():
+                result = profile_fast(model, x, device, rooflines(model, x, rates))
+            if args.json:
+                args.json.write_text(json.dumps({"env": env, "rates": rates, setting: result}, indent=2) + "\n")
+            del model
+        return 0
     report: dict[str, Any] = {"env": env, "rates": rates, "args": vars(args) | {"json": str(args.json)}, "settings": []}
     for setting in settings:
         report["settings"].append(bench_setting(setting, device, args, rates, backends))
