@@ -1,0 +1,55 @@
+"""The demo's wiring onto the node: parameter names exist in core.params, topics are the bag's."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from alpamayo_ros.core import params as P
+from alpamayo_ros.core.rig import CAMERA_NAMES
+from alpamayo_ros.tools import bagio, demo
+
+
+def _flatten(tree: dict[str, object], prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def test_replay_params_name_real_node_parameters() -> None:
+    for compressed in (False, True):
+        doc = yaml.safe_load(demo.replay_params_yaml(compressed))
+        flat = _flatten(doc[P.NODE_NAME]["ros__parameters"])
+        unknown = set(flat) - set(P.SPECS_BY_NAME) - {"use_sim_time"}
+        assert not unknown, unknown
+        for cam in CAMERA_NAMES:
+            assert flat[f"cameras.{cam}.topic"] == bagio.image_topic(cam, compressed)
+        assert P.from_values({k: v for k, v in flat.items() if k != "use_sim_time"}).camera(CAMERA_NAMES[0]).topic
+        assert P.NODE_NAME == demo.NODE_NAME
+
+
+def test_node_command_and_bag_cache_key(tmp_path: Path) -> None:
+    args = argparse.Namespace(
+        backend="test_policy",
+        model="tiny",
+        device="cpu",
+        max_reasoning_tokens=16,
+        compressed=False,
+        scenario="free_road",
+        seed=4,
+        seconds=8.0,
+        width=960,
+        height=540,
+    )
+    cmd = demo.node_command(args, tmp_path / "p.yaml")
+    assert (tmp_path / "p.yaml").is_file()
+    assert "model.backend:=test_policy" in cmd and "model.max_reasoning_tokens:=16" in cmd
+    assert cmd[-2:] == ["-r", f"/{demo.NODE_NAME}/input/odometry:={bagio.ODOM_TOPIC}"]
+    assert demo.bag_cache_path(tmp_path, args).name == "free_road_seed4_8s_960x540_raw"
