@@ -500,6 +500,8 @@ def profile_fast(model: AlpamayoR1, x: Inputs, device: torch.device, roof: dict[
     decoder.load_prefix(cache, prompt_len)
     for head, sampling in ((True, True), (True, False), (False, False)):
         decoder.with_head, decoder.with_sampling = head, sampling
+        decoder.pos.fill_(prompt_len)
+        decoder.step_index.zero_()  # the capture's warm-up steps advance the state
         graph = Graphed(decoder, device)
         name = "decode_step_ms" + ("" if sampling else "_no_sampling") + ("" if head else "_no_lm_head")
         out[name] = _median_ms(steps(graph), device, reps=5) / REASONING_TOKENS
