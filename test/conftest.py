@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
-
 # One domain per pytest process, away from 0 (the default other ROS users sit on). Parallel pytest runs on the
 # same machine get different pids, hence (very likely) different domains; discovery is kept on this host.
 os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
@@ -19,7 +16,9 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="alpamayo_roslog_"))
 os.environ.pop("RMW_IMPLEMENTATION", None)
 
-from alpamayo_ros.rosenv import apply_ros_defaults  # noqa: E402
+from alpamayo_ros.rosenv import apply_ros_defaults
+
+from support import FIXTURES
 
 apply_ros_defaults()
 

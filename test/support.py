@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, spin: Callable[[], Any] | None = None) -> bool:

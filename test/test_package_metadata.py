@@ -8,7 +8,8 @@ import xml.etree.ElementTree as ET
 import alpamayo_ros
 from alpamayo_ros.cli import SUBCOMMANDS, build_parser, main
 from alpamayo_ros.interfaces import MESSAGE_NAMES
-from conftest import REPO
+
+from support import REPO
 
 
 def test_versions_agree() -> None:
