@@ -12,7 +12,8 @@ peak GPU memory per backend.
 Backends: ``torch-eager`` = the model's own stage methods (transformers modules, DynamicCache), the reference;
 ``torch-fast`` = a probe of the PyTorch fast path built here from the export wrappers: batched-SDPA vision tower in
 one CUDA graph, eager prefill into a static KV buffer, one CUDA graph per decode step (device-side position,
-mask, top-p + Gumbel-max sampling), one CUDA graph for all 10 Euler steps over the static prefix (on the CPU the
+mask, SDPA over the static cache with the grouped query heads as rows, top-p + Gumbel-max sampling), one CUDA
+graph for all 10 Euler steps over the static prefix (SDPA, additive mask) (on the CPU the
 same code runs without graphs); ``onnxruntime`` = vision + expert step from the ONNX exports (tiny only: a float32
 CPU run of the full-size graphs would take minutes per inference, and exporting them minutes more); ``tensorrt``
 where ``tensorrt`` imports (never on our machines).
@@ -296,7 +297,7 @@ class StaticDecoder(nn.Module):
         position_ids = (self.pos + self.delta).view(1, 1, 1).expand(3, 1, 1)
         cos, sin = lm.rotary_emb(h, position_ids)
         cos, sin = cos[:, None], sin[:, None]
-        mask = torch.where(self.columns <= self.pos, 0.0, float("-inf")).view(1, 1, 1, -1)
+        mask = torch.where(self.columns <= self.pos, 0.0, float("-inf")).to(h.dtype).view(1, 1, 1, -1)
         group = self.heads // self.kv
         for i, layer in enumerate(lm.layers):
             attn = layer.self_attn
@@ -308,9 +309,11 @@ class StaticDecoder(nn.Module):
             k = k * cos + _rotate_half(k) * sin
             self.keys[i].index_copy_(2, self.pos, k)
             self.values[i].index_copy_(2, self.pos, v)
-            scores = torch.matmul(q.reshape(1, self.kv, group, self.d), self.keys[i].transpose(-1, -2))
-            probs = torch.softmax(scores.float() * (self.d**-0.5) + mask, dim=-1).to(v.dtype)
-            out = torch.matmul(probs, self.values[i]).reshape(1, 1, self.heads * self.d)
+            # the query heads of one KV head act as `group` query rows: GQA without repeating K/V
+            grouped = nn.functional.scaled_dot_product_attention(
+                q.reshape(1, self.kv, group, self.d), self.keys[i], self.values[i], attn_mask=mask
+            )
+            out = grouped.reshape(1, 1, self.heads * self.d)
             h = h + attn.o_proj(out)
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         if self.with_head:
@@ -364,7 +367,7 @@ def fast_runner(model: AlpamayoR1, x: Inputs, device: torch.device) -> tuple[Cal
     decoder.load_prefix(cache0, prompt_len)
     decode_graph = Graphed(decoder, device)  # the warm-up steps advanced the state; load_prefix resets it per run
 
-    expert = ox.ExpertStepWrapper(model, deployment)
+    expert = ox.ExpertStepWrapper(model, deployment, attention="sdpa")
     n = int(model.n_action_tokens)
     x_buf = x.noise.clone()
     prefix_mask = torch.zeros(SAMPLES, capacity, device=device)
@@ -524,7 +527,7 @@ def profile_fast(model: AlpamayoR1, x: Inputs, device: torch.device, roof: dict[
     out["decode_step_kernels"] = _top_kernels(one_decode_step, device)
 
     deployment = ox.Deployment(NUM_IMAGES, GRID, capacity, SAMPLES)
-    expert = ox.ExpertStepWrapper(model, deployment)
+    expert = ox.ExpertStepWrapper(model, deployment, attention="sdpa")
     n = int(model.n_action_tokens)
     positions = (torch.arange(n, device=device)[None] + prompt_len + 40 + x.rope_deltas)[None].expand(3, 1, n)
     cos, sin = ox.expert_rope(model, positions)

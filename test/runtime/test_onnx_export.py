@@ -108,7 +108,9 @@ def test_expert_wrapper_matches_model_step_with_hidden_columns(
     with torch.no_grad():
         want = model.expert_step(ctx, x, t).velocity
         got = ox.ExpertStepWrapper(model, DEPLOYMENT)(x, t, k_buf, v_buf, prefix_mask, cos, sin)
+        sdpa = ox.ExpertStepWrapper(model, DEPLOYMENT, attention="sdpa")(x, t, k_buf, v_buf, prefix_mask, cos, sin)
     torch.testing.assert_close(got, want, atol=1e-8, rtol=0)
+    torch.testing.assert_close(sdpa, want, atol=1e-8, rtol=0)
     unmasked = torch.from_numpy(expert["step_velocity"][3])
     assert (got - unmasked).abs().max() > 1e-6  # the hidden columns did change the result
 

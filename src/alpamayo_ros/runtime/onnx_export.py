@@ -213,10 +213,17 @@ class VisionEncoderWrapper(nn.Module):
 
 # -- expert step ---------------------------------------------------------------------------------------------------
 class ExpertStepWrapper(nn.Module):
-    """One flow-matching velocity evaluation over a static-capacity prefix KV buffer (see module doc)."""
+    """One flow-matching velocity evaluation over a static-capacity prefix KV buffer (see module doc).
 
-    def __init__(self, model: AlpamayoR1, deployment: Deployment) -> None:
+    ``attention="explicit"`` (export) writes grouped-query attention as matmul/mask/softmax/matmul in float32;
+    ``"sdpa"`` (PyTorch fast path) hands the same grouped layout and mask to ``scaled_dot_product_attention``.
+    """
+
+    def __init__(self, model: AlpamayoR1, deployment: Deployment, attention: str = "explicit") -> None:
         super().__init__()
+        if attention not in ("explicit", "sdpa"):
+            raise ValueError(f"attention must be explicit or sdpa, got {attention!r}")
+        self.attention = attention
         self.expert = model.expert
         self.action_in_proj = model.action_in_proj
         self.action_out_proj = model.action_out_proj
@@ -248,9 +255,12 @@ class ExpertStepWrapper(nn.Module):
         all_v = torch.cat([values, v], dim=2)
         group = heads // kv  # query head h reads kv head h // group (transformers' repeat_kv order)
         qg = q.reshape(rows, kv, group * n, d)
-        scores = torch.matmul(qg, all_k.transpose(-1, -2)).float() * (d**-0.5) + mask
-        probs = torch.softmax(scores, dim=-1).to(v.dtype)
-        out = torch.matmul(probs, all_v).reshape(rows, heads, n, d).transpose(1, 2).reshape(rows, n, heads * d)
+        if self.attention == "sdpa":
+            grouped = nn.functional.scaled_dot_product_attention(qg, all_k, all_v, attn_mask=mask.to(qg.dtype))
+        else:
+            scores = torch.matmul(qg, all_k.transpose(-1, -2)).float() * (d**-0.5) + mask
+            grouped = torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), all_v)
+        out = grouped.reshape(rows, heads, n, d).transpose(1, 2).reshape(rows, n, heads * d)
         result: torch.Tensor = attn.o_proj(out)
         return result
 
