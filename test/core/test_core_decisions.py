@@ -186,7 +186,7 @@ def test_unknown_when_nothing_to_compare() -> None:
     [
         (L.STOP, L.DECELERATE, Agreement.AGREE),  # stop beyond the horizon
         (L.STOP, L.ACCELERATE, Agreement.DISAGREE),
-        (L.YIELD, L.KEEP_SPEED, Agreement.AGREE),
+        (L.YIELD, L.KEEP_SPEED, Agreement.DISAGREE),  # without a known creeping speed
         (L.YIELD, L.ACCELERATE, Agreement.DISAGREE),
         (L.FOLLOW, L.ACCELERATE, Agreement.AGREE),
         (L.KEEP_SPEED, L.DECELERATE, Agreement.DISAGREE),
@@ -208,3 +208,33 @@ def test_tables_cover_every_known_decision_and_are_reflexive() -> None:
     # left never agrees with right
     assert T.TURN_RIGHT not in LATERAL_COMPATIBLE[T.TURN_LEFT]
     assert T.LANE_CHANGE_LEFT not in LATERAL_COMPATIBLE[T.NUDGE_RIGHT]
+
+
+def test_yield_agrees_with_creeping_not_with_cruising() -> None:
+    creeping = check_consistency("Yield to the pedestrian.", trajectory(2.0), 2.0)
+    assert creeping.shown.longitudinal is L.KEEP_SPEED and creeping.agreement is Agreement.AGREE
+    cruising = check_consistency("Yield to the pedestrian.", trajectory(10.0), 10.0)
+    assert cruising.agreement is Agreement.DISAGREE and "says yield, trajectory shows keep speed" in cruising.detail
+    braking = check_consistency("Yield to the pedestrian.", trajectory(10.0, accel=-1.5), 10.0)
+    assert braking.agreement is Agreement.AGREE
+
+
+def arc(v: float, heading_end_rad: float, lateral_end: float = 0.0) -> np.ndarray:
+    """Constant speed along a constant-curvature bend reaching heading_end_rad at 6.4 s (+ optional shift)."""
+    return trajectory(v, yaw_rate=heading_end_rad / 6.4, lateral_end=lateral_end)
+
+
+def test_following_a_bend_is_not_a_lane_change() -> None:
+    bend = arc(15.0, np.radians(17))
+    facts_y = bend[-1, 1]
+    assert facts_y > 4.0  # the bend alone moves the ego this far sideways in the t0 frame
+    assert classify_trajectory(bend, 15.0) == Decision(L.KEEP_SPEED, T.TURN_LEFT)
+    gentle = arc(15.0, np.radians(-8))
+    assert abs(gentle[-1, 1]) > 2.5  # more than the lane-change offset, yet only the lane's own curvature
+    assert classify_trajectory(gentle, 15.0) == Decision(L.KEEP_SPEED, T.KEEP_LANE)
+    assert check_consistency("Keep the lane through the bend.", gentle, 15.0).agreement is Agreement.AGREE
+
+
+def test_lane_change_on_a_gentle_bend_is_still_a_lane_change() -> None:
+    change = arc(12.0, np.radians(-6), lateral_end=3.5)
+    assert classify_trajectory(change, 12.0).lateral is T.LANE_CHANGE_LEFT

@@ -21,9 +21,13 @@ turn; left/right). The monitor
    0.1 s apart): speeds by finite differences; STOP if the final speed < ``stop_speed_mps``; DECELERATE /
    ACCELERATE if the final speed differs from the initial one by more than max(``speed_change_mps``,
    ``speed_change_ratio`` * initial); else KEEP_SPEED. Lateral: UNKNOWN if the ego travels < ``min_travel_m``;
-   TURN if the heading changes by more than ``turn_heading_rad``; LANE_CHANGE if the final lateral offset exceeds
-   ``lane_change_offset_m``; NUDGE if the largest lateral offset exceeds ``nudge_offset_m``; else KEEP_LANE.
-   Follow and yield are intents, not kinematics: a trajectory is never classified as such.
+   TURN if the heading changes by more than ``turn_heading_rad``. Lateral offsets are measured from the
+   constant-curvature arc with the trajectory's own final heading (its *residual*), so that following a curve is
+   not mistaken for changing lanes (a 17 degree bend moves the ego ~5 m sideways in the t0 frame): LANE_CHANGE if
+   the final residual exceeds ``lane_change_offset_m``; NUDGE if the largest residual exceeds ``nudge_offset_m``;
+   else KEEP_LANE. Follow and yield are intents, not kinematics: a trajectory is never classified as such.
+   A stated yield agrees with a trajectory that slows or stops, or that keeps a creeping speed of at most
+   ``yield_creep_speed_mps``: "yield" with a trajectory that holds 10 m/s is a disagreement.
 3. compares them through ``LONGITUDINAL_COMPATIBLE`` / ``LATERAL_COMPATIBLE`` (stated -> shown classes that agree).
    Per axis: compared only when both sides are known. Overall: DISAGREE if any compared axis disagrees, AGREE if
    at least one axis was compared and all compared agree, else UNKNOWN.
@@ -264,9 +268,10 @@ class TrajectoryThresholds:
     speed_change_mps: float = 1.0
     speed_change_ratio: float = 0.15
     min_travel_m: float = 1.0
-    turn_heading_rad: float = 0.5  # ~29 degrees
+    turn_heading_rad: float = 0.2  # ~11 degrees over the 6.4 s horizon: a bend the lane itself makes
     lane_change_offset_m: float = 2.5
     nudge_offset_m: float = 0.4
+    yield_creep_speed_mps: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -276,10 +281,12 @@ class TrajectoryFacts:
     initial_speed_mps: float
     final_speed_mps: float
     min_speed_mps: float
-    final_lateral_m: float
-    max_lateral_m: float  # signed lateral offset of largest magnitude
+    final_lateral_m: float  # y of the last waypoint in the t0 frame
+    max_lateral_m: float  # signed y of largest magnitude
     heading_change_rad: float
     travel_m: float
+    final_residual_m: float = 0.0  # signed offset of the last waypoint from the constant-curvature arc
+    max_residual_m: float = 0.0  # signed residual of largest magnitude
 
 
 def trajectory_facts(
@@ -300,6 +307,10 @@ def trajectory_facts(
         heading = 0.0
     lat = pts[:, 1]
     i_max = int(np.argmax(np.abs(lat)))
+    arc_s = np.cumsum(np.linalg.norm(seg, axis=1))
+    travel = float(arc_s[-1]) if len(arc_s) else 0.0
+    residual = _arc_residuals(pts, arc_s, heading / travel if travel > 1e-6 else 0.0)
+    j_max = int(np.argmax(np.abs(residual)))
     return TrajectoryFacts(
         initial_speed_mps=v0,
         final_speed_mps=float(np.mean(speeds[-tail:])),
@@ -307,8 +318,27 @@ def trajectory_facts(
         final_lateral_m=float(lat[-1]),
         max_lateral_m=float(lat[i_max]),
         heading_change_rad=heading,
-        travel_m=float(np.sum(np.linalg.norm(seg, axis=1))),
+        travel_m=travel,
+        final_residual_m=float(residual[-1]),
+        max_residual_m=float(residual[j_max]),
     )
+
+
+def _arc_residuals(
+    pts: npt.NDArray[np.float64], arc_s: npt.NDArray[np.float64], curvature: float
+) -> npt.NDArray[np.float64]:
+    """Signed offsets (left +) of each point from the arc of constant curvature through the origin (heading 0).
+
+    The arc point is taken at the same travelled distance as the waypoint; the offset is measured along the arc's
+    normal there.
+    """
+    theta = curvature * arc_s
+    if abs(curvature) > 1e-9:
+        arc_x, arc_y = np.sin(theta) / curvature, (1.0 - np.cos(theta)) / curvature
+    else:
+        arc_x, arc_y = arc_s, np.zeros_like(arc_s)
+    dx, dy = pts[:, 0] - arc_x, pts[:, 1] - arc_y
+    return np.asarray(-np.sin(theta) * dx + np.cos(theta) * dy, dtype=np.float64)
 
 
 def classify_facts(facts: TrajectoryFacts, th: TrajectoryThresholds = TrajectoryThresholds()) -> Decision:
@@ -326,10 +356,10 @@ def classify_facts(facts: TrajectoryFacts, th: TrajectoryThresholds = Trajectory
         lat = Lateral.UNKNOWN
     elif abs(facts.heading_change_rad) > th.turn_heading_rad:
         lat = Lateral.TURN_LEFT if facts.heading_change_rad > 0 else Lateral.TURN_RIGHT
-    elif abs(facts.final_lateral_m) > th.lane_change_offset_m:
-        lat = Lateral.LANE_CHANGE_LEFT if facts.final_lateral_m > 0 else Lateral.LANE_CHANGE_RIGHT
-    elif abs(facts.max_lateral_m) > th.nudge_offset_m:
-        lat = Lateral.NUDGE_LEFT if facts.max_lateral_m > 0 else Lateral.NUDGE_RIGHT
+    elif abs(facts.final_residual_m) > th.lane_change_offset_m:
+        lat = Lateral.LANE_CHANGE_LEFT if facts.final_residual_m > 0 else Lateral.LANE_CHANGE_RIGHT
+    elif abs(facts.max_residual_m) > th.nudge_offset_m:
+        lat = Lateral.NUDGE_LEFT if facts.max_residual_m > 0 else Lateral.NUDGE_RIGHT
     else:
         lat = Lateral.KEEP_LANE
     return Decision(lon, lat)
@@ -349,7 +379,7 @@ _LAT = Lateral
 # stated -> trajectory classes that agree with it
 LONGITUDINAL_COMPATIBLE: dict[Longitudinal, frozenset[Longitudinal]] = {
     _LON.STOP: frozenset({_LON.STOP, _LON.DECELERATE}),  # a stop beyond the 6.4 s horizon shows as decelerating
-    _LON.YIELD: frozenset({_LON.STOP, _LON.DECELERATE, _LON.KEEP_SPEED}),  # yielding may mean creeping on
+    _LON.YIELD: frozenset({_LON.STOP, _LON.DECELERATE}),  # plus KEEP_SPEED while creeping: see compare()
     _LON.DECELERATE: frozenset({_LON.DECELERATE, _LON.STOP}),
     _LON.FOLLOW: frozenset({_LON.STOP, _LON.DECELERATE, _LON.KEEP_SPEED, _LON.ACCELERATE}),  # the lead decides
     _LON.KEEP_SPEED: frozenset({_LON.KEEP_SPEED}),
@@ -379,7 +409,22 @@ class ConsistencyReport:
     detail: str
 
 
-def compare(stated: Decision, shown: Decision, facts: TrajectoryFacts | None = None) -> tuple[Agreement, str]:
+def _creeping_yield(stated: Decision, shown: Decision, facts: TrajectoryFacts | None, th: TrajectoryThresholds) -> bool:
+    """Yielding by creeping on at a walking pace shows as KEEP_SPEED; only a known low speed qualifies."""
+    return (
+        stated.longitudinal is Longitudinal.YIELD
+        and shown.longitudinal is Longitudinal.KEEP_SPEED
+        and facts is not None
+        and facts.final_speed_mps <= th.yield_creep_speed_mps
+    )
+
+
+def compare(
+    stated: Decision,
+    shown: Decision,
+    facts: TrajectoryFacts | None = None,
+    th: TrajectoryThresholds = TrajectoryThresholds(),
+) -> tuple[Agreement, str]:
     """Agreement of a stated and a shown decision, with a human-readable reason."""
     verdicts: list[tuple[bool, str]] = []
     notes: list[str] = []
@@ -390,7 +435,9 @@ def compare(stated: Decision, shown: Decision, facts: TrajectoryFacts | None = N
         else ""
     )
     if stated.longitudinal and shown.longitudinal:
-        ok = shown.longitudinal in LONGITUDINAL_COMPATIBLE[stated.longitudinal]
+        ok = shown.longitudinal in LONGITUDINAL_COMPATIBLE[stated.longitudinal] or _creeping_yield(
+            stated, shown, facts, th
+        )
         verdicts.append((ok, f"says {_name(stated.longitudinal)}, trajectory shows {_name(shown.longitudinal)}"))
     elif not stated.longitudinal:
         notes.append("no longitudinal decision stated")
@@ -422,5 +469,5 @@ def check_consistency(
     stated = parse_decision(reasoning)
     facts = trajectory_facts(xyz, initial_speed_mps)
     shown = classify_facts(facts, th)
-    agreement, detail = compare(stated, shown, facts)
+    agreement, detail = compare(stated, shown, facts, th)
     return ConsistencyReport(stated, shown, agreement, detail)
