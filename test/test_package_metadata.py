@@ -60,3 +60,12 @@ def test_cli_rejects_unknown_command(capsys) -> None:  # type: ignore[no-untyped
         code = int(exc.code or 0)
     assert code == 2
     assert "invalid choice: 'fly'" in capsys.readouterr().err
+
+
+def test_readme_parameter_table_is_generated_from_params() -> None:
+    from alpamayo_ros.core.params import render_markdown
+
+    readme = (REPO / "README.md").read_text()
+    begin = readme.index("<!-- BEGIN PARAMETERS")
+    table = readme[readme.index("\n", begin) + 1 : readme.index("<!-- END PARAMETERS -->")]
+    assert table == render_markdown(), "README parameter table is stale: python -m alpamayo_ros.core.params markdown"
