@@ -1,0 +1,271 @@
+"""The fast rollout: eager vision and prefill, static-cache decode (one CUDA graph per step, replayed with no host
+sync; the stop rule is checked every ``check_every`` steps), and the flow loop as one CUDA graph.
+
+Same inputs and :class:`~alpamayo_ros.model.rollout.RolloutResult` as ``run_rollout``; the subset of fields kept:
+everything except ``expert_context`` / ``expert_steps`` (the static path has no DynamicCache and does not record the
+per-step expert tensors) and ``on_logits`` hooks (use ``FastOptions.banned_tokens`` to mask extra ids).
+Greedy decoding gives the eager tokens; sampled decoding draws Gumbel noise from the caller's generator (same
+distribution as the eager ``multinomial``, other draws). Buffers and graphs are built on the first call for a
+(rows, prompt length, sampling, flow steps) shape and reused while it stays the same.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers.cache_utils import DynamicCache
+
+from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
+from alpamayo_ros.model.fast.capture import Captured
+from alpamayo_ros.model.fast.decode_graph import StaticDecoder, trim_reasoning
+from alpamayo_ros.model.fast.expert_graph import StaticFlow
+from alpamayo_ros.model.fast.fp8 import Fp8Linear, probe_mode
+from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, layer_linears
+from alpamayo_ros.model.flow_matching import initial_noise
+from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
+from alpamayo_ros.model.history import fuse_history, history_token_ids
+from alpamayo_ros.model.rollout import RolloutInputs, RolloutResult, RolloutSettings, replace_after_marker
+from alpamayo_ros.model.rope import mrope_position_ids
+
+
+@dataclass(frozen=True)
+class FastOptions:
+    cuda_graphs: bool = True  # capture on CUDA (ignored on CPU, where the same step functions run eagerly)
+    check_every: int = 8  # decode steps between reads of the device-side stop flag
+    fp8_decode: bool = False  # e4m3 weights for the reasoning decode's decoder linears
+    fp8_lm_head: bool = False  # also the lm_head (off: logits stay bf16-exact up to the decoder)
+    fp8_mode: str = ""  # "" = probe the device; else one of fp8.MODES
+    share_fused_weights: bool = True  # q/k/v and gate/up weights become views of one fused tensor (no copy)
+    banned_tokens: tuple[int, ...] = ()  # extra ids masked during reasoning (benchmarks force the length)
+
+
+@dataclass
+class _Plan:
+    key: tuple[object, ...]
+    kv: StaticKV
+    decoder: StaticDecoder
+    flow: StaticFlow
+    step: Captured | None
+    flow_run: Captured
+    capture_ms: float
+
+
+@dataclass
+class FastInfo:
+    fp8_mode: str = ""
+    fp8_note: str = ""
+    graphs: bool = False
+    capture_ms: float = 0.0
+    decode_steps: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class _Clock:
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.ms: dict[str, float] = {}
+        self._t = self._now()
+
+    def _now(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = self._now()
+        self.ms[name] = self.ms.get(name, 0.0) + (now - self._t) * 1000.0
+        self._t = now
+
+
+def _fp8_linears(lin: LayerLinears, layer: Any, mode: str) -> LayerLinears:
+    attn, mlp = layer.self_attn, layer.mlp
+    qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
+    gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
+    return LayerLinears(
+        qkv=Fp8Linear(qkv, mode),
+        o=Fp8Linear(attn.o_proj.weight, mode),
+        gate_up=Fp8Linear(gate_up, mode),
+        down=Fp8Linear(mlp.down_proj.weight, mode),
+        act=lin.act,
+        q_size=lin.q_size,
+        kv_size=lin.kv_size,
+        intermediate=lin.intermediate,
+    )
+
+
+class _Fp8Head(torch.nn.Module):
+    def __init__(self, weight: torch.Tensor, mode: str) -> None:
+        super().__init__()
+        self.lin = Fp8Linear(weight, mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+class FastRollout:
+    """The fast path bound to one model; call it like ``run_rollout`` (minus the hooks)."""
+
+    def __init__(self, model: AlpamayoR1, tokens: DecodeTokens, options: FastOptions | None = None) -> None:
+        self.model, self.tokens = model, tokens
+        self.options = options or FastOptions()
+        self.info = FastInfo()
+        share = self.options.share_fused_weights
+        self.lm_linears = [layer_linears(layer, share) for layer in model.language_model.layers]
+        self.expert_linears = [layer_linears(layer, share) for layer in model.expert.layers]
+        self.decode_linears = self.lm_linears
+        self.lm_head: torch.nn.Module | None = None
+        if self.options.fp8_decode:
+            mode, note = (self.options.fp8_mode, "requested") if self.options.fp8_mode else probe_mode(model.device)
+            self.info.fp8_mode, self.info.fp8_note = mode, note
+            layers = model.language_model.layers
+            self.decode_linears = [
+                _fp8_linears(lin, layer, mode) for lin, layer in zip(self.lm_linears, layers, strict=True)
+            ]
+            if self.options.fp8_lm_head:
+                self.lm_head = _Fp8Head(model.vlm.lm_head.weight, mode)
+        self._plan: _Plan | None = None
+
+    def _get_plan(self, rows: int, prompt_len: int, sampling: SamplingConfig, flow_steps: int) -> _Plan:
+        key = (rows, prompt_len, sampling, flow_steps)
+        if self._plan is not None and self._plan.key == key:
+            return self._plan
+        self._plan = None  # free the old buffers and graphs first
+        model = self.model
+        device = model.device
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        cfg = model.language_model.config
+        head_dim = int(getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads))
+        kv = StaticKV.allocate(
+            layers=int(cfg.num_hidden_layers), rows=rows, kv_heads=int(cfg.num_key_value_heads),
+            capacity=prompt_len + sampling.max_new_tokens, n_action=model.n_action_tokens, head_dim=head_dim,
+            device=device, dtype=model.dtype,
+        )  # fmt: skip
+        decoder = StaticDecoder(
+            model, kv, self.decode_linears, prompt_len=prompt_len, sampling=sampling, tokens=self.tokens,
+            banned=self.options.banned_tokens, lm_head=self.lm_head,
+        )  # fmt: skip
+        flow = StaticFlow(model, kv, self.expert_linears, flow_steps)
+        graphs = device.type == "cuda" and self.options.cuda_graphs
+        started = time.perf_counter()
+        steps = sampling.max_new_tokens - 1
+        step = None
+        if steps > 0:
+
+            def rewind() -> None:
+                decoder.step.zero_()
+
+            step = Captured(decoder, graphs, warmup=min(2, steps), reset=rewind)
+        flow_run = Captured(flow, graphs)
+        capture_ms = (time.perf_counter() - started) * 1000.0
+        self.info.graphs, self.info.capture_ms = graphs, capture_ms
+        self._plan = _Plan(key, kv, decoder, flow, step, flow_run, capture_ms)
+        return self._plan
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        inputs: RolloutInputs,
+        settings: RolloutSettings,
+        *,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        keep_intermediates: bool = False,
+    ) -> RolloutResult:
+        model, tokens = self.model, self.tokens
+        device = model.device
+        clock = _Clock(device)
+        cfg = model.cfg
+        n = settings.num_samples
+        ids = inputs.input_ids.to(device)
+        hist_ids = history_token_ids(inputs.history_xyz.to(device), cfg.hist_tokenizer, cfg.hist_token_start_idx)
+        fused = fuse_history(ids, hist_ids, tokens.history_placeholder)
+        merge = int(model.vlm.config.vision_config.spatial_merge_size)
+        position_ids, rope_deltas = mrope_position_ids(
+            fused, inputs.image_grid_thw, int(model.vlm.config.image_token_id), merge
+        )
+        clock.lap("preprocess")
+
+        vision = model.encode_images(inputs.pixel_values, inputs.image_grid_thw)
+        clock.lap("vision")
+
+        batch, prompt_len = (int(s) for s in fused.shape)
+        rows = batch * n
+        num_steps = settings.flow_steps or cfg.diffusion.num_inference_steps
+        sampling = settings.sampling
+        if sampling.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {sampling.max_new_tokens}")
+        plan = self._get_plan(rows, prompt_len, sampling, num_steps)
+        cache = DynamicCache(config=model.language_model.config)
+        logits, _ = model.prefill(fused, vision, position_ids, cache)
+        prefill_logits = logits.clone() if keep_intermediates else None
+        plan.kv.load_prefix([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], n)
+        del cache
+        if n > 1:
+            logits = logits.repeat_interleave(n, dim=0)
+        row_deltas = rope_deltas.repeat_interleave(n, dim=0)
+        clock.lap("prefill")
+
+        decoder = plan.decoder
+        decoder.reset(logits, row_deltas, generator)
+        total = sampling.max_new_tokens - 1
+        done = 0
+        check = max(1, self.options.check_every)
+        while done < total and plan.step is not None:
+            for _ in range(min(check, total - done)):
+                plan.step()
+            done += min(check, total - done)
+            if done < total and bool(decoder.done):
+                break
+        self.info.decode_steps = done
+        reasoning = trim_reasoning(decoder.tokens_buf[:, : done + 1], tokens)
+        sequences = torch.cat([fused.repeat_interleave(n, dim=0), reasoning.tokens], dim=1)
+        clock.lap("decode")
+
+        full_len = sequences.shape[1]
+        is_start = sequences == tokens.future_start
+        first = is_start.int().argmax(dim=1)
+        offsets = torch.where(is_start.any(dim=1), first + 1, torch.full_like(first, full_len))
+        if noise is None:
+            noise = initial_noise(rows, model.action_space.dims, generator, device, torch.float32)
+        plan.flow.prepare(offsets, full_len - 1, row_deltas, noise.to(device, torch.float32))
+        action = plan.flow_run().clone()
+        hist_xyz = inputs.history_xyz.to(device, torch.float32).repeat_interleave(n, dim=0)
+        hist_rot = inputs.history_rot.to(device, torch.float32).repeat_interleave(n, dim=0)
+        xyz, rot = model.action_space.action_to_traj(action, hist_xyz, hist_rot)
+        clock.lap("action")
+
+        return RolloutResult(
+            pred_xyz=xyz.reshape(batch, n, *xyz.shape[1:]),
+            pred_rot=rot.reshape(batch, n, *rot.shape[1:]),
+            sampled_action=action,
+            reasoning=reasoning,
+            sequences=replace_after_marker(sequences, tokens.future_start, tokens.pad),
+            prompt_len=int(ids.shape[1]),
+            timings_ms=clock.ms,
+            fused_input_ids=fused if keep_intermediates else None,
+            position_ids=position_ids if keep_intermediates else None,
+            rope_deltas=rope_deltas if keep_intermediates else None,
+            vision=vision if keep_intermediates else None,
+            prefill_logits=prefill_logits,
+        )
+
+
+def run_fast_rollout(
+    model: AlpamayoR1,
+    inputs: RolloutInputs,
+    settings: RolloutSettings,
+    tokens: DecodeTokens,
+    *,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    options: FastOptions | None = None,
+) -> RolloutResult:
+    """One-shot convenience (builds buffers and graphs each call; keep a :class:`FastRollout` to reuse them)."""
+    return FastRollout(model, tokens, options)(inputs, settings, generator=generator, noise=noise)
+
+
+__all__ = ["FastInfo", "FastOptions", "FastRollout", "run_fast_rollout"]
