@@ -26,6 +26,7 @@ from alpamayo_ros.model.generation import SamplingConfig, decode_reasoning
 from alpamayo_ros.model.rollout import RolloutSettings, run_rollout
 
 ATOL_LOGITS = 1e-4
+ATOL_VISION = 1e-5  # float32, same op order per image (measured 0)
 ATOL_ACTION = 1e-5
 ATOL_XYZ = 1e-4
 ATOL_ROT = 1e-5
@@ -47,6 +48,11 @@ def test_greedy_rollout_matches_eager_and_goldens(fast_greedy_a, greedy_rollout_
     fast, r = fast_greedy_a
     eager = greedy_rollout_a
     assert fast.info.decode_steps == 23  # 24 tokens, the last one is never fed
+    # batched vision tower: the same ops per image as transformers' per-image SDPA loop
+    np.testing.assert_allclose(_np(r.vision.image_embeds), _np(eager.vision.image_embeds), rtol=0, atol=ATOL_VISION)
+    for got, ref_ds in zip(r.vision.deepstack, eager.vision.deepstack, strict=True):
+        np.testing.assert_allclose(_np(got), _np(ref_ds), rtol=0, atol=ATOL_VISION)
+    np.testing.assert_allclose(_np(r.prefill_logits), _np(eager.prefill_logits), rtol=0, atol=ATOL_LOGITS)
     np.testing.assert_array_equal(r.reasoning.tokens.numpy(), eager.reasoning.tokens.numpy())
     np.testing.assert_array_equal(r.sequences.numpy(), goldens_a.decode["sequences"])
     np.testing.assert_array_equal(r.reasoning.num_tokens.numpy(), eager.reasoning.num_tokens.numpy())

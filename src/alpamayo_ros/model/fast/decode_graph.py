@@ -117,10 +117,10 @@ class StaticDecoder:
         lm = self.model.language_model
         token = self.tokens_buf.index_select(1, self.step)
         h = lm.embed_tokens(token)
-        cos = self.cos.index_select(1, self.step)[:, None]
-        sin = self.sin.index_select(1, self.step)[:, None]
+        cos = self.cos.index_select(1, self.step)[:, :, None]  # (rows, 1, 1, d)
+        sin = self.sin.index_select(1, self.step)[:, :, None]
         position = self.step + self.prompt_len
-        mask = torch.where(self.columns <= position, 0.0, float("-inf")).view(1, 1, 1, -1)
+        mask = (self.columns <= position).view(1, 1, 1, -1)
 
         def write(keys: torch.Tensor, values: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
             keys.index_copy_(2, position, k)

@@ -31,9 +31,9 @@ class StaticFlow:
         device = model.device
         self.n = n
         self.x = torch.zeros(rows, n, model.action_space.dims[1], dtype=torch.float32, device=device)
-        self.cos = torch.zeros(rows, 1, n, self.head_dim, dtype=model.dtype, device=device)
+        self.cos = torch.zeros(rows, n, 1, self.head_dim, dtype=model.dtype, device=device)
         self.sin = torch.zeros_like(self.cos)
-        self.mask = torch.zeros(rows, 1, 1, kv.keys.shape[3], dtype=torch.float32, device=device)
+        self.mask = torch.zeros(rows, 1, 1, kv.keys.shape[3], dtype=torch.bool, device=device)
         self.times = [
             torch.full((rows, 1, 1), i / num_steps, dtype=torch.float32, device=device) for i in range(num_steps)
         ]
@@ -44,12 +44,12 @@ class StaticFlow:
         offsets = offsets.to(device).reshape(rows)
         positions = torch.arange(self.n, device=device)[None, :] + (rope_deltas.reshape(rows, 1) + offsets[:, None])
         cos, sin = rope_tables(self.model.expert.rotary_emb, positions, self.cos.dtype)
-        self.cos.copy_(cos[:, None])
-        self.sin.copy_(sin[:, None])
+        self.cos.copy_(cos[:, :, None])
+        self.sin.copy_(sin[:, :, None])
         valid = torch.clamp(offsets, max=prefix_len)
         columns = torch.arange(self.mask.shape[-1], device=device)[None, :]
         visible = (columns < valid[:, None]) | (columns >= self.kv.capacity)
-        self.mask.copy_(torch.where(visible, 0.0, torch.finfo(torch.float32).min)[:, None, None, :])
+        self.mask.copy_(visible[:, None, None, :])
         self.x.copy_(noise)
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""The fast rollout: eager vision and prefill, static-cache decode (one CUDA graph per step, replayed with no host
-sync; the stop rule is checked every ``check_every`` steps), and the flow loop as one CUDA graph.
+"""The fast rollout: batched vision tower (one CUDA graph), eager prefill, static-cache decode (one CUDA graph per
+step, replayed with no host sync; the stop rule is checked every ``check_every`` steps), the flow loop as one graph.
 
 Same inputs and :class:`~alpamayo_ros.model.rollout.RolloutResult` as ``run_rollout``; the subset of fields kept:
 everything except ``expert_context`` / ``expert_steps`` (the static path has no DynamicCache and does not record the
@@ -11,6 +11,7 @@ distribution as the eager ``multinomial``, other draws). Buffers and graphs are 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +19,13 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache
 
-from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
+from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1, VisionOutput
 from alpamayo_ros.model.fast.capture import Captured
 from alpamayo_ros.model.fast.decode_graph import StaticDecoder, trim_reasoning
 from alpamayo_ros.model.fast.expert_graph import StaticFlow
 from alpamayo_ros.model.fast.fp8 import Fp8Linear, probe_mode
 from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, layer_linears
+from alpamayo_ros.model.fast.vision import StaticVision, uniform_grids
 from alpamayo_ros.model.flow_matching import initial_noise
 from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
 from alpamayo_ros.model.history import fuse_history, history_token_ids
@@ -40,6 +42,7 @@ class FastOptions:
     fp8_mode: str = ""  # "" = probe the device; else one of fp8.MODES
     share_fused_weights: bool = True  # q/k/v and gate/up weights become views of one fused tensor (no copy)
     banned_tokens: tuple[int, ...] = ()  # extra ids masked during reasoning (benchmarks force the length)
+    fast_vision: bool = True  # batched vision tower (equal image grids; else the model's own), graphed on CUDA
 
 
 @dataclass
@@ -84,15 +87,12 @@ def _fp8_linears(lin: LayerLinears, layer: Any, mode: str) -> LayerLinears:
     attn, mlp = layer.self_attn, layer.mlp
     qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
     gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
-    return LayerLinears(
+    return dataclasses.replace(
+        lin,
         qkv=Fp8Linear(qkv, mode),
         o=Fp8Linear(attn.o_proj.weight, mode),
         gate_up=Fp8Linear(gate_up, mode),
         down=Fp8Linear(mlp.down_proj.weight, mode),
-        act=lin.act,
-        q_size=lin.q_size,
-        kv_size=lin.kv_size,
-        intermediate=lin.intermediate,
     )
 
 
@@ -127,6 +127,22 @@ class FastRollout:
             if self.options.fp8_lm_head:
                 self.lm_head = _Fp8Head(model.vlm.lm_head.weight, mode)
         self._plan: _Plan | None = None
+        self._vision: tuple[bytes, StaticVision, Captured] | None = None
+
+    def _encode_images(self, pixel_values: torch.Tensor, grids: torch.Tensor) -> VisionOutput:
+        model = self.model
+        if not self.options.fast_vision or not uniform_grids(grids):
+            return model.encode_images(pixel_values, grids)
+        key = grids.cpu().numpy().tobytes()
+        if self._vision is None or self._vision[0] != key:
+            self._vision = None
+            vision = StaticVision(model, grids)
+            vision.load(pixel_values)
+            graphs = model.device.type == "cuda" and self.options.cuda_graphs
+            self._vision = (key, vision, Captured(vision, graphs, warmup=1))
+        _, vision, run = self._vision
+        vision.load(pixel_values)
+        return StaticVision.split(run())
 
     def _get_plan(self, rows: int, prompt_len: int, sampling: SamplingConfig, flow_steps: int) -> _Plan:
         key = (rows, prompt_len, sampling, flow_steps)
@@ -189,7 +205,9 @@ class FastRollout:
         )
         clock.lap("preprocess")
 
-        vision = model.encode_images(inputs.pixel_values, inputs.image_grid_thw)
+        vision = self._encode_images(inputs.pixel_values, inputs.image_grid_thw)
+        if keep_intermediates:  # the graph's output buffer is rewritten by the next call
+            vision = VisionOutput(vision.image_embeds.clone(), [d.clone() for d in vision.deepstack])
         clock.lap("vision")
 
         batch, prompt_len = (int(s) for s in fused.shape)

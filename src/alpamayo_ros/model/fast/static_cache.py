@@ -17,8 +17,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 Linear = Callable[[torch.Tensor], torch.Tensor]
+# masked attention: the memory-efficient kernel (float32 softmax, any mask, capture-safe); math is the CPU fallback
+ATTENTION_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 @dataclass
@@ -60,11 +63,10 @@ class StaticKV:
 
 
 def rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
-    """transformers' Qwen3 RMSNorm (float32 statistics, cast back, then the weight) with the fused kernel."""
+    """transformers' Qwen3 RMSNorm as one fused kernel (statistics in float32; the weight multiplies before the
+    final rounding instead of after it: <= 1 bf16 ulp apart, identical in float32)."""
     eps = float(getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6)))
-    weight: torch.Tensor = norm.weight
-    normed = F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
-    return weight * normed
+    return F.rms_norm(x, (x.shape[-1],), weight=norm.weight, eps=eps)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -72,30 +74,40 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x (rows, heads, q, d), cos/sin (rows, 1, q, d) in x's dtype (what transformers does)."""
-    return x * cos + rotate_half(x) * sin
+def signed_sin(sin: torch.Tensor) -> torch.Tensor:
+    """sin with the first half negated, so that rotate_half(x) * sin == roll(x, d/2) * signed_sin (exact)."""
+    half = sin.shape[-1] // 2
+    return torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+    """x (..., d) with cos / signed sin broadcastable to it: x * cos + rotate_half(x) * sin in 3 kernels."""
+    return torch.addcmul(x * cos, torch.roll(x, x.shape[-1] // 2, dims=-1), sin_signed)
 
 
 def rope_tables(rotary: nn.Module, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin (rows, n, d) of the interleaved-mRoPE module for positions (rows, n), equal on the 3 axes."""
+    """cos / signed sin (rows, n, d) of the interleaved-mRoPE module for positions (rows, n), equal on all 3 axes."""
     probe = torch.zeros((), device=positions.device, dtype=dtype)
     cos, sin = rotary(probe, positions[None].expand(3, *positions.shape))
-    return cos, sin
+    return cos, signed_sin(sin)
 
 
 def grouped_attention(
     q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, scale: float
 ) -> torch.Tensor:
-    """q (rows, heads, q_len, d); keys/values (rows, kv, cols, d); additive fp32 mask broadcast to
-    (rows, kv, group * q_len, cols). Softmax in float32. Returns (rows, q_len, heads * d)."""
+    """Grouped-query attention as plain attention over the KV heads: the ``group`` query heads of one KV head
+    become extra query rows, so K/V are read once (no repeat_kv) and one SDPA call (memory-efficient backend:
+    float32 softmax, any mask) does it all.
+
+    q (rows, heads, q_len, d); keys/values (rows, kv, cols, d); bool mask (True = visible) broadcastable to
+    (rows, kv, group * q_len, cols). Returns (rows, q_len, heads * d).
+    """
     rows, heads, q_len, d = q.shape
     kv = keys.shape[1]
     qg = q.reshape(rows, kv, (heads // kv) * q_len, d)
-    scores = torch.matmul(qg, keys.transpose(-1, -2)).float() * scale + mask
-    probs = torch.softmax(scores, dim=-1).to(values.dtype)
-    out = torch.matmul(probs, values).reshape(rows, heads, q_len, d)
-    return out.transpose(1, 2).reshape(rows, q_len, heads * d)
+    with sdpa_kernel(ATTENTION_BACKENDS):
+        out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask, scale=scale)
+    return out.reshape(rows, heads, q_len, d).transpose(1, 2).reshape(rows, q_len, heads * d)
 
 
 @dataclass
@@ -107,6 +119,8 @@ class LayerLinears:
     gate_up: Linear  # -> (gate | up)
     down: Linear
     act: Linear
+    qk_norm: torch.Tensor  # (heads + kv_heads, head_dim): q_norm's weight per query head, then k_norm's
+    qk_eps: float
     q_size: int
     kv_size: int
     intermediate: int
@@ -124,6 +138,15 @@ def _fused_weight(linears: list[nn.Linear], share: bool) -> torch.Tensor:
     return fused
 
 
+def qk_norm_weight(attn: Any) -> torch.Tensor:
+    """One weight row per head for normalising q and k heads in one call (q_norm and k_norm share the eps)."""
+    heads = attn.q_proj.weight.shape[0] // attn.head_dim
+    kv_heads = attn.k_proj.weight.shape[0] // attn.head_dim
+    if float(attn.q_norm.variance_epsilon) != float(attn.k_norm.variance_epsilon):
+        raise ValueError("q_norm and k_norm eps differ")
+    return torch.cat([attn.q_norm.weight.expand(heads, -1), attn.k_norm.weight.expand(kv_heads, -1)]).contiguous()
+
+
 def layer_linears(layer: Any, share: bool = True) -> LayerLinears:
     """Fused QKV and gate/up products of a transformers Qwen3-VL text decoder layer (no biases in Qwen3)."""
     attn, mlp = layer.self_attn, layer.mlp
@@ -139,6 +162,8 @@ def layer_linears(layer: Any, share: bool = True) -> LayerLinears:
         gate_up=lambda x: F.linear(x, gate_up),
         down=lambda x: F.linear(x, down_w),
         act=mlp.act_fn,
+        qk_norm=qk_norm_weight(attn),
+        qk_eps=float(attn.q_norm.variance_epsilon),
         q_size=int(attn.q_proj.weight.shape[0]),
         kv_size=int(attn.k_proj.weight.shape[0]),
         intermediate=int(mlp.gate_proj.weight.shape[0]),
@@ -163,18 +188,20 @@ def decoder_layer(
 ) -> torch.Tensor:
     """One Qwen3-VL text decoder layer over the static cache: h (rows, q_len, hidden) -> same.
 
-    ``write(keys_i, values_i, k, v)`` stores the new K/V in place; attention reads columns ``keys_view``.
+    cos / signed sin (rows, q_len, 1, d); ``write(keys_i, values_i, k, v)`` stores the new K/V (rows, kv, q_len, d)
+    in place; attention reads columns ``keys_view`` under the bool ``mask``. q and k heads are normalised and
+    rotated together (one norm, one rope for both).
     """
     attn = layer.self_attn
-    rows, q_len, _ = h.shape
     x = rms_norm(h, layer.input_layernorm)
     qkv = lin.qkv(x)
-    q, k, v = torch.split(qkv, [lin.q_size, lin.kv_size, lin.kv_size], dim=-1)
-    q = rms_norm(q.reshape(rows, q_len, heads, head_dim), attn.q_norm).transpose(1, 2)
-    k = rms_norm(k.reshape(rows, q_len, kv_heads, head_dim), attn.k_norm).transpose(1, 2)
-    v = v.reshape(rows, q_len, kv_heads, head_dim).transpose(1, 2)
-    q = apply_rope(q, cos, sin)
-    k = apply_rope(k, cos, sin)
+    qk_size = lin.q_size + lin.kv_size
+    qk = qkv[..., :qk_size].reshape(*qkv.shape[:-1], heads + kv_heads, head_dim)
+    qk = F.rms_norm(qk, (head_dim,), eps=lin.qk_eps) * lin.qk_norm
+    qk = apply_rope(qk, cos, sin)
+    q = qk[:, :, :heads].transpose(1, 2)
+    k = qk[:, :, heads:].transpose(1, 2)
+    v = qkv[..., qk_size:].reshape(*qkv.shape[:-1], kv_heads, head_dim).transpose(1, 2)
     keys, values = kv.keys[index], kv.values[index]
     write(keys, values, k, v)
     out = grouped_attention(q, keys[:, :, keys_view], values[:, :, keys_view], mask, float(attn.scaling))
