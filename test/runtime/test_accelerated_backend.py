@@ -75,6 +75,18 @@ def test_onnxruntime_backend_reproduces_torch_backend(predictions: dict[str, Pre
     assert ort_pred.timings.vision_ms > 0 and ort_pred.timings.action_ms > 0
 
 
+def test_stages_are_bypass_checked(engine_dir: Path) -> None:
+    """If the torch rollout stopped calling the model's stage methods, predict must fail, not run torch silently."""
+    model = load_model(_spec("onnxruntime", engine_dir))
+    try:
+        stages = model.stages  # type: ignore[attr-defined]
+        stages.uninstall()  # what a rollout that bypasses encode_images / expert_step looks like
+        with pytest.raises(RuntimeError, match="bypassed by the torch rollout"):
+            model.predict(_sample())
+    finally:
+        model.close()
+
+
 def test_info_and_exports(predictions: dict[str, Prediction], engine_dir: Path) -> None:
     manifest = ox.ExportManifest.read(engine_dir)
     assert manifest.model_fingerprint == "preset-tiny-seed0"

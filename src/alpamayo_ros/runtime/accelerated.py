@@ -209,6 +209,7 @@ class AcceleratedStages:
         self.num_deepstack = len(model.vlm.model.visual.deepstack_visual_indexes)
         self._ctx: ExpertContext | None = None
         self._prefix: dict[str, torch.Tensor] = {}
+        self.calls = {"vision": 0, "expert_step": 0}  # proves the torch backend went through these stages
 
     def encode_images(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor) -> VisionOutput:
         if not torch.equal(image_grid_thw.cpu().to(torch.int64), self.grid):
@@ -218,6 +219,7 @@ class AcceleratedStages:
                 f"{self.deployment.image_grid_thw}, got grids {sorted(set(got))} x {len(got)}: "
                 "rebuild with `alpamayo-ros build-engines --camera-size HxW`"
             )
+        self.calls["vision"] += 1
         out = self.vision({"pixel_values": pixel_values.to(self.model.device), **self.vision_aux})
         dtype = self.model.dtype
         deepstack = [out[f"deepstack_{i}"].to(dtype) for i in range(self.num_deepstack)]
@@ -248,6 +250,7 @@ class AcceleratedStages:
         self._ctx = ctx
 
     def expert_step(self, ctx: ExpertContext, x: torch.Tensor, t: torch.Tensor) -> ExpertStep:
+        self.calls["expert_step"] += 1
         if ctx is not self._ctx:
             self._prepare(ctx)
         velocity = self.expert({"x": x, "t": t, **self._prefix})["velocity"].to(x.device, torch.float32)
@@ -283,10 +286,15 @@ class AcceleratedDrivingModel:
         return self.inner.info
 
     def predict(self, sample: ModelInput) -> Prediction:
+        before = dict(self.stages.calls)
         try:
-            return self.inner.predict(sample)
+            prediction = self.inner.predict(sample)
         finally:
             self.stages.release()
+        skipped = [name for name, count in self.stages.calls.items() if count == before[name]]
+        if skipped:  # e.g. the torch backend switched to a rollout that does not call the model's stage methods
+            raise RuntimeError(f"the {self.backend} stages {skipped} were bypassed by the torch rollout")
+        return prediction
 
     def close(self) -> None:
         self.stages.uninstall()
