@@ -89,7 +89,7 @@ class StaticDecoder:
         token = torch.where(self.finished, torch.full_like(token, self.ids.pad), token)
         all_found_before = self.found.all()
         self.found |= token == self.ids.future_start
-        self.finished |= torch.isin(token, self.eos)
+        self.finished |= (token[:, None] == self.eos).any(dim=-1)  # isin without a data-dependent path
         self.done |= all_found_before | self.finished.all()
         self.tokens_buf.index_copy_(1, index, token[:, None])
 

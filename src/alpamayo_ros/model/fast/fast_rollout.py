@@ -23,7 +23,7 @@ from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1, VisionOutput
 from alpamayo_ros.model.fast.capture import Captured
 from alpamayo_ros.model.fast.decode_graph import StaticDecoder, trim_reasoning
 from alpamayo_ros.model.fast.expert_graph import StaticFlow
-from alpamayo_ros.model.fast.fp8 import Fp8Linear, probe_mode
+from alpamayo_ros.model.fast.fp8 import Fp8Linear, decode_shapes, probe_mode
 from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, layer_linears
 from alpamayo_ros.model.fast.vision import StaticVision, uniform_grids
 from alpamayo_ros.model.flow_matching import initial_noise
@@ -118,7 +118,11 @@ class FastRollout:
         self.decode_linears = self.lm_linears
         self.lm_head: torch.nn.Module | None = None
         if self.options.fp8_decode:
-            mode, note = (self.options.fp8_mode, "requested") if self.options.fp8_mode else probe_mode(model.device)
+            first = self.lm_linears[0]
+            hidden = int(model.language_model.config.hidden_size)
+            shapes = decode_shapes(hidden, first.q_size, first.kv_size, first.intermediate)
+            requested = self.options.fp8_mode
+            mode, note = (requested, "requested") if requested else probe_mode(model.device, shapes)
             self.info.fp8_mode, self.info.fp8_note = mode, note
             layers = model.language_model.layers
             self.decode_linears = [
