@@ -168,18 +168,29 @@ def test_overlay_image(healthy: Feeder) -> None:
 
 
 def test_stale_samples_are_never_planned(healthy: Feeder) -> None:
+    """Frames that arrive 0.3 s after their stamp: planned under the default 0.5 s age limit, never under 0.2 s.
+
+    Lateness is injected by stamping every camera 0.3 s behind /clock, so the age is deterministic (a tighter
+    limit against on-time frames would depend on where the node's tick falls between /clock steps).
+    """
     fd = healthy
-    ok, reason = _set_param(fd, "max_sample_age_sec", 0.01)
+    from alpamayo_ros.core.rig import CAMERA_NAMES
+
+    ok, reason = _set_param(fd, "max_sample_age_sec", 0.2)
     assert ok, reason
+    fd.apply(lambda f: f.offset_ns.update(dict.fromkeys(CAMERA_NAMES, -3 * GRID_NS)))
     try:
-        st = wait_status(fd, "planning", lambda s: "max_sample_age_sec" in s[1] and int(s[2]["stale_samples"]) >= 2)
-        n = fd.count_paths()
-        wait_status(fd, "planning", lambda s: int(s[2]["stale_samples"]) >= int(st[2]["stale_samples"]) + 3)
-        assert fd.count_paths() <= n + 1  # at most one result already in flight
+        try:
+            st = wait_status(fd, "planning", lambda s: "max_sample_age_sec" in s[1] and int(s[2]["stale_samples"]) >= 2)
+            n = fd.count_paths()
+            wait_status(fd, "planning", lambda s: int(s[2]["stale_samples"]) >= int(st[2]["stale_samples"]) + 3)
+            assert fd.count_paths() <= n + 1  # at most one result already in flight
+        finally:
+            ok, reason = _set_param(fd, "max_sample_age_sec", 0.5)
+        assert ok, reason
+        assert wait_until(lambda: fd.count_paths() >= n + 3, 8.0), "0.3 s late frames must plan under a 0.5 s limit"
     finally:
-        ok, reason = _set_param(fd, "max_sample_age_sec", 0.5)
-    assert ok, reason
-    assert wait_until(lambda: fd.count_paths() >= n + 3, 8.0)
+        fd.apply(lambda f: f.offset_ns.clear())
 
 
 # --- bad input, one test each ------------------------------------------------------------------------------------
