@@ -323,6 +323,8 @@ def main() -> int:
         first_s = time.perf_counter() - t_first
         laps, res = timed_runs(call, runs, args.warmup, cuda)
         results[name] = res
+        if runner._plan is not None:  # the last step's masked logits (parity of the decode numerics)
+            results[name + ":logits"] = runner._plan.decoder.logits.clone()
         info = runner.info
         extra = {
             "setup_s": setup_s,
@@ -332,6 +334,7 @@ def main() -> int:
             "fp8_mode": info.fp8_mode,
             "fp8_note": info.fp8_note,
             "tokens": int(res.reasoning.tokens.shape[1]),
+            "notes": info.notes,
         }
         if cuda:
             torch.cuda.empty_cache()
@@ -353,6 +356,12 @@ def main() -> int:
         row = guarded(name, fn)
         if row is not None:
             report["backends"].append(row)
+        elif name == "fast-bf16":  # no graphs at all: still measure the static path and check parity
+            options = FastOptions(banned_tokens=banned, cuda_graphs=False)
+            row = guarded("fast-bf16-nograph", lambda o=options: fast("fast-bf16", greedy, o, 10))
+            if row is not None:
+                row["backend"] = "fast-bf16-nograph"
+                report["backends"].append(row)
 
     checks: dict[str, Any] = {}
     if "eager" in results and "fast-bf16" in results:
@@ -362,6 +371,23 @@ def main() -> int:
     if "fast-fp8" in results and "fast-bf16" in results:
         checks["fast_fp8_vs_fast_bf16"] = guarded(
             "agreement fp8", lambda: compare(results["fast-fp8"], results["fast-bf16"])
+        )
+    if "fast-fp8:logits" in results and "fast-bf16:logits" in results:
+
+        def logits_diff() -> dict[str, float]:
+            a, b = results["fast-fp8:logits"], results["fast-bf16:logits"]
+            finite = torch.isfinite(a) & torch.isfinite(b)
+            d = (a - b)[finite]
+            return {
+                "last_step_logits_max_abs_diff": float(d.abs().max()),
+                "last_step_logits_rel_l2": float(d.norm() / b[finite].norm()),
+                "last_step_logits_max_abs": float(b[finite].abs().max()),
+            }
+
+        checks["fast_fp8_vs_fast_bf16_logits"] = guarded("fp8 logits", logits_diff)
+    if "fast-fp8" in results and "eager" in results:
+        checks["fast_fp8_vs_eager"] = guarded(
+            "agreement fp8 eager", lambda: compare(results["fast-fp8"], results["eager"])
         )
     if "fast-bf16-topp" in results:
         toks = results["fast-bf16-topp"].reasoning.tokens
@@ -410,7 +436,8 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{name:16} {stage:17} {p['p50']:9.2f} {p['p90']:9.2f} {p['p99']:9.2f} {r:8.2f} "
                 f"{p['p50'] / r if math.isfinite(r) and r > 0 else float('nan'):7.2f} {speed:8.2f}"
             )
-        extra = {k: row[k] for k in ("runs", "peak_mem_gib", "capture_ms", "first_call_s", "fp8_mode") if k in row}
+        keys = ("runs", "peak_mem_gib", "capture_ms", "first_call_s", "graphs", "fp8_mode", "fp8_note", "notes")
+        extra = {k: row[k] for k in keys if k in row}
         print(f"{'':16} {extra}")
     for name, check in report.get("checks", {}).items():
         print(f"check {name}: {check}")

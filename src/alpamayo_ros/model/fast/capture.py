@@ -27,6 +27,7 @@ class Captured:
         self.fn = fn
         self.graph: torch.cuda.CUDAGraph | None = None
         self.out: torch.Tensor | None = None
+        self.error = ""  # why capture failed (then every call runs ``fn`` eagerly)
         if not enabled:
             return
         stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
@@ -37,9 +38,15 @@ class Captured:
             if reset is not None:  # the warm-up advanced device-side counters
                 reset()
         torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = fn()
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                out = fn()
+        except RuntimeError as exc:  # an op that cannot be captured: stay correct, run eagerly, say why
+            torch.cuda.synchronize()
+            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            return
+        self.graph, self.out = graph, out
 
     @property
     def captured(self) -> bool:

@@ -143,7 +143,10 @@ class FastRollout:
             vision = StaticVision(model, grids)
             vision.load(pixel_values)
             graphs = model.device.type == "cuda" and self.options.cuda_graphs
-            self._vision = (key, vision, Captured(vision, graphs, warmup=1))
+            run = Captured(vision, graphs, warmup=1)
+            if run.error:
+                self.info.notes.append(f"vision capture failed, running eagerly: {run.error}")
+            self._vision = (key, vision, run)
         _, vision, run = self._vision
         vision.load(pixel_values)
         return StaticVision.split(run())
@@ -181,7 +184,10 @@ class FastRollout:
             step = Captured(decoder, graphs, warmup=min(2, steps), reset=rewind)
         flow_run = Captured(flow, graphs)
         capture_ms = (time.perf_counter() - started) * 1000.0
-        self.info.graphs, self.info.capture_ms = graphs, capture_ms
+        captured = [c for c in (step, flow_run) if c is not None]
+        self.info.graphs = graphs and all(c.captured for c in captured)
+        self.info.capture_ms = capture_ms
+        self.info.notes += [f"capture failed, running eagerly: {c.error}" for c in captured if c.error]
         self._plan = _Plan(key, kv, decoder, flow, step, flow_run, capture_ms)
         return self._plan
 
