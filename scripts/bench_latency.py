@@ -10,7 +10,9 @@ prompt), decode per token (one decode step incl. trajectory-token mask and top-p
 peak GPU memory per backend.
 
 Backends: ``torch-eager`` = the model's own stage methods (transformers modules, DynamicCache), the reference;
-``torch-fast`` = a probe of the PyTorch fast path built here from the export wrappers: batched-SDPA vision tower in
+``torch-fast`` / ``torch-fast-fp8`` = the model code's fast path (``alpamayo_ros.model.fast.FastRollout``, bf16 or
+FP8 decode weights), skipped where the code has none; ``torch-probe`` = a probe of the PyTorch fast path built
+here from the export wrappers (named torch-fast in the first H200 runs): batched-SDPA vision tower in
 one CUDA graph, eager prefill into a static KV buffer, one CUDA graph per decode step (device-side position,
 mask, grouped-query attention over the static cache with the query heads of a KV head as rows, top-p +
 Gumbel-max sampling), one CUDA graph for all 10 Euler steps over the static prefix (``--attention``: explicit
@@ -21,7 +23,8 @@ where ``tensorrt`` imports (never on our machines).
 
 Rooflines (computed from the architecture, rates measured here): decode = bytes read per token (decoder layers +
 final norm + lm_head + KV cache) / device-to-device copy bandwidth (bytes read + written); expert step = (expert
-weights + prefix KV) / copy bandwidth; prefill and vision = FLOPs / bf16 8192^3 matmul rate. The prefill/decode
+weights + prefix KV) / copy bandwidth; prefill and vision = FLOPs / bf16 8192^3 matmul rate; FP8 backends are
+compared with the decode bound of 1-byte decoder-linear weights. The prefill/decode
 decision of ``runtime/accelerated.py`` needs: eager vs graphed-static decode ms/token beside the decode roofline.
 
     python scripts/bench_latency.py                 # GPU: full + tiny, 50 runs each
@@ -55,7 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.config import QWEN3_VL_8B_CONFIG, ActionInProjConfig, AlpamayoConfig, validate
 from alpamayo_ros.model.flow_matching import euler_sample
-from alpamayo_ros.model.generation import SamplingConfig, mask_trajectory_tokens, select_next
+from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig, mask_trajectory_tokens, select_next
+from alpamayo_ros.model.history import history_token_ids
 from alpamayo_ros.model.presets import tiny_config
 from alpamayo_ros.model.rope import mrope_position_ids
 from alpamayo_ros.runtime import onnx_export as ox
@@ -105,6 +109,7 @@ def build_model(cfg: AlpamayoConfig, device: torch.device, dtype: torch.dtype, s
 @dataclass
 class Inputs:
     ids: torch.Tensor  # (1, L) prompt with fused history tokens
+    ids_placeholders: torch.Tensor  # (1, L) the same with <|traj_history|> placeholders (for whole rollouts)
     grids: torch.Tensor  # (16, 3)
     pixels: torch.Tensor  # (11520, 1536)
     position_ids: torch.Tensor  # (3, 1, L)
@@ -128,19 +133,23 @@ def make_inputs(model: AlpamayoR1, device: torch.device) -> Inputs:
         ids += (
             [int(vcfg.vision_start_token_id)] + [int(vcfg.image_token_id)] * per_image + [int(vcfg.vision_end_token_id)]
         )
-    history = (cfg.hist_token_start_idx + torch.randint(0, 1000, (HISTORY_TOKENS,), generator=gen)).tolist()
+    hist_xyz = torch.zeros(1, 16, 3)
+    hist_xyz[0, :, 0] = torch.linspace(-15.0, 0.0, 16)
+    history = history_token_ids(hist_xyz, cfg.hist_tokenizer, cfg.hist_token_start_idx)[0].tolist()
+    start = len(ids) + 1
     ids += [cfg.traj_token_ids["history_start"], *history, cfg.traj_token_ids["history_end"]]
     ids += text(30)  # instruction, turn markers, assistant header, <|cot_start|>
     input_ids = torch.tensor([ids], device=device)
+    placeholders = input_ids.clone()
+    placeholders[0, start : start + HISTORY_TOKENS] = cfg.traj_token_ids["history"]
     grids = torch.tensor([list(GRID)] * NUM_IMAGES, device=device)
     positions, deltas = mrope_position_ids(input_ids, grids, int(vcfg.image_token_id), merge)
     future_start = cfg.traj_token_ids["future_start"]
     forced = torch.tensor([*text(REASONING_TOKENS - 1), future_start], device=device)
     row = int(vcfg.vision_config.in_channels) * int(vcfg.vision_config.temporal_patch_size) * 16 * 16
-    hist_xyz = torch.zeros(1, 16, 3)
-    hist_xyz[0, :, 0] = torch.linspace(-15.0, 0.0, 16)
     return Inputs(
         ids=input_ids,
+        ids_placeholders=placeholders,
         grids=grids,
         pixels=torch.randn(NUM_IMAGES * GRID[1] * GRID[2], row, generator=gen).to(device, model.dtype),
         position_ids=positions,
@@ -239,6 +248,50 @@ def eager_runner(model: AlpamayoR1, x: Inputs, device: torch.device) -> Callable
         return clock.laps
 
     return run
+
+
+# -- the model's own fast path (alpamayo_ros.model.fast), when the code has one ------------------------------------
+PAD_ID, IM_END_ID = 151643, 151645  # Qwen <|endoftext|> (pad) and <|im_end|>
+
+
+def model_fast_runner(
+    model: AlpamayoR1, x: Inputs, device: torch.device, fp8: bool
+) -> tuple[Callable[[], dict[str, float]], str]:
+    """``FastRollout`` over the same prompt; eos and the trajectory marker are banned so every run decodes 40 tokens.
+
+    Raises ImportError where the model code has no fast path.
+    """
+    from alpamayo_ros.model.fast import FastOptions, FastRollout
+    from alpamayo_ros.model.rollout import RolloutInputs, RolloutSettings
+
+    cfg = model.cfg
+    tokens = DecodeTokens(
+        traj_start=cfg.traj_token_start_idx,
+        traj_vocab_size=cfg.traj_vocab_size,
+        future_start=x.future_start,
+        pad=PAD_ID,
+        eos=(IM_END_ID, PAD_ID),
+        history_placeholder=cfg.traj_token_ids["history"],
+    )
+    options = FastOptions(banned_tokens=(x.future_start, IM_END_ID, PAD_ID), fp8_decode=fp8)
+    fast = FastRollout(model, tokens, options)
+    inputs = RolloutInputs(x.ids_placeholders, x.pixels, x.grids, x.hist_xyz, x.hist_rot)
+    # max_new_tokens 41: the first token comes from the prefill logits, then 40 decode steps (as the eager loop)
+    sampling = dataclasses.replace(SAMPLING, max_new_tokens=REASONING_TOKENS + 1)
+    settings = RolloutSettings(sampling=sampling, num_samples=SAMPLES, flow_steps=FLOW_STEPS)
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def run() -> dict[str, float]:
+        result = fast(inputs, settings, generator=gen, noise=x.noise)
+        steps = fast.info.decode_steps
+        if steps != REASONING_TOKENS:
+            raise RuntimeError(f"the fast rollout decoded {steps} steps, not {REASONING_TOKENS}")
+        return dict(result.timings_ms)
+
+    info = fast.info
+    fp8_note = f", FP8 decode ({info.fp8_mode}: {info.fp8_note})" if fp8 else ""
+    graphs = "CUDA graphs" if device.type == "cuda" else "no graphs (CPU)"
+    return run, f"alpamayo_ros.model.fast.FastRollout{fp8_note}, {graphs}"
 
 
 # -- torch fast path probe -----------------------------------------------------------------------------------------
@@ -681,8 +734,13 @@ def rooflines(model: AlpamayoR1, x: Inputs, rates: dict[str, float]) -> dict[str
         "action": FLOW_STEPS * expert_bytes / bw * 1e3,
     }
     ms["total"] = ms["vision"] + ms["prefill"] + REASONING_TOKENS * ms["decode_per_token"] + ms["action"]
+    # FP8 decode weights (1 byte per decoder-linear weight; norms and KV stay bf16, lm_head stays bf16)
+    fp8_bytes = decode_bytes - lm_linear * bytes_per + lm_linear
+    ms_fp8 = dict(ms, decode_per_token=fp8_bytes / bw * 1e3)
+    ms_fp8["total"] = ms["total"] + REASONING_TOKENS * (ms_fp8["decode_per_token"] - ms["decode_per_token"])
     return {
         "ms": ms,
+        "ms_fp8_decode": ms_fp8,
         "vision_tflop": vision_flops / 1e12,
         "prefill_tflop": prefill_flops / 1e12,
         "decode_gb_per_token": decode_bytes / 1e9,
@@ -705,29 +763,29 @@ def print_table(setting: str, results: list[Result], roof: dict[str, Any], rates
         f"{roof['expert_gb_per_step']:.3g} GB/step"
     )
     head = (
-        f"{'backend':<13} {'stage':<17} {'p50 ms':>10} {'p90 ms':>10} {'p99 ms':>10} {'roofline':>10} {'p50/roof':>9}"
+        f"{'backend':<15} {'stage':<17} {'p50 ms':>10} {'p90 ms':>10} {'p99 ms':>10} {'roofline':>10} {'p50/roof':>9}"
     )
     print(head)
     print("-" * len(head))
     eager_total = next((r.pct("total", 50) for r in results if r.backend == "torch-eager" and not r.skipped), None)
     for r in results:
         if r.skipped:
-            print(f"{r.backend:<13} skipped: {r.skipped}")
+            print(f"{r.backend:<15} skipped: {r.skipped}")
             continue
         for stage in STAGES:
-            roof_ms = roof["ms"][stage]
+            roof_ms = roof["ms_fp8_decode" if r.backend.endswith("fp8") else "ms"][stage]
             p50 = r.pct(stage, 50)
             print(
-                f"{r.backend:<13} {stage:<17} {p50:>10.2f} {r.pct(stage, 90):>10.2f} {r.pct(stage, 99):>10.2f} "
+                f"{r.backend:<15} {stage:<17} {p50:>10.2f} {r.pct(stage, 90):>10.2f} {r.pct(stage, 99):>10.2f} "
                 f"{roof_ms:>10.2f} {p50 / roof_ms:>8.1f}x"
             )
         extra = ""
         if eager_total and r.backend != "torch-eager":
             extra = f", {eager_total / r.pct('total', 50):.1f}x faster than eager end to end"
         peak = f"peak GPU memory {r.peak_gib:.1f} GiB" if math.isfinite(r.peak_gib) else "peak GPU memory n/a (CPU)"
-        print(f"{'':<13} {len(r.runs_ms['total'])} runs, {peak}{extra}; {r.note}")
+        print(f"{'':<15} {len(r.runs_ms['total'])} runs, {peak}{extra}; {r.note}")
         for k, v in r.checks.items():
-            print(f"{'':<13} check {k}: {v:.3g}")
+            print(f"{'':<15} check {k}: {v:.3g}")
 
 
 @contextlib.contextmanager
@@ -775,14 +833,16 @@ def bench_setting(
                             eager_runner(model, x, device),
                             "model stage methods, DynamicCache, transformers SDPA",
                         )
-                    elif backend == "torch-fast":
+                    elif backend == "torch-probe":
                         run, note = fast_runner(model, x, device)
+                    elif backend in ("torch-fast", "torch-fast-fp8"):
+                        run, note = model_fast_runner(model, x, device, fp8=backend.endswith("fp8"))
                     else:
                         with torch.inference_mode(False):
                             work = Path(tempfile.mkdtemp(prefix=f"bench_{setting}_{backend}_"))
                             run, note, cleanup = accelerated_runner(backend, model, setting, x, device, args.seed, work)
                     result = measure(backend, device, run, warmup, runs, note)
-                    if backend == "torch-fast":
+                    if backend == "torch-probe":
                         result.checks = fast_vs_eager(model, x, device)
                 except Exception as exc:  # a backend failing must not hide the others' figures
                     result = Result(backend, skipped=f"failed: {type(exc).__name__}: {exc}")
@@ -809,14 +869,16 @@ def bench_setting(
 
 def _decision(results: list[Result], roof: dict[str, Any]) -> str:
     by = {r.backend: r for r in results if not r.skipped}
-    if "torch-eager" not in by or "torch-fast" not in by:
+    graphed = [b for b in ("torch-fast", "torch-probe") if b in by]  # bf16 static-cache paths (fp8 is another bound)
+    if "torch-eager" not in by or not graphed:
         return ""
-    eager, fast = by["torch-eager"].pct("decode_per_token", 50), by["torch-fast"].pct("decode_per_token", 50)
+    best = min(graphed, key=lambda b: by[b].pct("decode_per_token", 50))
+    eager, fast = by["torch-eager"].pct("decode_per_token", 50), by[best].pct("decode_per_token", 50)
     bound = roof["ms"]["decode_per_token"]
     return (
-        f"decode decision input: eager {eager:.2f} ms/token, static KV + CUDA graph {fast:.2f} ms/token, roofline "
-        f"{bound:.2f} ms/token -> graphed PyTorch at {fast / bound:.2f}x the bound; an ONNX/TensorRT decoder can win "
-        f"at most that factor on decode"
+        f"decode decision input: eager {eager:.2f} ms/token, static KV + CUDA graph ({best}) {fast:.2f} ms/token, "
+        f"bf16 roofline {bound:.2f} ms/token -> graphed PyTorch at {fast / bound:.2f}x the bound; an ONNX/TensorRT "
+        f"bf16 decoder can win at most that factor on decode"
     )
 
 
@@ -841,7 +903,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attention", choices=("explicit", "sdpa"), default="explicit", help="fast-path attention")
     parser.add_argument("--profile", action="store_true", help="only a breakdown of the fast-path probe (--only)")
     parser.add_argument(
-        "--backends", default="torch-eager,torch-fast,onnxruntime,tensorrt", help="comma-separated subset"
+        "--backends",
+        default="torch-eager,torch-fast,torch-fast-fp8,torch-probe,onnxruntime,tensorrt",
+        help="comma-separated subset: torch-eager (reference), torch-fast / torch-fast-fp8 (the model's fast path), "
+        "torch-probe (this script's graphed probe), onnxruntime, tensorrt",
     )
     args = parser.parse_args(argv)
     ATTENTION["mode"] = args.attention
