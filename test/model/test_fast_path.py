@@ -26,6 +26,7 @@ from alpamayo_ros.model.generation import SamplingConfig, decode_reasoning
 from alpamayo_ros.model.rollout import RolloutSettings, run_rollout
 
 ATOL_LOGITS = 1e-4
+ATOL_HIDDEN = 1e-4  # KV cache: README atol 1e-4
 ATOL_VISION = 1e-5  # float32, same op order per image (measured 0)
 ATOL_ACTION = 1e-5
 ATOL_XYZ = 1e-4
@@ -53,6 +54,13 @@ def test_greedy_rollout_matches_eager_and_goldens(fast_greedy_a, greedy_rollout_
     for got, ref_ds in zip(r.vision.deepstack, eager.vision.deepstack, strict=True):
         np.testing.assert_allclose(_np(got), _np(ref_ds), rtol=0, atol=ATOL_VISION)
     np.testing.assert_allclose(_np(r.prefill_logits), _np(eager.prefill_logits), rtol=0, atol=ATOL_LOGITS)
+    # the static buffer holds the cache the expert sees (prompt from the prefill, reasoning from the decode steps)
+    kv = fast._plan.kv
+    for i in (0, len(kv.keys) - 1):
+        ref_k, ref_v = goldens_a.kv[f"layer{i}_keys"], goldens_a.kv[f"layer{i}_values"]
+        length = ref_k.shape[2]
+        np.testing.assert_allclose(_np(kv.keys[i, :, :, :length]), ref_k, rtol=1e-4, atol=ATOL_HIDDEN)
+        np.testing.assert_allclose(_np(kv.values[i, :, :, :length]), ref_v, rtol=1e-4, atol=ATOL_HIDDEN)
     np.testing.assert_array_equal(r.reasoning.tokens.numpy(), eager.reasoning.tokens.numpy())
     np.testing.assert_array_equal(r.sequences.numpy(), goldens_a.decode["sequences"])
     np.testing.assert_array_equal(r.reasoning.num_tokens.numpy(), eager.reasoning.num_tokens.numpy())

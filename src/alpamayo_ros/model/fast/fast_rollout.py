@@ -1,5 +1,6 @@
-"""The fast rollout: batched vision tower (one CUDA graph), eager prefill, static-cache decode (one CUDA graph per
-step, replayed with no host sync; the stop rule is checked every ``check_every`` steps), the flow loop as one graph.
+"""The fast rollout: batched vision tower (one CUDA graph), prefill straight into the static KV buffer,
+static-cache decode (one CUDA graph per step, replayed with no host sync; the stop rule is read every
+``check_every`` steps), the whole flow loop as one CUDA graph.
 
 Same inputs and :class:`~alpamayo_ros.model.rollout.RolloutResult` as ``run_rollout``; the subset of fields kept:
 everything except ``expert_context`` / ``expert_steps`` (the static path has no DynamicCache and does not record the
@@ -24,6 +25,7 @@ from alpamayo_ros.model.fast.capture import Captured
 from alpamayo_ros.model.fast.decode_graph import StaticDecoder, trim_reasoning
 from alpamayo_ros.model.fast.expert_graph import StaticFlow
 from alpamayo_ros.model.fast.fp8 import Fp8Linear, decode_shapes, probe_mode
+from alpamayo_ros.model.fast.prefill import static_prefill
 from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, layer_linears
 from alpamayo_ros.model.fast.vision import StaticVision, uniform_grids
 from alpamayo_ros.model.flow_matching import initial_noise
@@ -40,9 +42,11 @@ class FastOptions:
     fp8_decode: bool = False  # e4m3 weights for the reasoning decode's decoder linears
     fp8_lm_head: bool = False  # also the lm_head (off: logits stay bf16-exact up to the decoder)
     fp8_mode: str = ""  # "" = probe the device; else one of fp8.MODES
+    fp8_try_compile: bool = False  # let the probe also try the inductor-compiled activation quantisation
     share_fused_weights: bool = True  # q/k/v and gate/up weights become views of one fused tensor (no copy)
     banned_tokens: tuple[int, ...] = ()  # extra ids masked during reasoning (benchmarks force the length)
     fast_vision: bool = True  # batched vision tower (equal image grids; else the model's own), graphed on CUDA
+    fast_prefill: bool = True  # prompt straight into the static buffer with fused GEMMs (else the model's prefill)
 
 
 @dataclass
@@ -122,7 +126,11 @@ class FastRollout:
             hidden = int(model.language_model.config.hidden_size)
             shapes = decode_shapes(hidden, first.q_size, first.kv_size, first.intermediate)
             requested = self.options.fp8_mode
-            mode, note = (requested, "requested") if requested else probe_mode(model.device, shapes)
+            mode, note = (
+                (requested, "requested")
+                if requested
+                else probe_mode(model.device, shapes, try_compile=self.options.fp8_try_compile)
+            )
             self.info.fp8_mode, self.info.fp8_note = mode, note
             layers = model.language_model.layers
             self.decode_linears = [
@@ -227,11 +235,14 @@ class FastRollout:
         if sampling.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {sampling.max_new_tokens}")
         plan = self._get_plan(rows, prompt_len, sampling, num_steps)
-        cache = DynamicCache(config=model.language_model.config)
-        logits, _ = model.prefill(fused, vision, position_ids, cache)
+        if self.options.fast_prefill:
+            logits = static_prefill(model, self.lm_linears, plan.kv, fused, vision, position_ids=position_ids, repeat=n)
+        else:
+            cache = DynamicCache(config=model.language_model.config)
+            logits, _ = model.prefill(fused, vision, position_ids, cache)
+            plan.kv.load_prefix([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], n)
+            del cache
         prefill_logits = logits.clone() if keep_intermediates else None
-        plan.kv.load_prefix([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], n)
-        del cache
         if n > 1:
             logits = logits.repeat_interleave(n, dim=0)
         row_deltas = rope_deltas.repeat_interleave(n, dim=0)

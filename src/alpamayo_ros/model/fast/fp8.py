@@ -33,6 +33,8 @@ MODES = ("triton", "scaled_mm_compiled", "scaled_mm", "dequant")
 TRITON_CONFIGS: dict[tuple[int, int], tuple[int, int, int]] = {}
 TRITON_DEFAULT = (16, 512, 4)
 TRITON_CANDIDATES = ((16, 512, 4), (8, 1024, 4), (32, 256, 8))
+GEMV_MAX_ROWS = 8  # beyond this many rows (samples) the Triton GEMV hands over to _scaled_mm
+PROBE_TOLERANCE = 0.06  # relative L2 error of an M = 1 product (see probe_mode)
 
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,7 +111,10 @@ class Fp8Linear:
             return F.linear(x, self.dequantized(x.dtype))
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
-        if self.mode == "triton":
+        mode = self.mode
+        if mode == "triton" and x2.shape[0] > GEMV_MAX_ROWS:  # the GEMV re-reads the weights per row
+            mode = "scaled_mm"
+        if mode == "triton":
             x2 = x2.contiguous()
             out = torch.empty(x2.shape[0], self.out_features, device=x.device, dtype=x.dtype)
             block_n, block_k, warps = TRITON_CONFIGS.get((self.out_features, self.in_features), TRITON_DEFAULT)
@@ -119,7 +124,7 @@ class Fp8Linear:
                 BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps,
             )  # fmt: skip
             return out.reshape(*lead, self.out_features)
-        quant = _quantize_compiled if self.mode == "scaled_mm_compiled" else quantize_rows
+        quant = _quantize_compiled if mode == "scaled_mm_compiled" else quantize_rows
         xq, scale_a = quant(x2)
         out = torch._scaled_mm(
             xq, self.weight.t(), scale_a=scale_a, scale_b=self.scale_row, out_dtype=x.dtype, use_fast_accum=True
@@ -144,12 +149,17 @@ def _median_ms(fn: Callable[[], Any], reps: int = 30) -> float:
 
 
 def probe_mode(
-    device: torch.device, shapes: tuple[tuple[int, int], ...] = ((4096, 4096),), dtype: torch.dtype = torch.bfloat16
+    device: torch.device,
+    shapes: tuple[tuple[int, int], ...] = ((4096, 4096),),
+    dtype: torch.dtype = torch.bfloat16,
+    try_compile: bool = False,
 ) -> tuple[str, str]:
     """The fastest accurate FP8 mode on ``device`` for M = 1 products at ``shapes`` (N, K); returns (mode, note).
 
-    Accurate = relative error < 0.05 against the bf16 product of the same (unquantised) weights. The Triton GEMV's
-    block shape is picked per shape here too (stored in ``TRITON_CONFIGS``).
+    Accurate = relative L2 error < ``PROBE_TOLERANCE`` against the bf16 product of the unquantised weights (random
+    N(0, 0.02) weights, N(0, 1) activations: measured 0.028 weight-only, 0.038 W8A8). The Triton GEMV's block shape
+    is picked per shape here too (stored in ``TRITON_CONFIGS``). ``scaled_mm_compiled`` is tried only with
+    ``try_compile`` (inductor's first compile costs tens of seconds on a cold machine).
     """
     if device.type != "cuda":
         return "dequant", "CPU: reference dequantisation"
@@ -159,7 +169,8 @@ def probe_mode(
     bf16_ms = sum(_median_ms(functools.partial(F.linear, x, w)) for w, x in zip(weights, xs, strict=True))
     notes = [f"bf16 {bf16_ms:.3f} ms"]
     timings: dict[str, float] = {}
-    for mode in MODES[:-1]:
+    candidates = [m for m in MODES[:-1] if try_compile or m != "scaled_mm_compiled"]
+    for mode in candidates:
         try:
             total = 0.0
             for (n, k), w, x in zip(shapes, weights, xs, strict=True):
@@ -172,7 +183,7 @@ def probe_mode(
                         TRITON_CONFIGS[(n, k)] = cfg
                         lin = Fp8Linear(w, mode)
                         rel = float((lin(x).float() - ref).norm() / ref.norm())
-                        if rel >= 0.05:
+                        if rel >= PROBE_TOLERANCE:
                             raise ValueError(f"relative error {rel:.3f} with {cfg}")
                         ms = _median_ms(functools.partial(lin, x))
                         if best is None or ms < best[0]:
@@ -184,7 +195,7 @@ def probe_mode(
                     continue
                 lin = Fp8Linear(w, mode)
                 rel = float((lin(x).float() - ref).norm() / ref.norm())
-                if rel >= 0.05:
+                if rel >= PROBE_TOLERANCE:
                     raise ValueError(f"relative error {rel:.3f}")
                 total += _median_ms(functools.partial(lin, x))
             timings[mode] = total

@@ -185,8 +185,12 @@ def decoder_layer(
     kv_heads: int,
     head_dim: int,
     keys_view: slice,
+    causal_self: bool = False,
 ) -> torch.Tensor:
     """One Qwen3-VL text decoder layer over the static cache: h (rows, q_len, hidden) -> same.
+
+    ``causal_self`` (the prefill): attention is causal over the layer's own new K/V (flash SDPA with native GQA),
+    not over the cache; ``mask`` and ``keys_view`` are then unused.
 
     cos / signed sin (rows, q_len, 1, d); ``write(keys_i, values_i, k, v)`` stores the new K/V (rows, kv, q_len, d)
     in place; attention reads columns ``keys_view`` under the bool ``mask``. q and k heads are normalised and
@@ -204,7 +208,12 @@ def decoder_layer(
     v = qkv[..., qk_size:].reshape(*qkv.shape[:-1], kv_heads, head_dim).transpose(1, 2)
     keys, values = kv.keys[index], kv.values[index]
     write(keys, values, k, v)
-    out = grouped_attention(q, keys[:, :, keys_view], values[:, :, keys_view], mask, float(attn.scaling))
+    if causal_self:
+        rows, _, q_len, _ = q.shape
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=float(attn.scaling), enable_gqa=True)
+        out = out.transpose(1, 2).reshape(rows, q_len, heads * head_dim)
+    else:
+        out = grouped_attention(q, keys[:, :, keys_view], values[:, :, keys_view], mask, float(attn.scaling))
     h = h + lin.o(out)
     x = rms_norm(h, layer.post_attention_layernorm)
     gate, up = torch.split(lin.gate_up(x), [lin.intermediate, lin.intermediate], dim=-1)
