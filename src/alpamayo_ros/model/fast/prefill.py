@@ -1,7 +1,7 @@
 """The prompt through the decoder straight into the static KV buffer (no DynamicCache, no copy afterwards).
 
 Same math as ``AlpamayoR1.prefill``: image features scattered into the ``<|image_pad|>`` embeddings, 3-axis mRoPE
-from the host-computed position ids, causal attention (flash SDPA with native GQA: K/V not repeated), deepstack
+from the host-computed position ids, causal attention (flash SDPA), deepstack
 features added to the visual positions after the first layers, final norm and lm_head on the last position only.
 The fused q/k/v and gate/up products of the decode serve here too (one GEMM instead of two or three).
 """

@@ -189,8 +189,8 @@ def decoder_layer(
 ) -> torch.Tensor:
     """One Qwen3-VL text decoder layer over the static cache: h (rows, q_len, hidden) -> same.
 
-    ``causal_self`` (the prefill): attention is causal over the layer's own new K/V (flash SDPA with native GQA),
-    not over the cache; ``mask`` and ``keys_view`` are then unused.
+    ``causal_self`` (the prefill): attention is causal over the layer's own new K/V (flash SDPA), not over the
+    cache; ``mask`` and ``keys_view`` are then unused.
 
     cos / signed sin (rows, q_len, 1, d); ``write(keys_i, values_i, k, v)`` stores the new K/V (rows, kv, q_len, d)
     in place; attention reads columns ``keys_view`` under the bool ``mask``. q and k heads are normalised and
@@ -210,7 +210,10 @@ def decoder_layer(
     write(keys, values, k, v)
     if causal_self:
         rows, _, q_len, _ = q.shape
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=float(attn.scaling), enable_gqa=True)
+        group = heads // kv_heads  # K/V repeated per query head (a few MB per layer at prompt length): the flash
+        # kernel then takes it on every torch build, where enable_gqa may route to the math kernel (L x L scores)
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=float(attn.scaling))
         out = out.transpose(1, 2).reshape(rows, q_len, heads * head_dim)
     else:
         out = grouped_attention(q, keys[:, :, keys_view], values[:, :, keys_view], mask, float(attn.scaling))
