@@ -34,8 +34,9 @@ class StaticDecoder:
         tokens: DecodeTokens,
         banned: tuple[int, ...] = (),
         lm_head: torch.nn.Module | None = None,
+        attention: str = "sdpa",
     ) -> None:
-        self.model, self.kv, self.linears = model, kv, linears
+        self.model, self.kv, self.linears, self.attention = model, kv, linears, attention
         self.prompt_len, self.sampling, self.ids = prompt_len, sampling, tokens
         self.max_new = sampling.max_new_tokens
         if prompt_len + self.max_new > kv.capacity:
@@ -131,6 +132,7 @@ class StaticDecoder:
             h = decoder_layer(
                 layer, self.linears[i], h, cos=cos, sin=sin, kv=self.kv, index=i, write=write, mask=mask,
                 heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim, keys_view=view,
+                attention=self.attention,
             )  # fmt: skip
         logits = self.lm_head(rms_norm(h, lm.norm)[:, -1])
         self.step.add_(1)

@@ -18,10 +18,13 @@ from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, decoder
 class StaticFlow:
     """Static buffers (x, cos/sin, mask, flow times) and the whole Euler loop for a fixed (rows, capacity, steps)."""
 
-    def __init__(self, model: AlpamayoR1, kv: StaticKV, linears: list[LayerLinears], num_steps: int) -> None:
+    def __init__(
+        self, model: AlpamayoR1, kv: StaticKV, linears: list[LayerLinears], num_steps: int, attention: str = "sdpa"
+    ) -> None:
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.model, self.kv, self.linears, self.num_steps = model, kv, linears, num_steps
+        self.attention = attention
         cfg = model.expert.config
         self.heads, self.kv_heads = int(cfg.num_attention_heads), int(cfg.num_key_value_heads)
         self.head_dim = int(getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads))
@@ -66,6 +69,7 @@ class StaticFlow:
             h = decoder_layer(
                 layer, self.linears[i], h, cos=self.cos, sin=self.sin, kv=self.kv, index=i, write=write,
                 mask=self.mask, heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim, keys_view=every,
+                attention=self.attention,
             )  # fmt: skip
         velocity: torch.Tensor = model.action_out_proj(rms_norm(h, model.expert.norm)).float()
         return velocity

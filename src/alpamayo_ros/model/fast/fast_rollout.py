@@ -46,6 +46,7 @@ class FastOptions:
     share_fused_weights: bool = True  # q/k/v and gate/up weights become views of one fused tensor (no copy)
     banned_tokens: tuple[int, ...] = ()  # extra ids masked during reasoning (benchmarks force the length)
     fast_vision: bool = True  # batched vision tower (equal image grids; else the model's own), graphed on CUDA
+    attention: str = "sdpa"  # decode / expert attention over the cache: "sdpa" or "matmul" (static_cache)
     fast_prefill: bool = True  # prompt straight into the static buffer with fused GEMMs (else the model's prefill)
 
 
@@ -177,9 +178,9 @@ class FastRollout:
         )  # fmt: skip
         decoder = StaticDecoder(
             model, kv, self.decode_linears, prompt_len=prompt_len, sampling=sampling, tokens=self.tokens,
-            banned=self.options.banned_tokens, lm_head=self.lm_head,
+            banned=self.options.banned_tokens, lm_head=self.lm_head, attention=self.options.attention,
         )  # fmt: skip
-        flow = StaticFlow(model, kv, self.expert_linears, flow_steps)
+        flow = StaticFlow(model, kv, self.expert_linears, flow_steps, self.options.attention)
         graphs = device.type == "cuda" and self.options.cuda_graphs
         started = time.perf_counter()
         steps = sampling.max_new_tokens - 1

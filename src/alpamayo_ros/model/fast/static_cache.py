@@ -93,20 +93,32 @@ def rope_tables(rotary: nn.Module, positions: torch.Tensor, dtype: torch.dtype) 
 
 
 def grouped_attention(
-    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, scale: float
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    scale: float,
+    *,
+    mode: str = "sdpa",
 ) -> torch.Tensor:
     """Grouped-query attention as plain attention over the KV heads: the ``group`` query heads of one KV head
-    become extra query rows, so K/V are read once (no repeat_kv) and one SDPA call (memory-efficient backend:
-    float32 softmax, any mask) does it all.
+    become extra query rows, so K/V are read once (no repeat_kv).
 
     q (rows, heads, q_len, d); keys/values (rows, kv, cols, d); bool mask (True = visible) broadcastable to
-    (rows, kv, group * q_len, cols). Returns (rows, q_len, heads * d).
+    (rows, kv, group * q_len, cols). Returns (rows, q_len, heads * d). ``mode``: "sdpa" = one SDPA call (memory-
+    efficient kernel: float32 scores and softmax, any mask; one program per 64 query rows and KV head);
+    "matmul" = batched GEMMs (cuBLAS spreads the key columns over the whole chip) with scores rounded to the
+    activation dtype before the float32 softmax.
     """
     rows, heads, q_len, d = q.shape
     kv = keys.shape[1]
     qg = q.reshape(rows, kv, (heads // kv) * q_len, d)
-    with sdpa_kernel(ATTENTION_BACKENDS):
-        out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask, scale=scale)
+    if mode == "matmul":
+        scores = torch.matmul(qg * scale, keys.transpose(-1, -2)).float().masked_fill(~mask, float("-inf"))
+        out = torch.matmul(torch.softmax(scores, dim=-1).to(values.dtype), values)
+    else:
+        with sdpa_kernel(ATTENTION_BACKENDS):
+            out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask, scale=scale)
     return out.reshape(rows, heads, q_len, d).transpose(1, 2).reshape(rows, q_len, heads * d)
 
 
@@ -186,6 +198,7 @@ def decoder_layer(
     head_dim: int,
     keys_view: slice,
     causal_self: bool = False,
+    attention: str = "sdpa",
 ) -> torch.Tensor:
     """One Qwen3-VL text decoder layer over the static cache: h (rows, q_len, hidden) -> same.
 
@@ -216,7 +229,8 @@ def decoder_layer(
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=float(attn.scaling))
         out = out.transpose(1, 2).reshape(rows, q_len, heads * head_dim)
     else:
-        out = grouped_attention(q, keys[:, :, keys_view], values[:, :, keys_view], mask, float(attn.scaling))
+        keys, values = keys[:, :, keys_view], values[:, :, keys_view]
+        out = grouped_attention(q, keys, values, mask, float(attn.scaling), mode=attention)
     h = h + lin.o(out)
     x = rms_norm(h, layer.post_attention_layernorm)
     gate, up = torch.split(lin.gate_up(x), [lin.intermediate, lin.intermediate], dim=-1)
