@@ -57,29 +57,13 @@ def _quantize_compiled(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _triton_kernel() -> Any:
-    """The W8A16 GEMV kernel (built lazily: Triton exists only on the GPU machines)."""
+    """The W8A16 GEMV kernel (imported lazily: Triton exists only on the GPU machines)."""
     kernel = _COMPILED.get("gemv")
-    if kernel is not None:
-        return kernel
-    import triton
-    import triton.language as tl
+    if kernel is None:
+        from alpamayo_ros.model.fast._triton_gemv import gemv_w8a16
 
-    @triton.jit  # type: ignore[misc, untyped-decorator]
-    def gemv(x_ptr, w_ptr, s_ptr, o_ptr, K, stride_xm, stride_om, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # type: ignore[no-untyped-def]  # noqa: N803, PLR0917
-        pid_n = tl.program_id(0)
-        m = tl.program_id(1)
-        rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-        acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            cols = k0 + tl.arange(0, BLOCK_K)
-            x = tl.load(x_ptr + m * stride_xm + cols).to(tl.float32)
-            w = tl.load(w_ptr + rows[:, None] * K + cols[None, :]).to(tl.float32)
-            acc += w * x[None, :]
-        out = tl.sum(acc, axis=1) * tl.load(s_ptr + rows)
-        tl.store(o_ptr + m * stride_om + rows, out.to(o_ptr.dtype.element_ty))
-
-    _COMPILED["gemv"] = gemv
-    return gemv
+        kernel = _COMPILED["gemv"] = gemv_w8a16
+    return kernel
 
 
 class Fp8Linear:
