@@ -153,8 +153,8 @@ def test_two_samples_shared_weights_and_seeded_sampling(rollout_inputs_a, decode
     from alpamayo_ros.model.presets import build_preset
 
     model = build_preset("tiny", seed=1)
-    # (and the batched-GEMM attention variant)
-    options = FastOptions(share_fused_weights=True, check_every=2, attention="matmul")
+    # (and the single-SDPA-call attention variant)
+    options = FastOptions(share_fused_weights=True, check_every=2, attention="sdpa")
     fast = FastRollout(model, decode_tokens, options)
     greedy = RolloutSettings(SamplingConfig(max_new_tokens=6, greedy=True), num_samples=2, flow_steps=3)
     noise = torch.randn(2, 64, 2, generator=torch.Generator().manual_seed(0))

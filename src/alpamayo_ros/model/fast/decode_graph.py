@@ -34,7 +34,7 @@ class StaticDecoder:
         tokens: DecodeTokens,
         banned: tuple[int, ...] = (),
         lm_head: torch.nn.Module | None = None,
-        attention: str = "sdpa",
+        attention: str = "matmul",
     ) -> None:
         self.model, self.kv, self.linears, self.attention = model, kv, linears, attention
         self.prompt_len, self.sampling, self.ids = prompt_len, sampling, tokens

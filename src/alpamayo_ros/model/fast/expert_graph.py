@@ -19,7 +19,7 @@ class StaticFlow:
     """Static buffers (x, cos/sin, mask, flow times) and the whole Euler loop for a fixed (rows, capacity, steps)."""
 
     def __init__(
-        self, model: AlpamayoR1, kv: StaticKV, linears: list[LayerLinears], num_steps: int, attention: str = "sdpa"
+        self, model: AlpamayoR1, kv: StaticKV, linears: list[LayerLinears], num_steps: int, attention: str = "matmul"
     ) -> None:
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")

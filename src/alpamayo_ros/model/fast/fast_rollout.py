@@ -46,7 +46,9 @@ class FastOptions:
     share_fused_weights: bool = True  # q/k/v and gate/up weights become views of one fused tensor (no copy)
     banned_tokens: tuple[int, ...] = ()  # extra ids masked during reasoning (benchmarks force the length)
     fast_vision: bool = True  # batched vision tower (equal image grids; else the model's own), graphed on CUDA
-    attention: str = "sdpa"  # decode / expert attention over the cache: "sdpa" or "matmul" (static_cache)
+    # decode / expert attention over the cache (static_cache.grouped_attention): "matmul" (batched GEMMs: the key
+    # columns spread over the chip) or "sdpa" (one call; its masked kernels run one program per KV head here)
+    attention: str = "matmul"
     fast_prefill: bool = True  # prompt straight into the static buffer with fused GEMMs (else the model's prefill)
 
 

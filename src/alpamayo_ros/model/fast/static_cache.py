@@ -99,7 +99,7 @@ def grouped_attention(
     mask: torch.Tensor,
     scale: float,
     *,
-    mode: str = "sdpa",
+    mode: str = "matmul",
 ) -> torch.Tensor:
     """Grouped-query attention as plain attention over the KV heads: the ``group`` query heads of one KV head
     become extra query rows, so K/V are read once (no repeat_kv).
@@ -198,7 +198,7 @@ def decoder_layer(
     head_dim: int,
     keys_view: slice,
     causal_self: bool = False,
-    attention: str = "sdpa",
+    attention: str = "matmul",
 ) -> torch.Tensor:
     """One Qwen3-VL text decoder layer over the static cache: h (rows, q_len, hidden) -> same.
 
