@@ -114,8 +114,9 @@ def grouped_attention(
     kv = keys.shape[1]
     qg = q.reshape(rows, kv, (heads // kv) * q_len, d)
     if mode == "matmul":
-        scores = torch.matmul(qg * scale, keys.transpose(-1, -2)).float().masked_fill(~mask, float("-inf"))
-        out = torch.matmul(torch.softmax(scores, dim=-1).to(values.dtype), values)
+        scores = torch.matmul(qg * scale, keys.transpose(-1, -2))
+        scores = torch.where(mask, scores, float("-inf"))
+        out = torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype), values)
     else:
         with sdpa_kernel(ATTENTION_BACKENDS):
             out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask, scale=scale)
