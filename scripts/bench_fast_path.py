@@ -354,16 +354,24 @@ def main() -> int:
     plans.append(
         ("fast-bf16-topp", lambda: fast("fast-bf16-topp", topp, FastOptions(banned_tokens=banned), args.topp_runs))
     )
+
+    def save() -> None:  # after every part: a later timeout or crash keeps what was measured
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2, default=str))
+
     for name, fn in plans:
         row = guarded(name, fn)
-        if row is not None:
-            report["backends"].append(row)
-        elif name == "fast-bf16":  # no graphs at all: still measure the static path and check parity
+        if row is None and name == "fast-bf16":  # no graphs at all: still measure the static path and parity
             options = FastOptions(banned_tokens=banned, cuda_graphs=False)
             row = guarded("fast-bf16-nograph", lambda o=options: fast("fast-bf16", greedy, o, 10))
             if row is not None:
                 row["backend"] = "fast-bf16-nograph"
-                report["backends"].append(row)
+        if row is not None:
+            report["backends"].append(row)
+            p50 = {k: round(row[k]["p50"], 2) for k in ("vision", "prefill", "decode_per_token", "action", "total")}
+            print(f"  {row['backend']} p50 ms {p50}, peak {row['peak_mem_gib']:.1f} GiB, notes {row.get('notes')}")
+        save()
 
     checks: dict[str, Any] = {}
     if "eager" in results and "fast-bf16" in results:
@@ -408,9 +416,7 @@ def main() -> int:
 
     print_table(report)
     report["elapsed_s"] = elapsed()
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str))
+    save()
     print(f"elapsed {report['elapsed_s']:.0f} s; errors: {report['errors'] or 'none'}")
     return 1 if report["errors"] else 0
 
