@@ -11,8 +11,8 @@ import triton.language as tl
 
 @triton.jit  # type: ignore[untyped-decorator]
 def gemv_w8a16(x_ptr, w_ptr, s_ptr, o_ptr, K, stride_xm, stride_om, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # type: ignore[no-untyped-def]  # noqa: N803, PLR0917
-    """One program: BLOCK_N output rows of one activation row; fp32 accumulation over K in BLOCK_K chunks (N and
-    K must be multiples of the blocks: no tail masks)."""
+    # One program: BLOCK_N output rows of one activation row; fp32 accumulation over K in BLOCK_K chunks (N and K
+    # must be multiples of the blocks: no tail masks). Comments, not a docstring: the body is compiled by Triton.
     pid_n = tl.program_id(0)
     m = tl.program_id(1)
     rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
