@@ -11,6 +11,7 @@ tolerances); greedy tokens exact (official_tiny_a's smallest greedy margin is 0.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -185,3 +186,28 @@ def test_fp8_linear_and_fp8_decode(model_a, rollout_inputs_a, decode_tokens) -> 
     r = fast(rollout_inputs_a, settings, noise=torch.zeros(1, 64, 2))
     assert r.reasoning.tokens.shape == (1, 4)
     assert bool(torch.isfinite(r.pred_xyz).all())
+
+
+def test_triton_gemv_in_the_interpreter(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The FP8 GEMV kernel through Triton's CPU interpreter (the GPU compiles the same source); skipped unless
+    ``TRITON_INTERPRET=1`` and triton importable (checked with triton 3.6.0, numpy 2.2: the interpreter trips on
+    numpy 2.4's scalar conversion). Output is bf16: matches the float32 dequantised product to bf16 rounding."""
+    if os.environ.get("TRITON_INTERPRET") != "1":  # must be set before anything imports triton (torch may)
+        pytest.skip("run with TRITON_INTERPRET=1 where triton is installed")
+    pytest.importorskip("triton")
+    import sys
+
+    from alpamayo_ros.model.fast import fp8
+
+    sys.modules.pop("alpamayo_ros.model.fast._triton_gemv", None)
+    monkeypatch.setattr(fp8, "_COMPILED", {})
+    gen = torch.Generator().manual_seed(0)
+    w = (torch.randn(64, 1024, generator=gen) * 0.02).bfloat16()
+    x = torch.randn(2, 1024, generator=gen).bfloat16()
+    ref = Fp8Linear(w, "dequant")(x.float())
+    for cfg in fp8.TRITON_CANDIDATES:
+        monkeypatch.setitem(fp8.TRITON_CONFIGS, (64, 1024), cfg)
+        lin = Fp8Linear(w, "triton")
+        assert lin.mode == "triton"
+        out = lin(x).float()
+        np.testing.assert_allclose(_np(out), _np(ref), rtol=2**-7, atol=1e-3)
