@@ -202,15 +202,15 @@ def run(args: argparse.Namespace) -> int:
         grad = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
         opt.step()
         step += 1
-        for key, value in (("lm", float(parts.lm)), ("flow", float(parts.flow)), ("acc", parts.token_accuracy)):
+        for key, value in (("lm", parts.lm.item()), ("flow", parts.flow.item()), ("acc", parts.token_accuracy)):
             ema[key] = value if key not in ema else 0.95 * ema[key] + 0.05 * value
         bar.update(1)
         bar.set_postfix(lm=f"{ema['lm']:.3f}", flow=f"{ema['flow']:.3f}", acc=f"{ema['acc']:.2f}", lr=f"{lr:.1e}")
         record: dict[str, Any] = {
             "step": step,
             "lr": lr,
-            "lm": float(parts.lm),
-            "flow": float(parts.flow),
+            "lm": parts.lm.item(),
+            "flow": parts.flow.item(),
             "acc": parts.token_accuracy,
             "grad": grad,
             "sec": round(time.time() - train_start, 1),

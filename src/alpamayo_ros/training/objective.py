@@ -32,6 +32,9 @@ class TrainBatch:
     image_grid_thw: torch.Tensor  # (B * images, 3)
     actions: torch.Tensor  # (B, 64, 2) normalised accel / curvature
 
+    def to(self, device: torch.device) -> TrainBatch:
+        return TrainBatch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
+
 
 @dataclass
 class LossParts:
