@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1, VisionOutput
-from alpamayo_ros.model.fast.static_cache import rotate_half
+from alpamayo_ros.model.fast.static_cache import apply_rope, signed_sin
 
 
 def uniform_grids(image_grid_thw: torch.Tensor) -> bool:
@@ -44,8 +44,9 @@ class StaticVision:
             self.pos_embeds = visual.fast_pos_embed_interpolate(grids).to(dtype)
             rotary = visual.rot_pos_emb(grids).reshape(self.patches, -1)
             emb = torch.cat((rotary, rotary), dim=-1)
-            self.cos = emb.cos().float()[:, None, :]  # (patches, 1, head_dim) as transformers (float32 rope)
-            self.sin = emb.sin().float()[:, None, :]
+            # (patches, 1, 1, head_dim) float32 (transformers' vision rope runs in float32); sin signed for roll
+            self.cos = emb.cos().float()[:, None, None, :]
+            self.sin = signed_sin(emb.sin().float())[:, None, None, :]
         in_dim = int(cfg.in_channels) * int(cfg.temporal_patch_size) * int(cfg.patch_size) ** 2
         self.pixels = torch.zeros(self.patches, in_dim, device=device, dtype=dtype)
         self.deepstack_layers = list(cfg.deepstack_visual_indexes)
@@ -64,10 +65,10 @@ class StaticVision:
         for index, block in enumerate(visual.blocks):
             attn = block.attn
             x = block.norm1(h)
-            q, k, v = attn.qkv(x).reshape(n, 3, heads, d).unbind(1)
-            q = (q.float() * self.cos + rotate_half(q.float()) * self.sin).to(v.dtype)
-            k = (k.float() * self.cos + rotate_half(k.float()) * self.sin).to(v.dtype)
-            q, k, v = (t.reshape(n // chunk, chunk, heads, d).transpose(1, 2) for t in (q, k, v))
+            qkv = attn.qkv(x).reshape(n, 3, heads, d)
+            qk = qkv[:, :2].float()  # q and k rotated together, in float32 as transformers does
+            qk = apply_rope(qk, self.cos, self.sin).to(qkv.dtype)
+            q, k, v = (t.reshape(n // chunk, chunk, heads, d).transpose(1, 2) for t in (qk[:, 0], qk[:, 1], qkv[:, 2]))
             out = F.scaled_dot_product_attention(q, k, v, scale=float(attn.scaling))
             h = h + attn.proj(out.transpose(1, 2).reshape(n, heads * d))
             h = h + block.mlp(block.norm2(h))
