@@ -132,6 +132,7 @@ class LayerLinears:
     gate_up: Linear  # -> (gate | up)
     down: Linear
     act: Linear
+    residual: Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]  # (h, x, linear) -> h + linear(x)
     qk_norm: torch.Tensor  # (heads + kv_heads, head_dim): q_norm's weight per query head, then k_norm's
     qk_eps: float
     q_size: int
@@ -149,6 +150,17 @@ def _fused_weight(linears: list[nn.Linear], share: bool) -> torch.Tensor:
             lin.weight.data = fused[start : start + rows]
             start += rows
     return fused
+
+
+def _residual_addmm(h: torch.Tensor, x: torch.Tensor, weights: dict[int, torch.Tensor], linear: Any) -> torch.Tensor:
+    """h + linear(x) as one GEMM with the add in its epilogue when ``linear`` is one of this layer's bf16/fp32
+    products (``weights`` by id); other products (FP8) fall back to a separate add."""
+    weight = weights.get(id(linear))
+    if weight is None:
+        out: torch.Tensor = h + linear(x)
+        return out
+    flat = torch.addmm(h.reshape(-1, h.shape[-1]), x.reshape(-1, x.shape[-1]), weight.t())
+    return flat.view(h.shape)
 
 
 def qk_norm_weight(attn: Any) -> torch.Tensor:
@@ -169,12 +181,21 @@ def layer_linears(layer: Any, share: bool = True) -> LayerLinears:
     qkv = _fused_weight([attn.q_proj, attn.k_proj, attn.v_proj], share)
     gate_up = _fused_weight([mlp.gate_proj, mlp.up_proj], share)
     o_w, down_w = attn.o_proj.weight, mlp.down_proj.weight
+
+    def o_lin(x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, o_w)
+
+    def down_lin(x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, down_w)
+
+    own = {id(o_lin): o_w, id(down_lin): down_w}
     return LayerLinears(
         qkv=lambda x: F.linear(x, qkv),
-        o=lambda x: F.linear(x, o_w),
+        o=o_lin,
         gate_up=lambda x: F.linear(x, gate_up),
-        down=lambda x: F.linear(x, down_w),
+        down=down_lin,
         act=mlp.act_fn,
+        residual=lambda h, x, linear: _residual_addmm(h, x, own, linear),
         qk_norm=qk_norm_weight(attn),
         qk_eps=float(attn.q_norm.variance_epsilon),
         q_size=int(attn.q_proj.weight.shape[0]),
@@ -232,7 +253,7 @@ def decoder_layer(
     else:
         keys, values = keys[:, :, keys_view], values[:, :, keys_view]
         out = grouped_attention(q, keys, values, mask, float(attn.scaling), mode=attention)
-    h = h + lin.o(out)
+    h = lin.residual(h, out, lin.o)
     x = rms_norm(h, layer.post_attention_layernorm)
     gate, up = torch.split(lin.gate_up(x), [lin.intermediate, lin.intermediate], dim=-1)
-    return h + lin.down(lin.act(gate) * up)
+    return lin.residual(h, lin.act(gate) * up, lin.down)
