@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -13,7 +15,9 @@ import pytest
 # same machine get different pids, hence (very likely) different domains; discovery is kept on this host.
 os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="alpamayo_roslog_"))
+if "ROS_LOG_DIR" not in os.environ:  # keep ROS logs out of ~/.ros, and remove them with the session
+    os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="alpamayo_roslog_")
+    atexit.register(shutil.rmtree, os.environ["ROS_LOG_DIR"], ignore_errors=True)
 os.environ.pop("RMW_IMPLEMENTATION", None)
 
 from alpamayo_ros.rosenv import apply_ros_defaults
