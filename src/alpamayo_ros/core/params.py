@@ -15,7 +15,7 @@ from typing import Any, Union
 
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.sync import MISSING_CAMERA_POLICIES
-from alpamayo_ros.runtime.spec import BACKENDS, ModelSpec
+from alpamayo_ros.runtime.spec import BACKENDS, FAST_PATHS, ModelSpec
 
 NODE_NAME = "alpamayo_node"
 ParamValue = Union[bool, int, float, str, list[float]]  # noqa: UP007 (a runtime alias)
@@ -110,6 +110,13 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("model.seed", _MODEL.seed, "random seed of sampling", 0, 2**31 - 1),
     ParamSpec("model.engine_dir", _MODEL.engine_dir, "ONNX/TensorRT artefact directory; '' = next to the checkpoint"),
+    ParamSpec(
+        "model.fast_path",
+        _MODEL.fast_path,
+        "torch on CUDA: off = eager; on = static KV cache + CUDA graphs; fp8 = on + FP8 decode weights "
+        "(on/fp8 are CPU-verified, not yet measured on a GPU)",
+        choices=FAST_PATHS,
+    ),
     ParamSpec("model.warmup", True, "run one inference on a synthetic sample during configure, before reporting ready"),
     ParamSpec(
         "model.test_policy_raise",
@@ -216,6 +223,7 @@ class NodeParams:
     model_flow_steps: int
     model_seed: int
     model_engine_dir: str
+    model_fast_path: str
     model_warmup: bool
     model_test_policy_raise: bool
     sync_anchor_camera: str
@@ -260,6 +268,7 @@ class NodeParams:
             flow_steps=self.model_flow_steps,
             seed=self.model_seed,
             engine_dir=self.model_engine_dir,
+            fast_path=self.model_fast_path,
         )
 
     def camera(self, name: str) -> CameraParams:

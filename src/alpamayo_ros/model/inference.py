@@ -1,5 +1,6 @@
 """The node-facing torch backend: ``load_torch_model(spec) -> DrivingModel`` for Alpamayo-R1.
 
+``spec.fast_path`` on/fp8 swaps the eager rollout for ``model.fast`` (static KV cache + CUDA graphs, CUDA only).
 ``spec.model_path`` is an official checkpoint directory, or a preset: "tiny" (random, untrained) and "default"
 (for now the same as "tiny"; a trained default arrives later). Images: per camera (T, H, W, 3) uint8 RGB of any
 size, resized by the model's own processor rule (the official 1080x1920 -> 320x576). Ego history in the t0 frame.
@@ -24,6 +25,7 @@ from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS
 from alpamayo_ros.core.types import ModelInfo, ModelInput, Prediction, StageTimings
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.coc import reasoning_from_ids
+from alpamayo_ros.model.fast import FastOptions, FastRollout
 from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
 from alpamayo_ros.model.loader import load_checkpoint
 from alpamayo_ros.model.presets import PRESETS, build_preset
@@ -91,6 +93,11 @@ class AlpamayoDrivingModel:
             flow_steps=spec.flow_steps,
         )
         self._prompt_cache: dict[bytes, torch.Tensor] = {}
+        self._fast: FastRollout | None = None
+        if spec.fast_path != "off":
+            if model.device.type != "cuda":
+                raise ValueError(f"fast_path {spec.fast_path!r} needs a CUDA device (model is on {model.device})")
+            self._fast = FastRollout(model, self.tokens, FastOptions(fp8_decode=spec.fast_path == "fp8"))
 
     @property
     def info(self) -> ModelInfo:
@@ -138,13 +145,11 @@ class AlpamayoDrivingModel:
         preprocess_ms = (time.perf_counter() - start) * 1000.0
         generator = torch.Generator(device=model.device)
         generator.manual_seed(per_call_seed(self.spec.seed, sample.t0_ns))
-        result = run_rollout(
-            model,
-            RolloutInputs(ids, pixel_values, grids, hist_xyz, hist_rot),
-            self.settings,
-            self.tokens,
-            generator=generator,
-        )
+        inputs = RolloutInputs(ids, pixel_values, grids, hist_xyz, hist_rot)
+        if self._fast is not None:
+            result = self._fast(inputs, self.settings, generator=generator)
+        else:
+            result = run_rollout(model, inputs, self.settings, self.tokens, generator=generator)
         reasoning = []
         for row in result.reasoning.tokens.tolist():
             reasoning.append(reasoning_from_ids(self.tokenizer, row).text)
@@ -168,6 +173,7 @@ class AlpamayoDrivingModel:
     def close(self) -> None:
         cuda = self.model is not None and self.model.device.type == "cuda"
         self.model = None
+        self._fast = None
         self._prompt_cache.clear()
         if cuda:
             torch.cuda.empty_cache()

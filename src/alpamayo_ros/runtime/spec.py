@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt", "test_policy")
+FAST_PATHS: tuple[str, ...] = ("off", "on", "fp8")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class ModelSpec:
     flow_steps: int = 0  # 0 = the checkpoint's default
     seed: int = 0
     engine_dir: str = ""  # TensorRT / ONNX artefacts; "" = next to the checkpoint
+    # torch backend on CUDA: "off" = eager PyTorch (verified on an H200), "on" = static KV cache + CUDA graphs
+    # (model/fast; CPU-verified against eager, not yet run on a GPU), "fp8" = "on" with FP8 decode weights.
+    fast_path: str = "off"
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -44,5 +48,9 @@ class ModelSpec:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.temperature <= 0.0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.fast_path not in FAST_PATHS:
+            raise ValueError(f"fast_path {self.fast_path!r} is not one of {', '.join(FAST_PATHS)}")
+        if self.fast_path != "off" and self.backend != "torch":
+            raise ValueError(f"fast_path {self.fast_path!r} applies to the torch backend, not {self.backend!r}")
         if self.flow_steps < 0:
             raise ValueError(f"flow_steps must be >= 0, got {self.flow_steps}")
