@@ -1,6 +1,6 @@
 """pip-installable Python side of alpamayo_ros (console scripts); colcon builds the same tree with CMake."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="alpamayo_ros",
@@ -9,7 +9,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     package_dir={"": "src"},
-    packages=find_packages("src"),
+    # namespace discovery: resources/ (Fast DDS profile, shipped model) holds data folders without __init__.py
+    packages=find_namespace_packages("src", include=["alpamayo_ros", "alpamayo_ros.*"]),
     include_package_data=True,
     package_data={"alpamayo_ros": ["py.typed", "resources/*", "resources/**/*"]},
     entry_points={

@@ -28,12 +28,14 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs_hash" ] \
 fi
 
 log "installing pinned packages (torch CPU build, ROS 2 kilted wheels, tools)"
-"$vpy" -m pip install -q --disable-pip-version-check -r requirements/runtime.txt -r requirements/build.txt
+# (machines with a pip config pointing at absent local indexes print one warning per package: not ours to show)
+"$vpy" -m pip install -q --disable-pip-version-check -r requirements/runtime.txt -r requirements/build.txt \
+  2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
 
 log "installing alpamayo_ros (editable)"
 rm -rf "$site"/alpamayo_ros-*.egg-info   # left by an earlier message build: not a pip distribution
 "$vpy" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-  -e . --config-settings editable_mode=compat
+  -e .
 
 # The ROS wheels' exported CMake files carry the include paths of the machine that built them; point them at
 # this interpreter's headers and numpy's, or configuring the message build fails on a non-existent path.
