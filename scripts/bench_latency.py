@@ -61,6 +61,7 @@ from alpamayo_ros.model.flow_matching import euler_sample
 from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig, mask_trajectory_tokens, select_next
 from alpamayo_ros.model.history import history_token_ids
 from alpamayo_ros.model.presets import tiny_config
+from alpamayo_ros.model.rollout import StageClock
 from alpamayo_ros.model.rope import mrope_position_ids
 from alpamayo_ros.runtime import onnx_export as ox
 
@@ -163,21 +164,6 @@ def make_inputs(model: AlpamayoR1, device: torch.device) -> Inputs:
 
 
 # -- timing --------------------------------------------------------------------------------------------------------
-class Clock:
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.laps: dict[str, float] = {}
-        self._t = self._now()
-
-    def _now(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = self._now()
-        self.laps[name] = (now - self._t) * 1000.0
-        self._t = now
 
 
 @dataclass
@@ -229,7 +215,7 @@ def eager_runner(model: AlpamayoR1, x: Inputs, device: torch.device) -> Callable
     lm = model.language_model
 
     def run() -> dict[str, float]:
-        clock = Clock(device)
+        clock = StageClock(device)
         vision = model.encode_images(x.pixels, x.grids)
         clock.lap("vision")
         cache = DynamicCache(config=lm.config)
@@ -245,7 +231,7 @@ def eager_runner(model: AlpamayoR1, x: Inputs, device: torch.device) -> Callable
         action = euler_sample(lambda a, t: model.expert_step(ctx, a, t).velocity, x.noise, FLOW_STEPS)
         model.action_space.action_to_traj(action, x.hist_xyz, x.hist_rot)
         clock.lap("action")
-        return clock.laps
+        return clock.ms
 
     return run
 
@@ -450,7 +436,7 @@ def fast_runner(model: AlpamayoR1, x: Inputs, device: torch.device) -> tuple[Cal
     ids_with_forced = torch.cat([x.ids, x.forced[None]], dim=1)
 
     def run() -> dict[str, float]:
-        clock = Clock(device)
+        clock = StageClock(device)
         pixels.copy_(x.pixels)
         embeds, *deepstack = vision_graph()
         clock.lap("vision")
@@ -479,7 +465,7 @@ def fast_runner(model: AlpamayoR1, x: Inputs, device: torch.device) -> tuple[Cal
         action = flow_graph()
         model.action_space.action_to_traj(action.float(), x.hist_xyz, x.hist_rot)
         clock.lap("action")
-        return clock.laps
+        return clock.ms
 
     graphs = "CUDA graphs: vision, decode step, 10-step flow" if device.type == "cuda" else "no graphs (CPU)"
     return run, f"probe: batched SDPA vision, eager prefill, static KV, {ATTENTION['mode']} attention, {graphs}"
@@ -514,10 +500,10 @@ def _median_ms(fn: Callable[[], Any], device: torch.device, reps: int = 20) -> f
         fn()
     times = []
     for _ in range(reps):
-        clock = Clock(device)
+        clock = StageClock(device)
         fn()
         clock.lap("t")
-        times.append(clock.laps["t"])
+        times.append(clock.ms["t"])
     return float(np.median(times))
 
 
@@ -681,10 +667,10 @@ def measure_rates(device: torch.device) -> dict[str, float]:
             fn()
         times = []
         for _ in range(reps):
-            clock = Clock(device)
+            clock = StageClock(device)
             fn()
             clock.lap("t")
-            times.append(clock.laps["t"] / 1000.0)
+            times.append(clock.ms["t"] / 1000.0)
         return min(times)
 
     copy_s = best(lambda: dst.copy_(src))

@@ -65,8 +65,8 @@ def replace_after_marker(sequences: torch.Tensor, marker: int, pad: int) -> torc
     return sequences.masked_fill(positions > first, pad)
 
 
-class _Clock:
-    """Stage wall-clock in ms; synchronises CUDA so device work is attributed to the right stage."""
+class StageClock:
+    """Stage wall-clock in ms (laps of one name add up); synchronises CUDA so device work lands in its stage."""
 
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
@@ -99,7 +99,7 @@ def run_rollout(
 ) -> RolloutResult:
     """Run the whole model; timings: preprocess (fusion + rope), vision, prefill, decode, action."""
     device = model.device
-    clock = _Clock(device)
+    clock = StageClock(device)
     cfg = model.cfg
     n = settings.num_samples
     ids = inputs.input_ids.to(device)

@@ -31,7 +31,13 @@ from alpamayo_ros.model.fast.vision import StaticVision, uniform_grids
 from alpamayo_ros.model.flow_matching import initial_noise
 from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
 from alpamayo_ros.model.history import fuse_history, history_token_ids
-from alpamayo_ros.model.rollout import RolloutInputs, RolloutResult, RolloutSettings, replace_after_marker
+from alpamayo_ros.model.rollout import (
+    RolloutInputs,
+    RolloutResult,
+    RolloutSettings,
+    StageClock,
+    replace_after_marker,
+)
 from alpamayo_ros.model.rope import mrope_position_ids
 
 
@@ -71,23 +77,6 @@ class FastInfo:
     capture_ms: float = 0.0
     decode_steps: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-class _Clock:
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.ms: dict[str, float] = {}
-        self._t = self._now()
-
-    def _now(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = self._now()
-        self.ms[name] = self.ms.get(name, 0.0) + (now - self._t) * 1000.0
-        self._t = now
 
 
 def _fp8_linears(lin: LayerLinears, layer: Any, mode: str) -> LayerLinears:
@@ -214,7 +203,7 @@ class FastRollout:
     ) -> RolloutResult:
         model, tokens = self.model, self.tokens
         device = model.device
-        clock = _Clock(device)
+        clock = StageClock(device)
         cfg = model.cfg
         n = settings.num_samples
         ids = inputs.input_ids.to(device)
