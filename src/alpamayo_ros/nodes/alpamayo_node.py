@@ -34,7 +34,6 @@ Topics (relative names resolve under the node, e.g. /alpamayo_node/output/path; 
 from __future__ import annotations
 
 import argparse
-import collections
 import concurrent.futures
 import logging
 import sys
@@ -73,6 +72,16 @@ from alpamayo_ros.core.builders import (
     ns_from_stamp,
 )
 from alpamayo_ros.core.decisions import Agreement, check_consistency
+from alpamayo_ros.core.diagnostics import (
+    PlanningStats,
+    Status,
+    StreamStats,
+    Throttle,
+    camera_status,
+    model_status,
+    odometry_status,
+    planning_status,
+)
 from alpamayo_ros.core.ego_history import (
     EgoHistoryFailure,
     EgoHistoryResult,
@@ -143,72 +152,6 @@ class PlanResult:
     failure: str | None
     stage_ms: dict[str, float]
     latency: StageLatency | None = None
-
-
-# --- bookkeeping for diagnostics -------------------------------------------------------------------------------
-
-
-@dataclass
-class StreamStats:
-    """Arrival statistics of one input stream (camera or odometry)."""
-
-    received: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    out_of_order: int = 0
-    last_stamp_ns: int | None = None
-    last_error: str = ""
-    last_error_stamp_ns: int | None = None
-    size_wh: tuple[int, int] | None = None
-    stamps: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=30))
-
-    def rate_hz(self) -> float:
-        if len(self.stamps) < 2:
-            return 0.0
-        span_ns = max(self.stamps) - min(self.stamps)
-        return (len(self.stamps) - 1) * 1e9 / span_ns if span_ns > 0 else 0.0
-
-    def error(self, stamp_ns: int | None, text: str) -> None:
-        self.rejected += 1
-        self.last_error = text
-        self.last_error_stamp_ns = stamp_ns
-
-
-@dataclass
-class PlanningStats:
-    ticks: int = 0
-    skipped_busy: int = 0
-    no_new_sample: int = 0
-    sync_failures: int = 0
-    stale_samples: int = 0
-    ego_failures: int = 0
-    model_failures: int = 0
-    discarded: int = 0
-    published: int = 0
-    flushes: int = 0
-    last_failure: str = ""
-    last_publish_wall: float = 0.0
-    last_t0_ns: int = 0
-    last_planned_t0_ns: int = 0
-    last_failed_t0_ns: int = 0
-    last_stage_ms: dict[str, float] = field(default_factory=dict)
-    last_agreement: str = ""
-    last_filled: str = ""
-    last_warnings: str = ""
-
-
-class _Throttle:
-    """One log line per key per period (rclpy's throttling is per call site, not per message)."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-
-    def ready(self, key: str, period_sec: float) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(key, -1e18) >= period_sec:
-            self._last[key] = now
-            return True
-        return False
 
 
 class _RosLogHandler(logging.Handler):
@@ -286,7 +229,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self._plan = PlanningStats()
         self._camera_info: CameraInfo | None = None
         self._last_tick_now_ns = 0
-        self._throttle = _Throttle()
+        self._throttle = Throttle()
         super().__init__(node_name, **kwargs)
 
         self._declare_parameters()
@@ -546,12 +489,10 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             stats.error(stamp_ns, error)
             self._log_error(f"enc/{camera}", f"{self._topic(camera)}: {error}")
         size = (int(msg.width), int(msg.height))
-        if error is None and stats.size_wh is not None and size != stats.size_wh:
-            stats.last_error = f"image size changed from {stats.size_wh[0]}x{stats.size_wh[1]} to {size[0]}x{size[1]}"
-            stats.last_error_stamp_ns = stamp_ns
-            self._log_warn(f"size/{camera}", f"{self._topic(camera)}: {stats.last_error}")
         if error is None:
-            stats.size_wh = size
+            changed = stats.note_size(size, stamp_ns)
+            if changed is not None:
+                self._log_warn(f"size/{camera}", f"{self._topic(camera)}: {changed}")
         self._buffer_frame(camera, FrameEntry(stamp_ns, msg, size, error))
 
     def _on_compressed(self, camera: str, msg: CompressedImage) -> None:
@@ -586,12 +527,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return
         elif outcome is AddOutcome.TIME_JUMPED_BACK:
             self._flushed(f"{camera} stamp went back to {entry.stamp_ns / 1e9:.3f} s")
-        stats.stamps.append(entry.stamp_ns)
-        stats.last_stamp_ns = (
-            max(stats.last_stamp_ns or 0, entry.stamp_ns)
-            if outcome is not AddOutcome.TIME_JUMPED_BACK
-            else entry.stamp_ns
-        )
+        stats.accepted(entry.stamp_ns, time_jumped_back=outcome is AddOutcome.TIME_JUMPED_BACK)
 
     def _on_odometry(self, msg: Odometry) -> None:
         stats = self._odom_stats
@@ -618,8 +554,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return
         elif outcome == "time_jumped_back":
             self._flushed(f"odometry stamp went back to {stamp_ns / 1e9:.3f} s")
-        stats.stamps.append(stamp_ns)
-        stats.last_stamp_ns = stamp_ns if outcome == "time_jumped_back" else max(stats.last_stamp_ns or 0, stamp_ns)
+        stats.accepted(stamp_ns, time_jumped_back=outcome == "time_jumped_back")
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
@@ -656,7 +591,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         selected = self._sync.select()
         if isinstance(selected, SyncFailure):
             # the same anchor frame may complete on a later tick (a slower camera): retried, reported once
-            if self._first_failure(selected.t0_ns):
+            if plan.first_failure(selected.t0_ns):
                 plan.sync_failures += 1
                 self._not_planned("sync", f"sync failed: {selected.summary()}")
             return
@@ -670,7 +605,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return
         age_ns = now_ns - t0_ns
         if abs(age_ns) > prm.max_sample_age_sec * 1e9:
-            if self._first_failure(t0_ns):
+            if plan.first_failure(t0_ns):
                 plan.stale_samples += 1
                 self._not_planned(
                     "stale",
@@ -682,7 +617,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             self._odom, t0_ns, max_gap_sec=prm.ego_max_gap_sec, max_extrapolation_sec=prm.ego_max_extrapolation_sec
         )
         if isinstance(ego, EgoHistoryFailure):
-            if self._first_failure(t0_ns):
+            if plan.first_failure(t0_ns):
                 plan.ego_failures += 1
                 self._not_planned("ego", ego.reason)
             return
@@ -704,14 +639,6 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         model = self.model
         self._future = self._worker.submit(self._run_job, model, job)
         self._future.add_done_callback(lambda _f: self._result_guard.trigger())
-
-    def _first_failure(self, t0_ns: int | None) -> bool:
-        """True the first time a given anchor frame fails (counted and logged once, retried on later ticks)."""
-        key = -1 if t0_ns is None else t0_ns
-        if key == self._plan.last_failed_t0_ns:
-            return False
-        self._plan.last_failed_t0_ns = key
-        return True
 
     def _not_planned(self, key: str, reason: str) -> None:
         self._plan.last_failure = reason
@@ -855,10 +782,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             self._not_planned("discard", "result discarded: time jumped backwards during inference")
             return
         if result.outputs is None:
-            if result.failure and result.failure.startswith("model"):
-                plan.model_failures += 1
-            else:
-                plan.sync_failures += 1
+            plan.worker_failed(result.failure)
             self._not_planned("worker", result.failure or "unknown failure")
             return
         if self.lifecycle_state != "active":
@@ -887,10 +811,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
                 self._debug_pubs[topic].publish(Float64(data=float(result.stage_ms[key])))
         if result.latency is not None:
             self._debug_pubs["stage_latency"].publish(result.latency)
-        plan.published += 1
-        plan.last_publish_wall = time.monotonic()
-        plan.last_failure = ""
-        plan.last_agreement = f"{Agreement(out.agreement).name}: {out.agreement_detail}"
+        plan.published_plan(f"{Agreement(out.agreement).name}: {out.agreement_detail}", time.monotonic())
         if out.agreement == Agreement.DISAGREE:
             self._log_warn("disagree", f"reasoning and trajectory disagree: {out.agreement_detail}")
 
@@ -905,109 +826,46 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             self.get_logger().error(text)
 
     def _publish_diagnostics(self) -> None:
+        """Model, planning, odometry and one status per camera, derived in core.diagnostics; stamped node time."""
         now_ns = self.get_clock().now().nanoseconds
         stamp = self.get_clock().now().to_msg() if now_ns > 0 else TimeMsg()
-        statuses = [self._model_status(), self._planning_status(), self._odometry_status(now_ns)]
-        required = set(self.model.info.cameras) if self.model is not None else set()
-        statuses += [self._camera_status(cam, now_ns, cam in required) for cam in CAMERA_NAMES]
-        msg = DiagnosticArray(status=statuses)
+        prm = self.params
+        info = self.model.info if self.model is not None else None
+        statuses = {
+            "model": model_status(
+                self.model_state,
+                self.lifecycle_state,
+                self.model_error,
+                backend=prm.model_backend,
+                model_path=prm.model_model_path,
+                info=info,
+            ),
+            "planning": planning_status(self._plan, self.lifecycle_state),
+            "odometry": odometry_status(self._odom_stats, now_ns, prm.max_sample_age_sec, frame_id=self._odom.frame_id),
+        }
+        required = set(info.cameras) if info is not None else set()
+        for cam in CAMERA_NAMES:
+            cam_params = prm.camera(cam)
+            statuses[f"camera {cam}"] = camera_status(
+                self._camera_stats[cam],
+                now_ns,
+                prm.max_sample_age_sec,
+                topic=cam_params.topic,
+                message_type=cam_params.message_type,
+                used_by_model=cam in required,
+            )
+        msg = DiagnosticArray(status=[self._status_msg(name, status) for name, status in statuses.items()])
         msg.header.stamp = stamp
         self._diag_pub.publish(msg)
 
-    def _status(self, name: str, level: bytes, message: str, values: dict[str, Any]) -> DiagnosticStatus:
+    def _status_msg(self, name: str, status: Status) -> DiagnosticStatus:
         return DiagnosticStatus(
-            level=level,
+            level=bytes([status.level]),
             name=f"{self.get_name()}: {name}",
-            message=message,
+            message=status.message,
             hardware_id=self.get_fully_qualified_name(),
-            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+            values=[KeyValue(key=k, value=str(v)) for k, v in status.values.items()],
         )
-
-    def _model_status(self) -> DiagnosticStatus:
-        prm = self.params
-        values: dict[str, Any] = {
-            "state": self.model_state,
-            "lifecycle": self.lifecycle_state,
-            "backend": prm.model_backend,
-            "model_path": prm.model_model_path,
-        }
-        if self.model is not None:
-            info = self.model.info
-            values.update(
-                name=info.name, version=info.version, untrained=info.untrained, cameras=",".join(info.cameras)
-            )
-        if self.model_state == "error":
-            return self._status("model", DiagnosticStatus.ERROR, f"error: {self.model_error}", values)
-        if self.model_state == "ready":
-            return self._status("model", DiagnosticStatus.OK, "ready", values)
-        level = DiagnosticStatus.WARN if self.model_state == "loading" else DiagnosticStatus.OK
-        return self._status("model", level, self.model_state, values)
-
-    def _planning_status(self) -> DiagnosticStatus:
-        plan = self._plan
-        values: dict[str, Any] = {
-            "plans_published": plan.published,
-            "ticks": plan.ticks,
-            "skipped_ticks_busy": plan.skipped_busy,
-            "sync_failures": plan.sync_failures,
-            "stale_samples": plan.stale_samples,
-            "ego_history_failures": plan.ego_failures,
-            "model_failures": plan.model_failures,
-            "discarded_results": plan.discarded,
-            "buffer_flushes": plan.flushes,
-            "last_t0_sec": f"{plan.last_t0_ns / 1e9:.3f}",
-            "last_failure": plan.last_failure.splitlines()[0] if plan.last_failure else "",
-            "filled_cameras": plan.last_filled,
-            "camera_warnings": plan.last_warnings,
-            "agreement": plan.last_agreement,
-        }
-        values.update({k: f"{v:.1f}" for k, v in plan.last_stage_ms.items()})
-        if self.lifecycle_state != "active":
-            return self._status("planning", DiagnosticStatus.OK, f"not active ({self.lifecycle_state})", values)
-        if plan.last_failure:
-            return self._status("planning", DiagnosticStatus.WARN, plan.last_failure.splitlines()[0], values)
-        if plan.published == 0:
-            return self._status("planning", DiagnosticStatus.WARN, "waiting for the first complete sample", values)
-        return self._status("planning", DiagnosticStatus.OK, "planning", values)
-
-    def _stream_values(self, stats: StreamStats, now_ns: int) -> dict[str, Any]:
-        age = "" if stats.last_stamp_ns is None else f"{(now_ns - stats.last_stamp_ns) / 1e6:.0f}"
-        return {
-            "rate_hz": f"{stats.rate_hz():.1f}",
-            "age_ms": age,
-            "received": stats.received,
-            "rejected": stats.rejected,
-            "duplicates": stats.duplicates,
-            "out_of_order": stats.out_of_order,
-            "last_error": stats.last_error,
-        }
-
-    def _stream_level(self, stats: StreamStats, now_ns: int) -> tuple[bytes, str]:
-        if stats.last_stamp_ns is None:
-            return DiagnosticStatus.WARN, "no messages"
-        age_sec = (now_ns - stats.last_stamp_ns) / 1e9
-        if age_sec > self.params.max_sample_age_sec:
-            return DiagnosticStatus.WARN, f"stale: last message {age_sec:.2f} s old"
-        recent = stats.last_error_stamp_ns is not None and now_ns - stats.last_error_stamp_ns < 2e9
-        if recent:
-            return DiagnosticStatus.WARN, stats.last_error
-        return DiagnosticStatus.OK, f"{stats.rate_hz():.1f} Hz"
-
-    def _camera_status(self, cam: str, now_ns: int, used: bool) -> DiagnosticStatus:
-        stats = self._camera_stats[cam]
-        params = self.params.camera(cam)
-        values = self._stream_values(stats, now_ns)
-        values.update(topic=params.topic, message_type=params.message_type, used_by_model=used)
-        if stats.size_wh is not None:
-            values["size"] = f"{stats.size_wh[0]}x{stats.size_wh[1]}"
-        level, message = self._stream_level(stats, now_ns)
-        return self._status(f"camera {cam}", level, message, values)
-
-    def _odometry_status(self, now_ns: int) -> DiagnosticStatus:
-        level, message = self._stream_level(self._odom_stats, now_ns)
-        values = self._stream_values(self._odom_stats, now_ns)
-        values["frame_id"] = self._odom.frame_id
-        return self._status("odometry", level, message, values)
 
 
 # --- entry points ----------------------------------------------------------------------------------------------

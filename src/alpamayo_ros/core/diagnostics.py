@@ -1,0 +1,252 @@
+"""Diagnostics bookkeeping and status derivation for the planning node. Plain data, no rclpy, no messages.
+
+The node counts what happens to its inputs and plans in ``StreamStats`` / ``PlanningStats`` and, on its
+diagnostics timer, turns them into one ``Status`` per item (model, planning, odometry, one per camera) with the
+functions below; it only wraps each ``Status`` into a ``diagnostic_msgs/DiagnosticStatus`` (``bytes([level])``,
+``KeyValue(key, str(value))`` in the order given here) and publishes. ``Throttle`` rate-limits log lines per key.
+
+Times: stamps and ``now_ns`` are ROS time in nanoseconds (node clock); ages are reported in milliseconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from alpamayo_ros.core.types import ModelInfo
+
+RATE_WINDOW = 30  # stamps kept per stream for the rate estimate
+RECENT_ERROR_NS = 2_000_000_000  # a stream error this recent keeps the stream at WARN
+
+
+class Level(enum.IntEnum):
+    """Diagnostic level; the values are diagnostic_msgs/DiagnosticStatus's (OK=0, WARN=1, ERROR=2, STALE=3)."""
+
+    OK = 0
+    WARN = 1
+    ERROR = 2
+    STALE = 3
+
+
+class Status(NamedTuple):
+    """One diagnostic item: level, one-line message, key -> value (published as ``str(value)``, in order)."""
+
+    level: Level
+    message: str
+    values: dict[str, Any]
+
+
+@dataclass
+class StreamStats:
+    """Arrival statistics of one input stream (camera or odometry)."""
+
+    received: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    last_stamp_ns: int | None = None
+    last_error: str = ""
+    last_error_stamp_ns: int | None = None
+    size_wh: tuple[int, int] | None = None
+    stamps: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=RATE_WINDOW))
+
+    def rate_hz(self) -> float:
+        """Message rate over the last ``RATE_WINDOW`` accepted stamps (message time, not arrival time)."""
+        if len(self.stamps) < 2:
+            return 0.0
+        span_ns = max(self.stamps) - min(self.stamps)
+        return (len(self.stamps) - 1) * 1e9 / span_ns if span_ns > 0 else 0.0
+
+    def error(self, stamp_ns: int | None, text: str) -> None:
+        """A rejected message: counted, and its reason kept as the stream's last error."""
+        self.rejected += 1
+        self.last_error = text
+        self.last_error_stamp_ns = stamp_ns
+
+    def note_size(self, size_wh: tuple[int, int], stamp_ns: int) -> str | None:
+        """Record an accepted image's (width, height); returns the warning text when it changed, else None.
+
+        A size change is not a rejection (the frame is still buffered), but it is kept as the last error.
+        """
+        changed = None
+        if self.size_wh is not None and size_wh != self.size_wh:
+            changed = f"image size changed from {self.size_wh[0]}x{self.size_wh[1]} to {size_wh[0]}x{size_wh[1]}"
+            self.last_error = changed
+            self.last_error_stamp_ns = stamp_ns
+        self.size_wh = size_wh
+        return changed
+
+    def accepted(self, stamp_ns: int, *, time_jumped_back: bool = False) -> None:
+        """A buffered message: feeds the rate; the newest stamp only grows unless time jumped back."""
+        self.stamps.append(stamp_ns)
+        self.last_stamp_ns = stamp_ns if time_jumped_back else max(self.last_stamp_ns or 0, stamp_ns)
+
+
+@dataclass
+class PlanningStats:
+    """Counters and last outcomes of the planning loop (ticks, failures by kind, published plans)."""
+
+    ticks: int = 0
+    skipped_busy: int = 0
+    no_new_sample: int = 0
+    sync_failures: int = 0
+    stale_samples: int = 0
+    ego_failures: int = 0
+    model_failures: int = 0
+    discarded: int = 0
+    published: int = 0
+    flushes: int = 0
+    last_failure: str = ""
+    last_publish_wall: float = 0.0
+    last_t0_ns: int = 0
+    last_planned_t0_ns: int = 0
+    last_failed_t0_ns: int = 0
+    last_stage_ms: dict[str, float] = field(default_factory=dict)
+    last_agreement: str = ""
+    last_filled: str = ""
+    last_warnings: str = ""
+
+    def first_failure(self, t0_ns: int | None) -> bool:
+        """True the first time a given anchor frame fails (counted and logged once, retried on later ticks)."""
+        key = -1 if t0_ns is None else t0_ns
+        if key == self.last_failed_t0_ns:
+            return False
+        self.last_failed_t0_ns = key
+        return True
+
+    def worker_failed(self, failure: str | None) -> None:
+        """Count a job that produced no outputs: model failures ("model ...") apart from input ones."""
+        if failure and failure.startswith("model"):
+            self.model_failures += 1
+        else:
+            self.sync_failures += 1
+
+    def published_plan(self, agreement: str, wall_sec: float) -> None:
+        """A plan went out: clears the last failure (planning status back to OK)."""
+        self.published += 1
+        self.last_publish_wall = wall_sec
+        self.last_failure = ""
+        self.last_agreement = agreement
+
+
+class Throttle:
+    """One log line per key per period (rclpy's throttling is per call site, not per message)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def ready(self, key: str, period_sec: float) -> bool:
+        """True (and the period restarts) if ``key`` was not ready within the last ``period_sec`` seconds."""
+        now = self._clock()
+        if now - self._last.get(key, -1e18) >= period_sec:
+            self._last[key] = now
+            return True
+        return False
+
+
+# --- status derivation -------------------------------------------------------------------------------------------
+
+
+def stream_values(stats: StreamStats, now_ns: int) -> dict[str, Any]:
+    """The values every stream reports: rate, age of the newest stamp (ms, "" before any), counters, last error."""
+    age = "" if stats.last_stamp_ns is None else f"{(now_ns - stats.last_stamp_ns) / 1e6:.0f}"
+    return {
+        "rate_hz": f"{stats.rate_hz():.1f}",
+        "age_ms": age,
+        "received": stats.received,
+        "rejected": stats.rejected,
+        "duplicates": stats.duplicates,
+        "out_of_order": stats.out_of_order,
+        "last_error": stats.last_error,
+    }
+
+
+def stream_level(stats: StreamStats, now_ns: int, max_age_sec: float) -> tuple[Level, str]:
+    """WARN when silent, stale (newest stamp older than ``max_age_sec``) or with an error in the last 2 s; else OK."""
+    if stats.last_stamp_ns is None:
+        return Level.WARN, "no messages"
+    age_sec = (now_ns - stats.last_stamp_ns) / 1e9
+    if age_sec > max_age_sec:
+        return Level.WARN, f"stale: last message {age_sec:.2f} s old"
+    recent = stats.last_error_stamp_ns is not None and now_ns - stats.last_error_stamp_ns < RECENT_ERROR_NS
+    if recent:
+        return Level.WARN, stats.last_error
+    return Level.OK, f"{stats.rate_hz():.1f} Hz"
+
+
+def camera_status(
+    stats: StreamStats, now_ns: int, max_age_sec: float, *, topic: str, message_type: str, used_by_model: bool
+) -> Status:
+    """One camera stream: stream values plus its topic, message type, whether the model uses it, and image size."""
+    values = stream_values(stats, now_ns)
+    values.update(topic=topic, message_type=message_type, used_by_model=used_by_model)
+    if stats.size_wh is not None:
+        values["size"] = f"{stats.size_wh[0]}x{stats.size_wh[1]}"
+    level, message = stream_level(stats, now_ns, max_age_sec)
+    return Status(level, message, values)
+
+
+def odometry_status(stats: StreamStats, now_ns: int, max_age_sec: float, *, frame_id: str) -> Status:
+    """The odometry stream: stream values plus the odometry frame id."""
+    level, message = stream_level(stats, now_ns, max_age_sec)
+    values = stream_values(stats, now_ns)
+    values["frame_id"] = frame_id
+    return Status(level, message, values)
+
+
+def model_status(
+    state: str, lifecycle: str, error: str, *, backend: str, model_path: str, info: ModelInfo | None
+) -> Status:
+    """The model: ERROR with the reason after a failed load, OK when ready, WARN while loading.
+
+    Args:
+        state: unconfigured | loading | ready | error.
+        lifecycle: the node's lifecycle state (reported as a value only).
+        error: the reason of the last failure (used when ``state`` is "error").
+        backend: configured backend, reported.
+        model_path: configured model path, reported.
+        info: the loaded model's info, or None when no model is loaded.
+    """
+    values: dict[str, Any] = {"state": state, "lifecycle": lifecycle, "backend": backend, "model_path": model_path}
+    if info is not None:
+        values.update(name=info.name, version=info.version, untrained=info.untrained, cameras=",".join(info.cameras))
+    if state == "error":
+        return Status(Level.ERROR, f"error: {error}", values)
+    if state == "ready":
+        return Status(Level.OK, "ready", values)
+    return Status(Level.WARN if state == "loading" else Level.OK, state, values)
+
+
+def planning_status(plan: PlanningStats, lifecycle: str) -> Status:
+    """The planning loop: OK while inactive or planning; WARN with the first line of the last failure, or while
+    waiting for the first plan. Values: counters, last t0, filled cameras, agreement, last stage times (ms)."""
+    last_failure = plan.last_failure.splitlines()[0] if plan.last_failure else ""
+    values: dict[str, Any] = {
+        "plans_published": plan.published,
+        "ticks": plan.ticks,
+        "skipped_ticks_busy": plan.skipped_busy,
+        "sync_failures": plan.sync_failures,
+        "stale_samples": plan.stale_samples,
+        "ego_history_failures": plan.ego_failures,
+        "model_failures": plan.model_failures,
+        "discarded_results": plan.discarded,
+        "buffer_flushes": plan.flushes,
+        "last_t0_sec": f"{plan.last_t0_ns / 1e9:.3f}",
+        "last_failure": last_failure,
+        "filled_cameras": plan.last_filled,
+        "camera_warnings": plan.last_warnings,
+        "agreement": plan.last_agreement,
+    }
+    values.update({k: f"{v:.1f}" for k, v in plan.last_stage_ms.items()})
+    if lifecycle != "active":
+        return Status(Level.OK, f"not active ({lifecycle})", values)
+    if plan.last_failure:
+        return Status(Level.WARN, last_failure, values)
+    if plan.published == 0:
+        return Status(Level.WARN, "waiting for the first complete sample", values)
+    return Status(Level.OK, "planning", values)
