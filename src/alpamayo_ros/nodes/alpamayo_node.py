@@ -39,8 +39,6 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,16 +60,8 @@ from std_msgs.msg import Float64
 from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.core import params as P
-from alpamayo_ros.core.builders import (
-    MarkerStyle,
-    build_chain_of_causation,
-    build_image,
-    build_markers,
-    build_odom_path,
-    build_path,
-    ns_from_stamp,
-)
-from alpamayo_ros.core.decisions import Agreement, check_consistency
+from alpamayo_ros.core.builders import ns_from_stamp
+from alpamayo_ros.core.decisions import Agreement
 from alpamayo_ros.core.diagnostics import (
     PlanningStats,
     Status,
@@ -84,74 +74,33 @@ from alpamayo_ros.core.diagnostics import (
 )
 from alpamayo_ros.core.ego_history import (
     EgoHistoryFailure,
-    EgoHistoryResult,
     OdometryBuffer,
     OdometryRejectedError,
     build_ego_history,
     make_odom_sample,
 )
-from alpamayo_ros.core.images import (
-    ImageConversionError,
-    UnsupportedEncodingError,
-    compressed_to_rgb,
-    is_supported_encoding,
-    raw_to_rgb,
+from alpamayo_ros.core.images import ImageConversionError, UnsupportedEncodingError, is_supported_encoding
+from alpamayo_ros.core.planning import (
+    PlanJob,
+    PlanResult,
+    build_outputs,
+    check_prediction,
+    decode_frame,
+    synthetic_input,
 )
-from alpamayo_ros.core.overlay import PinholeCamera, draw_overlay
-from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
+from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.sync import (
     AddOutcome,
     FrameEntry,
     FrameSynchronizer,
     ImageAssemblyError,
     SyncConfig,
-    SyncedSample,
     SyncFailure,
     assemble_images,
 )
-from alpamayo_ros.core.types import DrivingModel, EgoHistory, ModelInput, Prediction, UInt8Array
+from alpamayo_ros.core.types import DrivingModel, ModelInput
 from alpamayo_ros.msg import ChainOfCausation, StageLatency
 from alpamayo_ros.rosenv import apply_ros_defaults
-
-# --- data handed between the executor and the worker ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlanJob:
-    """Everything the worker needs; built on the executor thread from the buffers at one tick."""
-
-    sample: SyncedSample
-    ego: EgoHistoryResult
-    generation: int  # buffers' generation (bumped on every flush): results of an older one are dropped
-    params: P.NodeParams
-    overlay_entry: FrameEntry | None
-    camera_info: CameraInfo | None
-    select_ms: float
-    started: float = field(default_factory=time.perf_counter)
-
-
-@dataclass(frozen=True)
-class PlanOutputs:
-    path: Path
-    path_odom: Path | None
-    reasoning: tuple[ChainOfCausation, ...]
-    sample_paths: tuple[Path, ...]
-    markers: MarkerArray
-    overlay: Image | None
-    agreement: int
-    agreement_detail: str
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    """What the worker returns: outputs to publish, or the reason there are none."""
-
-    t0_ns: int
-    generation: int
-    outputs: PlanOutputs | None
-    failure: str | None
-    stage_ms: dict[str, float]
-    latency: StageLatency | None = None
 
 
 class _RosLogHandler(logging.Handler):
@@ -171,40 +120,9 @@ class _RosLogHandler(logging.Handler):
             self._ros_logger.info(text)
 
 
-def _decode(payload: Any) -> UInt8Array:
-    if isinstance(payload, CompressedImage):
-        return compressed_to_rgb(payload.format, payload.data)
-    return raw_to_rgb(payload.encoding, payload.height, payload.width, payload.step, payload.data)
-
-
 def _qos(reliability: str, depth: int) -> QoSProfile:
     rel = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=rel)
-
-
-def _synthetic_input(info_size: tuple[int, int] | None, cameras: Sequence[str], offsets: Sequence[float]) -> ModelInput:
-    """A black, stationary sample for warm-up (exercises every stage once before we report ready)."""
-    height, width = info_size or (320, 576)
-    images = {cam: np.zeros((len(offsets), height, width, 3), np.uint8) for cam in cameras}
-    history = EgoHistory(
-        xyz=np.zeros((HISTORY_STEPS, 3)),
-        rotation=np.broadcast_to(np.eye(3), (HISTORY_STEPS, 3, 3)).copy(),
-        offsets_sec=-STEP_SEC * np.arange(HISTORY_STEPS - 1, -1, -1, dtype=np.float64),
-    )
-    return ModelInput(t0_ns=0, images=images, frame_offsets_sec=tuple(offsets), ego_history=history)
-
-
-def check_prediction(pred: Prediction) -> str | None:
-    """Sanity gate on model output: shapes and finiteness. Returns the reason it is unusable, or None."""
-    if pred.num_samples < 1:
-        return "model returned no samples"
-    if pred.xyz.shape[1:] != (FUTURE_STEPS, 3) or pred.rotation.shape[1:] != (FUTURE_STEPS, 3, 3):
-        return f"model output shapes {pred.xyz.shape} / {pred.rotation.shape}, expected (S, 64, 3) / (S, 64, 3, 3)"
-    if not (np.all(np.isfinite(pred.xyz)) and np.all(np.isfinite(pred.rotation))):
-        return "model output contains NaN/Inf"
-    if len(pred.reasoning) != pred.num_samples:
-        return f"{len(pred.reasoning)} reasoning texts for {pred.num_samples} samples"
-    return None
 
 
 class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for mypy here
@@ -312,7 +230,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             self.get_logger().info("warm-up inference on a synthetic sample")
             warm_started = time.perf_counter()
             try:
-                model.predict(_synthetic_input(info.image_size_hw, info.cameras, info.frame_offsets_sec))
+                model.predict(synthetic_input(info.image_size_hw, info.cameras, info.frame_offsets_sec))
             except Exception as exc:  # a model that cannot run one inference is not ready
                 model.close()
                 return self._fail_configure(f"warm-up inference failed: {type(exc).__name__}: {exc}")
@@ -653,7 +571,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         info = model.info
         t = time.perf_counter()
         try:
-            images = assemble_images(job.sample, _decode, info.image_size_hw)
+            images = assemble_images(job.sample, decode_frame, info.image_size_hw)
         except ImageAssemblyError as exc:
             return PlanResult(t0_ns, job.generation, None, f"bad camera frame: {exc}", stage)
         stage["images_ms"] = (time.perf_counter() - t) * 1e3
@@ -672,7 +590,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return PlanResult(t0_ns, job.generation, None, f"model output rejected: {bad}", stage)
         t = time.perf_counter()
         try:
-            outputs = AlpamayoNode._build_outputs(model, job, pred)
+            outputs = build_outputs(info, job, pred)
         except (ValueError, ImageConversionError) as exc:
             return PlanResult(t0_ns, job.generation, None, f"could not build outputs: {exc}", stage)
         stage["build_ms"] = (time.perf_counter() - t) * 1e3
@@ -686,62 +604,6 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             total_ms=float(tm.total_ms),
         )
         return PlanResult(t0_ns, job.generation, outputs, None, stage, latency)
-
-    @staticmethod
-    def _build_outputs(model: DrivingModel, job: PlanJob, pred: Prediction) -> PlanOutputs:
-        prm, t0_ns = job.params, job.sample.t0_ns
-        frame = prm.output_frame_id
-        reports = [
-            check_consistency(pred.reasoning[i], pred.xyz[i], job.ego.speed_mps) for i in range(pred.num_samples)
-        ]
-        count = pred.num_samples if prm.publish_all_samples else 1
-        reasoning = tuple(
-            build_chain_of_causation(
-                t0_ns, frame_id=frame, prediction=pred, sample_index=i, report=reports[i], info=model.info
-            )
-            for i in range(count)
-        )
-        path = build_path(pred.xyz[0], pred.rotation[0], t0_ns, frame)
-        sample_paths = tuple(build_path(pred.xyz[i], pred.rotation[i], t0_ns, frame) for i in range(1, count))
-        path_odom = (
-            build_odom_path(pred.xyz[0], pred.rotation[0], job.ego.t0_pose, t0_ns, prm.output_odom_frame_id)
-            if prm.output_publish_odom_path
-            else None
-        )
-        style = MarkerStyle(
-            z_offset_m=prm.output_marker_z_offset_m,
-            text_wrap_chars=prm.output_text_wrap_chars,
-            vehicle_length_m=prm.output_vehicle_length_m,
-            vehicle_width_m=prm.output_vehicle_width_m,
-            rear_overhang_m=prm.output_rear_overhang_m,
-        )
-        label = pred.reasoning[0]
-        if model.info.untrained:
-            label = f"[{model.info.name}: untrained] {label}"
-        markers = build_markers(pred.xyz[0], t0_ns, frame, text=label, agreement=int(reports[0].agreement), style=style)
-        overlay = None
-        if prm.overlay_enabled and job.overlay_entry is not None:
-            rgb = _decode(job.overlay_entry.payload)
-            cam = None
-            info = job.camera_info
-            if info is not None and info.width > 0 and info.height > 0:
-                cam = PinholeCamera.from_fields(
-                    list(info.k), info.width, info.height, prm.overlay_mount_xyz_m, prm.overlay_mount_rpy_rad
-                )
-            drawn = draw_overlay(
-                rgb, cam, pred.xyz[0], label, agreement=int(reports[0].agreement), max_width_px=prm.overlay_max_width_px
-            )
-            overlay = build_image(drawn, t0_ns, frame)
-        return PlanOutputs(
-            path=path,
-            path_odom=path_odom,
-            reasoning=reasoning,
-            sample_paths=sample_paths,
-            markers=markers,
-            overlay=overlay,
-            agreement=int(reports[0].agreement),
-            agreement_detail=reports[0].detail,
-        )
 
     # --- outputs (executor thread) -----------------------------------------------------------------------------
 
