@@ -16,11 +16,13 @@ from alpamayo_ros.core.planning import (
     build_outputs,
     check_prediction,
     decode_frame,
+    run_job,
+    sync_config,
     synthetic_input,
 )
-from alpamayo_ros.core.rig import FUTURE_STEPS, HISTORY_STEPS
-from alpamayo_ros.core.sync import FrameEntry, SyncedSample
-from alpamayo_ros.core.types import EgoHistory, ModelInfo, Prediction
+from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS
+from alpamayo_ros.core.sync import FrameEntry, FrameSynchronizer, SyncedSample
+from alpamayo_ros.core.types import EgoHistory, ModelInfo, ModelInput, Prediction, StageTimings
 
 T0 = 50 * 1_000_000_000 + 123
 INFO = ModelInfo("test-policy", "v1", ("camera_front_wide_120fov",), (-0.1, 0.0), None)
@@ -45,7 +47,10 @@ def rgb_image(height: int = 8, width: int = 12) -> Image:
 
 
 def job(
-    values: dict[str, object] | None = None, overlay: FrameEntry | None = None, info: CameraInfo | None = None
+    values: dict[str, object] | None = None,
+    overlay: FrameEntry | None = None,
+    info: CameraInfo | None = None,
+    sample: SyncedSample | None = None,
 ) -> PlanJob:
     ego = EgoHistoryResult(
         history=synthetic_input(None, (), ()).ego_history,
@@ -53,9 +58,9 @@ def job(
         speed_mps=5.0,
     )
     return PlanJob(
-        sample=SyncedSample(T0, {}, {}, ()),
+        sample=sample or SyncedSample(T0, {}, {}, ()),
         ego=ego,
-        generation=0,
+        generation=7,
         params=P.replace(P.from_values({}), values or {}),
         overlay_entry=overlay,
         camera_info=info,
@@ -167,3 +172,100 @@ def test_overlay_drawn_on_the_overlay_frame_with_or_without_intrinsics() -> None
     bad = CameraInfo(width=64, height=48, k=[0.0] * 9)
     with pytest.raises(ValueError, match="not a valid pinhole matrix"):
         build_outputs(INFO, job({"overlay.enabled": True}, overlay=entry, info=bad), straight())
+
+
+# --- run_job: the worker's cycle ----------------------------------------------------------------------------------
+
+CAM = INFO.cameras[0]
+
+
+class FakeModel:
+    """A DrivingModel that records its input and returns (or raises) what it is given."""
+
+    def __init__(self, result: Prediction | Exception, info: ModelInfo = INFO) -> None:
+        self._result, self._info = result, info
+        self.inputs: list[ModelInput] = []
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def predict(self, sample: ModelInput) -> Prediction:
+        self.inputs.append(sample)
+        if isinstance(self._result, Exception):
+            raise self._result
+        return self._result
+
+    def close(self) -> None:
+        pass
+
+
+def camera_sample(*entries: FrameEntry | None) -> SyncedSample:
+    return SyncedSample(T0, {CAM: entries}, {}, ())
+
+
+def frames() -> SyncedSample:
+    return camera_sample(FrameEntry(T0 - 100_000_000, rgb_image()), FrameEntry(T0, rgb_image()))
+
+
+def test_run_job_feeds_the_model_and_returns_outputs() -> None:
+    pred = straight()
+    pred = Prediction(pred.xyz, pred.rotation, pred.reasoning, (1,), (False,), StageTimings(total_ms=12.5))
+    model = FakeModel(pred)
+    result = run_job(model, job(sample=frames()))
+    assert (result.t0_ns, result.generation, result.failure) == (T0, 7, None)
+    assert result.outputs is not None and ns_from_stamp(result.outputs.path.header.stamp) == T0
+    assert result.latency is not None and result.latency.total_ms == 12.5
+    assert set(result.stage_ms) == {"select_ms", "images_ms", "inference_ms", "build_ms", "processing_ms"}
+    (given,) = model.inputs
+    assert given.t0_ns == T0 and given.frame_offsets_sec == INFO.frame_offsets_sec
+    assert given.images[CAM].shape == (2, 8, 12, 3)
+
+
+def test_run_job_model_exception_is_a_failure_with_traceback() -> None:
+    result = run_job(FakeModel(RuntimeError("boom")), job(sample=frames()))
+    assert result.outputs is None and result.latency is None
+    assert result.failure is not None and result.failure.startswith("model raised RuntimeError: boom\n")
+    assert "Traceback" in result.failure
+    assert "inference_ms" not in result.stage_ms
+
+
+def test_run_job_rejects_bad_output() -> None:
+    result = run_job(FakeModel(prediction(np.full((1, 64, 3), np.nan))), job(sample=frames()))
+    assert result.failure == "model output rejected: model output contains NaN/Inf"
+    assert "inference_ms" in result.stage_ms and "build_ms" not in result.stage_ms
+
+
+def test_run_job_bad_camera_frame_never_reaches_the_model() -> None:
+    broken = Image(height=8, width=12, encoding="rgb8", step=36, data=bytes(10))
+    model = FakeModel(straight())
+    result = run_job(model, job(sample=camera_sample(FrameEntry(T0, broken))))
+    assert result.failure is not None and result.failure.startswith(f"bad camera frame: {CAM} frame {T0}")
+    assert model.inputs == [] and result.stage_ms == {"select_ms": 0.0}
+
+
+def test_run_job_output_build_failure() -> None:
+    bad_cam = CameraInfo(width=64, height=48, k=[0.0] * 9)
+    overlay = FrameEntry(T0, rgb_image(48, 64))
+    result = run_job(FakeModel(straight()), job({"overlay.enabled": True}, overlay, bad_cam, frames()))
+    assert result.failure is not None and result.failure.startswith("could not build outputs: camera intrinsics")
+
+
+# --- sync_config --------------------------------------------------------------------------------------------------
+
+
+def test_sync_config_requires_the_model_cameras_and_covers_its_oldest_frame() -> None:
+    prm = P.from_values({})
+    config = sync_config(prm, INFO)
+    assert config.cameras == CAMERA_NAMES and config.required == INFO.cameras
+    assert config.frame_offsets_sec == INFO.frame_offsets_sec and config.anchor == prm.sync_anchor_camera
+    assert config.buffer_sec == prm.sync_buffer_sec  # the configured buffer already covers 0.1 s of frames
+    deep = ModelInfo("deep", "v", INFO.cameras, (-3.0, 0.0), None)
+    config = sync_config(prm, deep)
+    assert config.buffer_sec == pytest.approx(3.0 + prm.sync_tolerance_sec + prm.sync_max_anchor_lag_sec + 0.1)
+    FrameSynchronizer(config)  # valid as stretched
+
+
+def test_sync_config_without_frame_offsets_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        sync_config(P.from_values({}), ModelInfo("none", "v", INFO.cameras, (), None))

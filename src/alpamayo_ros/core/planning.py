@@ -1,8 +1,9 @@
-"""One planning cycle without ROS: the job handed to the worker, the output sanity gate, the output messages.
+"""One planning cycle without ROS: the job handed to the worker, the worker's run, the output sanity gate, the
+output messages, and the synchronisation settings a model needs.
 
-The node builds a ``PlanJob`` on its executor thread from its buffers at one tick; the worker turns it into a
-``PlanResult`` (outputs to publish, or the reason there are none); the node publishes. Nothing here touches node
-state or imports rclpy; message classes are only constructed (core.builders).
+The node builds a ``PlanJob`` on its executor thread from its buffers at one tick; its worker thread calls
+``run_job``, which returns a ``PlanResult`` (outputs to publish, or the reason there are none); the node
+publishes. Nothing here touches node state or imports rclpy; message classes are only constructed (core.builders).
 
 Frames and stamps are those of core.builders: plans in ``output_frame_id`` (base_link at t0) stamped t0, the
 optional odom path composed with the ego pose at t0.
@@ -11,6 +12,7 @@ optional odom path composed with the ego pose at t0.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +33,11 @@ from alpamayo_ros.core.builders import (
 )
 from alpamayo_ros.core.decisions import check_consistency
 from alpamayo_ros.core.ego_history import EgoHistoryResult
-from alpamayo_ros.core.images import compressed_to_rgb, raw_to_rgb
+from alpamayo_ros.core.images import ImageConversionError, compressed_to_rgb, raw_to_rgb
 from alpamayo_ros.core.overlay import PinholeCamera, draw_overlay
-from alpamayo_ros.core.rig import FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
-from alpamayo_ros.core.sync import FrameEntry, SyncedSample
-from alpamayo_ros.core.types import EgoHistory, ModelInfo, ModelInput, Prediction, UInt8Array
+from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
+from alpamayo_ros.core.sync import FrameEntry, ImageAssemblyError, SyncConfig, SyncedSample, assemble_images
+from alpamayo_ros.core.types import DrivingModel, EgoHistory, ModelInfo, ModelInput, Prediction, UInt8Array
 from alpamayo_ros.msg import ChainOfCausation, StageLatency
 
 DEFAULT_WARMUP_SIZE_HW = (320, 576)  # warm-up frame size for models that resize frames themselves
@@ -180,4 +182,76 @@ def build_outputs(info: ModelInfo, job: PlanJob, pred: Prediction) -> PlanOutput
         overlay=overlay,
         agreement=int(reports[0].agreement),
         agreement_detail=reports[0].detail,
+    )
+
+
+def run_job(model: DrivingModel, job: PlanJob) -> PlanResult:
+    """Decode/resize the job's frames, run the model, check its output, build the messages; never raises for a
+    bad frame, a model failure or a bad output: the result carries the reason instead.
+
+    Runs on the node's worker thread and touches only ``job`` and ``model``. ``stage_ms`` holds the wall times of
+    the stages reached (select, images, inference, build, processing = the whole cycle), in milliseconds.
+    """
+    stage: dict[str, float] = {"select_ms": job.select_ms}
+    t0_ns = job.sample.t0_ns
+    info = model.info
+    t = time.perf_counter()
+    try:
+        images = assemble_images(job.sample, decode_frame, info.image_size_hw)
+    except ImageAssemblyError as exc:
+        return PlanResult(t0_ns, job.generation, None, f"bad camera frame: {exc}", stage)
+    stage["images_ms"] = (time.perf_counter() - t) * 1e3
+    sample = ModelInput(
+        t0_ns=t0_ns, images=images, frame_offsets_sec=tuple(info.frame_offsets_sec), ego_history=job.ego.history
+    )
+    t = time.perf_counter()
+    try:
+        pred = model.predict(sample)
+    except Exception as exc:  # the model may raise anything; the node reports it and keeps running
+        tb = traceback.format_exc(limit=4)
+        return PlanResult(t0_ns, job.generation, None, f"model raised {type(exc).__name__}: {exc}\n{tb}", stage)
+    stage["inference_ms"] = (time.perf_counter() - t) * 1e3
+    bad = check_prediction(pred)
+    if bad is not None:
+        return PlanResult(t0_ns, job.generation, None, f"model output rejected: {bad}", stage)
+    t = time.perf_counter()
+    try:
+        outputs = build_outputs(info, job, pred)
+    except (ValueError, ImageConversionError) as exc:
+        return PlanResult(t0_ns, job.generation, None, f"could not build outputs: {exc}", stage)
+    stage["build_ms"] = (time.perf_counter() - t) * 1e3
+    stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms
+    tm = pred.timings
+    latency = StageLatency(
+        preprocess_ms=float(tm.preprocess_ms),
+        vision_ms=float(tm.vision_ms),
+        reasoning_ms=float(tm.reasoning_ms),
+        action_ms=float(tm.action_ms),
+        total_ms=float(tm.total_ms),
+    )
+    return PlanResult(t0_ns, job.generation, outputs, None, stage, latency)
+
+
+def sync_config(params: P.NodeParams, info: ModelInfo) -> SyncConfig:
+    """The synchroniser settings for a model: all rig cameras, the model's cameras required at its frame offsets.
+
+    The buffer is stretched to hold the model's oldest frame plus tolerance, anchor lag and 0.1 s margin, whatever
+    ``sync.buffer_sec`` says.
+
+    Raises:
+        ValueError: the model has no frame offsets.
+    """
+    return SyncConfig(
+        cameras=CAMERA_NAMES,
+        required=tuple(info.cameras),
+        anchor=params.sync_anchor_camera,
+        frame_offsets_sec=tuple(info.frame_offsets_sec),
+        tolerance_sec=params.sync_tolerance_sec,
+        missing_policy=params.sync_missing_camera_policy,
+        buffer_sec=max(
+            params.sync_buffer_sec,
+            -min(info.frame_offsets_sec) + params.sync_tolerance_sec + params.sync_max_anchor_lag_sec + 0.1,
+        ),
+        max_anchor_lag_sec=params.sync_max_anchor_lag_sec,
+        backwards_jump_sec=params.sync_backwards_jump_sec,
     )

@@ -79,28 +79,16 @@ from alpamayo_ros.core.ego_history import (
     build_ego_history,
     make_odom_sample,
 )
-from alpamayo_ros.core.images import ImageConversionError, UnsupportedEncodingError, is_supported_encoding
-from alpamayo_ros.core.planning import (
-    PlanJob,
-    PlanResult,
-    build_outputs,
-    check_prediction,
-    decode_frame,
-    synthetic_input,
-)
+from alpamayo_ros.core.images import UnsupportedEncodingError, is_supported_encoding
+from alpamayo_ros.core.planning import PlanJob, PlanResult, check_prediction, run_job, sync_config, synthetic_input
 from alpamayo_ros.core.rig import CAMERA_NAMES
-from alpamayo_ros.core.sync import (
-    AddOutcome,
-    FrameEntry,
-    FrameSynchronizer,
-    ImageAssemblyError,
-    SyncConfig,
-    SyncFailure,
-    assemble_images,
-)
-from alpamayo_ros.core.types import DrivingModel, ModelInput
+from alpamayo_ros.core.sync import AddOutcome, FrameEntry, FrameSynchronizer, SyncFailure
+from alpamayo_ros.core.types import DrivingModel
 from alpamayo_ros.msg import ChainOfCausation, StageLatency
 from alpamayo_ros.rosenv import apply_ros_defaults
+
+# check_prediction lives in core.planning; re-exported for callers of the node module
+__all__ = ["AlpamayoNode", "add_arguments", "check_prediction", "main", "run"]
 
 
 class _RosLogHandler(logging.Handler):
@@ -207,22 +195,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         if hasattr(model, "raise_on_predict"):
             model.raise_on_predict = prm.model_test_policy_raise
         try:
-            self._sync = FrameSynchronizer(
-                SyncConfig(
-                    cameras=CAMERA_NAMES,
-                    required=tuple(info.cameras),
-                    anchor=prm.sync_anchor_camera,
-                    frame_offsets_sec=tuple(info.frame_offsets_sec),
-                    tolerance_sec=prm.sync_tolerance_sec,
-                    missing_policy=prm.sync_missing_camera_policy,
-                    buffer_sec=max(
-                        prm.sync_buffer_sec,
-                        -min(info.frame_offsets_sec) + prm.sync_tolerance_sec + prm.sync_max_anchor_lag_sec + 0.1,
-                    ),
-                    max_anchor_lag_sec=prm.sync_max_anchor_lag_sec,
-                    backwards_jump_sec=prm.sync_backwards_jump_sec,
-                )
-            )
+            self._sync = FrameSynchronizer(sync_config(prm, info))
         except ValueError as exc:
             model.close()
             return self._fail_configure(f"synchronisation settings do not fit the model: {exc}")
@@ -555,55 +528,12 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         )
         plan.last_planned_t0_ns = t0_ns
         model = self.model
-        self._future = self._worker.submit(self._run_job, model, job)
+        self._future = self._worker.submit(run_job, model, job)
         self._future.add_done_callback(lambda _f: self._result_guard.trigger())
 
     def _not_planned(self, key: str, reason: str) -> None:
         self._plan.last_failure = reason
         self._log_warn(f"plan/{key}", f"not planning: {reason}")
-
-    # --- worker thread: returns a result, touches no node state ----------------------------------------------
-
-    @staticmethod
-    def _run_job(model: DrivingModel, job: PlanJob) -> PlanResult:
-        stage: dict[str, float] = {"select_ms": job.select_ms}
-        t0_ns = job.sample.t0_ns
-        info = model.info
-        t = time.perf_counter()
-        try:
-            images = assemble_images(job.sample, decode_frame, info.image_size_hw)
-        except ImageAssemblyError as exc:
-            return PlanResult(t0_ns, job.generation, None, f"bad camera frame: {exc}", stage)
-        stage["images_ms"] = (time.perf_counter() - t) * 1e3
-        sample = ModelInput(
-            t0_ns=t0_ns, images=images, frame_offsets_sec=tuple(info.frame_offsets_sec), ego_history=job.ego.history
-        )
-        t = time.perf_counter()
-        try:
-            pred = model.predict(sample)
-        except Exception as exc:  # the model may raise anything; the node reports it and keeps running
-            tb = traceback.format_exc(limit=4)
-            return PlanResult(t0_ns, job.generation, None, f"model raised {type(exc).__name__}: {exc}\n{tb}", stage)
-        stage["inference_ms"] = (time.perf_counter() - t) * 1e3
-        bad = check_prediction(pred)
-        if bad is not None:
-            return PlanResult(t0_ns, job.generation, None, f"model output rejected: {bad}", stage)
-        t = time.perf_counter()
-        try:
-            outputs = build_outputs(info, job, pred)
-        except (ValueError, ImageConversionError) as exc:
-            return PlanResult(t0_ns, job.generation, None, f"could not build outputs: {exc}", stage)
-        stage["build_ms"] = (time.perf_counter() - t) * 1e3
-        stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms
-        tm = pred.timings
-        latency = StageLatency(
-            preprocess_ms=float(tm.preprocess_ms),
-            vision_ms=float(tm.vision_ms),
-            reasoning_ms=float(tm.reasoning_ms),
-            action_ms=float(tm.action_ms),
-            total_ms=float(tm.total_ms),
-        )
-        return PlanResult(t0_ns, job.generation, outputs, None, stage, latency)
 
     # --- outputs (executor thread) -----------------------------------------------------------------------------
 
