@@ -7,9 +7,11 @@ A managed (lifecycle) node and nothing but wiring; the logic lives in ``alpamayo
   decoded in a callback;
 - a planning timer (steady clock, ``planning_rate_hz``) checks, in order: no inference in flight, a complete
   synchronized sample, not stale, ego history available; then hands the sample to ONE worker thread;
-- the worker decodes/resizes the frames it needs, runs the model, checks the output, builds the messages and
-  RETURNS a result; a guard condition wakes the executor, which publishes it (or records why not);
-- ``/diagnostics`` says what the node is doing and why it is not planning.
+- the worker runs ``core.planning.run_job``: decodes/resizes the frames it needs, runs the model, checks the
+  output, builds the messages and RETURNS a result; a guard condition wakes the executor, which publishes it (or
+  records why not);
+- ``/diagnostics`` says what the node is doing and why it is not planning: the node counts into
+  ``core.diagnostics`` stats, derives each status there, and only wraps and publishes them.
 
 Threading: a single-threaded executor owns all node state; the worker touches only the job it is given.
 
