@@ -261,6 +261,7 @@ def save_checkpoint(
         state.pop(TIED_KEY, None)
     tmp = out_dir / (SINGLE_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.chmod(0o644)  # safetensors writes 0600; package data must be world-readable
     tmp.replace(out_dir / SINGLE_FILE)
     (out_dir / "config.json").write_text(json.dumps(raw_config, indent=2) + "\n")
     (proc / "config.json").write_text(json.dumps(vlm, indent=2) + "\n")

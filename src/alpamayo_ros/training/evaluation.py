@@ -44,6 +44,8 @@ def ensure_bags(root: Path, scenarios: list[str], seeds: tuple[int, ...], progre
 def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Fast proxy without bags: score rendered samples (``training.data.SampleSet``) with the same metric and
     consistency functions; history comes straight from the simulation instead of interpolated odometry."""
+    from collections import Counter
+
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -68,7 +70,8 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
         cv = metrics.tick_errors(metrics.constant_velocity(data.hist_xyz[i]), gt)
         report = check_consistency(pred.reasoning[0], pred.xyz[0], float(data.speed[i]))
         ref = Decision(Longitudinal(int(data.lon[i])), Lateral(int(data.lat[i])))
-        rec = per.setdefault(data.scenario[i], {k: [] for k in ("err", "cv", "lon", "lat", "agree")})
+        rec = per.setdefault(data.scenario[i], {k: [] for k in ("err", "cv", "lon", "lat", "agree", "confusion")})
+        rec["confusion"].append(f"{ref.longitudinal.name}->{report.stated.longitudinal.name}")
         rec["err"].append(err)
         rec["cv"].append(cv)
         rec["lon"].append(report.stated.longitudinal == ref.longitudinal)
@@ -101,6 +104,7 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
             },
         }
         rows[name] = table_row(summary)
+        rows[name]["lon_confusion"] = dict(Counter(c for k in keys for c in per[k]["confusion"]).most_common())
     return rows
 
 
