@@ -25,7 +25,7 @@ def _sample(t0_ns: int = 1_000, size: tuple[int, int] = (320, 576), seed: int = 
 
 @pytest.fixture(scope="module")
 def tiny_model():  # type: ignore[no-untyped-def]
-    model = load_torch_model(ModelSpec(model_path="default", max_reasoning_tokens=3, num_samples=2, seed=7))
+    model = load_torch_model(ModelSpec(model_path="tiny", max_reasoning_tokens=3, num_samples=2, seed=7))
     yield model
     model.close()
 
@@ -101,3 +101,34 @@ def test_official_checkpoint_through_the_backend(official_tiny_a: Path) -> None:
     model.close()
     with pytest.raises(RuntimeError, match="closed"):
         model.predict(_sample())
+
+
+def test_default_is_the_shipped_driver_when_present() -> None:
+    from alpamayo_ros.model.inference import SHIPPED_DRIVER_DIR, resolve_model_path
+
+    expected = str(SHIPPED_DRIVER_DIR) if (SHIPPED_DRIVER_DIR / "config.json").is_file() else "tiny"
+    assert resolve_model_path("default") == expected
+    assert resolve_model_path("tiny") == "tiny" and resolve_model_path("/x/y") == "/x/y"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"camera_names": ["camera_roof_360"]}, r"unknown \['camera_roof_360'\]"),
+        ({"camera_names": []}, "camera_names"),
+        ({"frame_offsets_sec": [0.0, -0.1]}, "must be ascending"),
+        ({"frame_offsets_sec": [0.1]}, "at or before t0"),
+    ],
+)
+def test_rig_from_config_rejects_bad_rigs(raw: dict[str, object], message: str) -> None:
+    from alpamayo_ros.model.config import ConfigError
+    from alpamayo_ros.model.inference import rig_from_config
+
+    with pytest.raises(ConfigError, match=message):
+        rig_from_config(raw)
+
+
+def test_rig_defaults_to_alpamayo_r1() -> None:
+    from alpamayo_ros.model.inference import rig_from_config
+
+    assert rig_from_config({}) == (ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC)

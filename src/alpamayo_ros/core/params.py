@@ -111,6 +111,13 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("model.seed", _MODEL.seed, "random seed of sampling", 0, 2**31 - 1),
     ParamSpec("model.engine_dir", _MODEL.engine_dir, "ONNX/TensorRT artefact directory; '' = next to the checkpoint"),
     ParamSpec(
+        "model.cpu_threads",
+        _MODEL.cpu_threads,
+        "intra-op threads for CPU inference; 0 = one per core (spins against other busy processes)",
+        0,
+        256,
+    ),
+    ParamSpec(
         "model.fast_path",
         _MODEL.fast_path,
         "torch on CUDA: off = eager; on = static KV cache + CUDA graphs; fp8 = on + FP8 decode weights "
@@ -224,6 +231,7 @@ class NodeParams:
     model_seed: int
     model_engine_dir: str
     model_fast_path: str
+    model_cpu_threads: int
     model_warmup: bool
     model_test_policy_raise: bool
     sync_anchor_camera: str
@@ -269,6 +277,7 @@ class NodeParams:
             seed=self.model_seed,
             engine_dir=self.model_engine_dir,
             fast_path=self.model_fast_path,
+            cpu_threads=self.model_cpu_threads,
         )
 
     def camera(self, name: str) -> CameraParams:

@@ -1,10 +1,12 @@
 """The node-facing torch backend: ``load_torch_model(spec) -> DrivingModel`` for Alpamayo-R1.
 
 ``spec.fast_path`` on/fp8 swaps the eager rollout for ``model.fast`` (static KV cache + CUDA graphs, CUDA only).
-``spec.model_path`` is an official checkpoint directory, or a preset: "tiny" (random, untrained) and "default"
-(for now the same as "tiny"; a trained default arrives later). Images: per camera (T, H, W, 3) uint8 RGB of any
-size, resized by the model's own processor rule (the official 1080x1920 -> 320x576). Ego history in the t0 frame.
-float32 on CPU, bfloat16 on CUDA unless ``spec.dtype`` says otherwise; attention through PyTorch SDPA.
+``spec.model_path`` is a checkpoint directory (official layout; ours may add ``camera_names``, ``frame_offsets_sec``,
+``model_name`` and a tokenizer in their processor folder), "default" (the small driver shipped in
+``resources/models``, trained on the synthetic scenarios; the "tiny" preset when absent) or "tiny" (random weights,
+untrained). Images: per camera (T, H, W, 3) uint8 RGB of any size, resized by the model's own processor rule (the
+official 1080x1920 -> 320x576). Ego history in the t0 frame. float32 on CPU, bfloat16 on CUDA unless ``spec.dtype``
+says otherwise; attention through PyTorch SDPA.
 
 Sampling is a pure function of (weights, input, seed): each call seeds its generator from ``spec.seed`` and the
 sample's ``t0_ns``, so a replay gives the same output and two calls on different frames do not share noise.
@@ -12,19 +14,22 @@ sample's ``t0_ns``, so a replay gives the same output and two calls on different
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC, HISTORY_STEPS
+from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC, CAMERA_NAMES, HISTORY_STEPS
 from alpamayo_ros.core.types import ModelInfo, ModelInput, Prediction, StageTimings
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.coc import reasoning_from_ids
+from alpamayo_ros.model.config import ConfigError
 from alpamayo_ros.model.fast import FastOptions, FastRollout
 from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
 from alpamayo_ros.model.loader import load_checkpoint
@@ -35,7 +40,44 @@ from alpamayo_ros.model.tokenizer import check_against_config, load_tokenizer, t
 from alpamayo_ros.runtime.spec import ModelSpec
 
 LOG = logging.getLogger(__name__)
-PRESET_ALIASES = {"default": "tiny"}
+# The package's default model: the small driver trained on the synthetic scenarios (tools/train), when shipped.
+SHIPPED_DRIVER_DIR = Path(__file__).resolve().parents[1] / "resources" / "models" / "alpamayo_small_driver"
+
+
+def resolve_model_path(model_path: str) -> str:
+    """ "default" -> the shipped small driver when the package carries it, else the untrained "tiny" preset."""
+    if model_path == "default":
+        return str(SHIPPED_DRIVER_DIR) if (SHIPPED_DRIVER_DIR / "config.json").is_file() else "tiny"
+    return model_path
+
+
+def rig_from_config(raw: dict[str, Any]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """(cameras, frame offsets) a checkpoint was trained with; Alpamayo-R1's four cameras x four frames by default.
+
+    The official config has no such keys; checkpoints of ours (the small driver: all seven cameras) add
+    ``camera_names`` and ``frame_offsets_sec``.
+
+    Raises:
+        ConfigError: an unknown camera name, or offsets that are not ascending and at or before t0.
+    """
+    cameras = tuple(str(c) for c in raw.get("camera_names", ALPAMAYO_R1_CAMERAS))
+    offsets = tuple(float(o) for o in raw.get("frame_offsets_sec", ALPAMAYO_R1_FRAME_OFFSETS_SEC))
+    unknown = [c for c in cameras if c not in CAMERA_NAMES]
+    if unknown or not cameras:
+        raise ConfigError(f"camera_names {list(cameras)}: unknown {unknown} (rig: {', '.join(CAMERA_NAMES)})")
+    if not offsets or list(offsets) != sorted(offsets) or offsets[-1] > 0.0:
+        raise ConfigError(f"frame_offsets_sec {list(offsets)} must be ascending and end at or before t0")
+    return cameras, offsets
+
+
+def _checkpoint_tokenizer_dir(checkpoint: Path, raw: dict[str, Any]) -> Path | None:
+    """``<checkpoint>/<vlm_name_or_path>`` when it is a local folder holding a tokenizer.json (our checkpoints ship
+    their own small vocabulary there); None for the official layout, whose tokenizer is built offline."""
+    name = str(raw.get("vlm_name_or_path", ""))
+    if not name:
+        return None
+    candidate = Path(name) if Path(name).is_absolute() else checkpoint / name
+    return candidate if (candidate / "tokenizer.json").is_file() else None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -195,38 +237,51 @@ def load_torch_model(spec: ModelSpec, progress: Callable[[str], None] | None = N
 
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
-    name = PRESET_ALIASES.get(spec.model_path, spec.model_path)
+    name = resolve_model_path(spec.model_path)
+    if device.type == "cpu" and spec.cpu_threads > 0:
+        torch.set_num_threads(spec.cpu_threads)  # process-wide: this process exists to run the model
+        say(f"CPU inference with {spec.cpu_threads} intra-op thread(s)")
     started = time.perf_counter()
+    cameras, offsets = ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC
+    tokenizer_dir: Path | None = None
+    if spec.tokenizer_path:
+        # a tokenizer_path without tokenizer.json may still hold the base VLM's config.json (used by the loader)
+        user_dir = Path(spec.tokenizer_path).expanduser()
+        tokenizer_dir = user_dir if (user_dir / "tokenizer.json").is_file() else None
     if name in PRESETS:
         say(f"building preset {name!r} (random weights, UNTRAINED) on {device} as {dtype}, seed {spec.seed}")
         model = build_preset(name, seed=spec.seed, dtype=dtype, device=device)
         version, untrained, model_name = f"preset-{name}-seed{spec.seed}", True, f"alpamayo-r1-{name}"
     else:
-        path = Path(spec.model_path).expanduser()
-        if not path.is_dir():
+        path = Path(name).expanduser()
+        if not (path / "config.json").is_file():
             raise FileNotFoundError(
-                f"model_path {spec.model_path!r} is neither a checkpoint directory nor one of {PRESETS}"
+                f"model_path {spec.model_path!r} is neither a checkpoint directory (with config.json) nor one of "
+                f"{', '.join(('default', *PRESETS))}"
             )
-        say(f"loading Alpamayo-R1 checkpoint {path} on {device} as {dtype}")
-        model, report = load_checkpoint(path, device, dtype, vlm_dir=spec.tokenizer_path or None, progress=say)
+        raw: dict[str, Any] = json.loads((path / "config.json").read_text())
+        cameras, offsets = rig_from_config(raw)
+        if tokenizer_dir is None:
+            tokenizer_dir = _checkpoint_tokenizer_dir(path, raw)
+        say(f"loading checkpoint {path} on {device} as {dtype}")
+        vlm_dir = spec.tokenizer_path or (str(tokenizer_dir) if tokenizer_dir else None)
+        model, report = load_checkpoint(path, device, dtype, vlm_dir=vlm_dir, progress=say)
         say(
-            f"loaded {report.num_tensors} tensors ({report.num_values / 1e9:.2f} B values) from "
+            f"loaded {report.num_tensors} tensors ({report.num_values / 1e9:.4f} B values) from "
             f"{', '.join(report.files)} in {report.seconds:.1f} s, fingerprint {report.fingerprint}, "
             f"VLM architecture from {model.cfg.vlm_source}"
         )
-        version, untrained, model_name = report.fingerprint, False, "alpamayo-r1"
-    # a tokenizer_path without tokenizer.json may still hold the base VLM's config.json (used by the loader)
-    has_file = bool(spec.tokenizer_path) and (Path(spec.tokenizer_path).expanduser() / "tokenizer.json").is_file()
-    tokenizer_dir = str(Path(spec.tokenizer_path).expanduser()) if has_file else None
+        version, untrained = report.fingerprint, False
+        model_name = str(raw.get("model_name", "alpamayo-r1"))
     source = f"{tokenizer_dir}/tokenizer.json" if tokenizer_dir else "Qwen3-VL built offline from qwen.tiktoken"
-    say(f"tokenizer: {source}")
-    tokenizer = load_tokenizer(tokenizer_dir, model.cfg.traj_vocab_size)
+    say(f"tokenizer: {source}; cameras: {', '.join(cameras)}; frame offsets {list(offsets)} s")
+    tokenizer = load_tokenizer(str(tokenizer_dir) if tokenizer_dir else None, model.cfg.traj_vocab_size)
     check_against_config(tokenizer, model.cfg.vocab_size, model.cfg.traj_token_start_idx, model.cfg.traj_token_ids)
     info = ModelInfo(
         name=model_name,
         version=version,
-        cameras=ALPAMAYO_R1_CAMERAS,
-        frame_offsets_sec=ALPAMAYO_R1_FRAME_OFFSETS_SEC,
+        cameras=cameras,
+        frame_offsets_sec=offsets,
         image_size_hw=None,
         untrained=untrained,
     )
