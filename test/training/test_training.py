@@ -14,6 +14,7 @@ from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
 from alpamayo_ros.core.types import EgoHistory, ModelInput
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.coc import reasoning_from_ids
+from alpamayo_ros.model.inference import load_torch_model, resolve_model_path
 from alpamayo_ros.model.loader import load_checkpoint
 from alpamayo_ros.model.tokenizer import ALPAMAYO_SPECIAL_NAMES, check_against_config, special_token, token_ids
 from alpamayo_ros.runtime.spec import ModelSpec
@@ -26,7 +27,6 @@ from alpamayo_ros.training.checkpoint import (
 )
 from alpamayo_ros.training.collate import Collator
 from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode
-from alpamayo_ros.training.driver import default_model_dir, load_driving_model
 from alpamayo_ros.training.objective import joint_loss
 from alpamayo_ros.training.vocab import build_tokenizer
 
@@ -114,11 +114,12 @@ def _sample(episode: SampleSet, i: int, cameras: tuple[str, ...]) -> ModelInput:
     return ModelInput(t0_ns=i, images=images, frame_offsets_sec=(0.0,), ego_history=history)
 
 
-@pytest.mark.skipif(default_model_dir() is None, reason="no shipped small-driver weights in this checkout")
+@pytest.mark.skipif(resolve_model_path("default") == "tiny", reason="no shipped small-driver weights in this checkout")
 def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet) -> None:
-    model = load_driving_model(ModelSpec(model_path="default", device="cpu", seed=0))
+    model = load_torch_model(ModelSpec(model_path="default", device="cpu", seed=0))  # the node's own loader
     try:
         assert model.info.cameras == CAMERA_NAMES and not model.info.untrained
+        assert model.info.name == "alpamayo-small-driver" and model.info.frame_offsets_sec == (0.0,)
         pred = model.predict(_sample(episode, len(episode) - 1, model.info.cameras))
         assert pred.xyz.shape == (1, 64, 3) and pred.rotation.shape == (1, 64, 3, 3)
         assert np.isfinite(pred.xyz).all()

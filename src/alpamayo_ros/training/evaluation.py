@@ -3,8 +3,8 @@
 ``python -m alpamayo_ros.training.evaluation --model DIR --bags out/eval_bags`` synthesises the bags it lacks
 (seeds >= 1000, 20 s: seeds and an episode length the training never used, rendered at another resolution) and
 scores them with ``tools.evaluate.evaluate_bag`` / ``summarize`` (the node's sync, ego history and consistency
-monitor). The model is loaded with ``training.driver.load_driving_model`` because ``alpamayo-ros evaluate`` loads
-through ``model.inference.load_torch_model``, which does not yet read a checkpoint's own tokenizer and rig.
+monitor), per scenario: ``alpamayo-ros evaluate BAG --model default`` gives the same figures bag by bag; this adds
+the per-scenario table of the issue's targets, a tick-weighted merge, and a bag-free ``--proxy`` for quick checks.
 """
 
 from __future__ import annotations
@@ -202,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from alpamayo_ros.model.inference import load_torch_model
     from alpamayo_ros.runtime.spec import ModelSpec
     from alpamayo_ros.tools.evaluate import evaluate_bag, summarize
     from alpamayo_ros.tools.scenarios import SCENARIOS
-    from alpamayo_ros.training.driver import load_driving_model
 
     torch.set_num_threads(args.threads)
     scenarios = list(args.scenarios or SCENARIOS)
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     bags = ensure_bags(args.bags, scenarios, tuple(args.seeds), progress=True)
     if args.synth_only:
         return 0
-    model = load_driving_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
+    model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
     rows: dict[str, dict[str, Any]] = {}
     all_evals = []
     started = time.time()
@@ -240,14 +240,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
+    from alpamayo_ros.model.inference import load_torch_model
     from alpamayo_ros.runtime.spec import ModelSpec
     from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
-    from alpamayo_ros.training.driver import load_driving_model
 
     eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,))
     spec = DataSpec(tick_stride=2)
     data = load_samples(build_cache(spec, eps, args.cache, args.workers), eps)
-    model = load_driving_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
+    model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
     started = time.time()
     try:
         rows = evaluate_samples(model, data)
