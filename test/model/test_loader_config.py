@@ -198,3 +198,21 @@ def test_builtin_full_config_equals_the_release_config() -> None:
     vlm = json.loads((FIXTURES / "qwen3_vl_8b_base_config.json").read_text())
     parsed = parse_config(raw, vlm)
     assert replace(r1_full_config(), vlm_source=parsed.vlm_source) == parsed
+
+
+def test_fingerprint_changes_with_values_not_only_layout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Retrained weights of the same architecture must not share a model_version."""
+    import torch
+    from safetensors.torch import save_file
+
+    from alpamayo_ros.model.loader import weights_fingerprint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    save_file({"w": torch.zeros(4, 4)}, str(a / "model.safetensors"))
+    save_file({"w": torch.ones(4, 4)}, str(b / "model.safetensors"))
+    fa = weights_fingerprint(a, [a / "model.safetensors"])
+    fb = weights_fingerprint(b, [b / "model.safetensors"])
+    assert fa != fb and len(fa) == 12
+    assert fa == weights_fingerprint(a, [a / "model.safetensors"])
