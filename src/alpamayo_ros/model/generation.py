@@ -62,10 +62,10 @@ def mask_trajectory_tokens(logits: torch.Tensor, start: int, size: int) -> torch
     return logits
 
 
-def select_next(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """(B, V) fp32 masked logits -> (B,) next ids."""
-    if cfg.greedy:
-        return logits.argmax(dim=-1)
+def warp_scores(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """Temperature, then top-k, then top-p (the smallest set of tokens holding top_p of the mass stays): (B, V)
+    masked logits -> scores with the dropped tokens at -inf. Shared by the eager loop and the graphed decode step;
+    host-sync free, so it can be captured."""
     scores = logits / cfg.temperature
     if cfg.top_k is not None and cfg.top_k > 0:
         kth = torch.topk(scores, min(cfg.top_k, scores.shape[-1]), dim=-1).values[..., -1:]
@@ -75,9 +75,15 @@ def select_next(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Gene
         cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
         drop_sorted = cumulative <= (1.0 - cfg.top_p)
         drop_sorted[..., -1:] = False
-        drop = drop_sorted.scatter(1, order, drop_sorted)
-        scores = scores.masked_fill(drop, float("-inf"))
-    probs = scores.softmax(dim=-1)
+        scores = scores.masked_fill(drop_sorted.scatter(1, order, drop_sorted), float("-inf"))
+    return scores
+
+
+def select_next(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, V) fp32 masked logits -> (B,) next ids."""
+    if cfg.greedy:
+        return logits.argmax(dim=-1)
+    probs = warp_scores(logits, cfg).softmax(dim=-1)
     if generator is not None and generator.device != probs.device:
         sampled = torch.multinomial(probs.to(generator.device), 1, generator=generator).to(probs.device)
     else:

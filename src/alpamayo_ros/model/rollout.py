@@ -84,6 +84,24 @@ class StageClock:
         self._t = now
 
 
+def prepare_prompt(
+    model: AlpamayoR1, inputs: RolloutInputs, tokens: DecodeTokens
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """History tokens fused into their placeholders, and the 3-axis mRoPE positions of the prompt.
+
+    Returns (fused ids (B, L), position ids (3, B, L), rope deltas (B, 1)) on the model's device.
+    """
+    device, cfg = model.device, model.cfg
+    ids = inputs.input_ids.to(device)
+    hist_ids = history_token_ids(inputs.history_xyz.to(device), cfg.hist_tokenizer, cfg.hist_token_start_idx)
+    fused = fuse_history(ids, hist_ids, tokens.history_placeholder)
+    merge = int(model.vlm.config.vision_config.spatial_merge_size)
+    position_ids, rope_deltas = mrope_position_ids(
+        fused, inputs.image_grid_thw, int(model.vlm.config.image_token_id), merge
+    )
+    return fused, position_ids, rope_deltas
+
+
 @torch.inference_mode()
 def run_rollout(
     model: AlpamayoR1,
@@ -102,13 +120,7 @@ def run_rollout(
     clock = StageClock(device)
     cfg = model.cfg
     n = settings.num_samples
-    ids = inputs.input_ids.to(device)
-    hist_ids = history_token_ids(inputs.history_xyz.to(device), cfg.hist_tokenizer, cfg.hist_token_start_idx)
-    fused = fuse_history(ids, hist_ids, tokens.history_placeholder)
-    merge = int(model.vlm.config.vision_config.spatial_merge_size)
-    position_ids, rope_deltas = mrope_position_ids(
-        fused, inputs.image_grid_thw, int(model.vlm.config.image_token_id), merge
-    )
+    fused, position_ids, rope_deltas = prepare_prompt(model, inputs, tokens)
     clock.lap("preprocess")
 
     vision = model.encode_images(inputs.pixel_values, inputs.image_grid_thw)
@@ -151,14 +163,14 @@ def run_rollout(
     xyz, rot = model.action_space.action_to_traj(action, hist_xyz, hist_rot)
     clock.lap("action")
 
-    batch = ids.shape[0]
+    batch = fused.shape[0]
     return RolloutResult(
         pred_xyz=xyz.reshape(batch, n, *xyz.shape[1:]),
         pred_rot=rot.reshape(batch, n, *rot.shape[1:]),
         sampled_action=action,
         reasoning=reasoning,
         sequences=replace_after_marker(sequences, tokens.future_start, tokens.pad),
-        prompt_len=int(ids.shape[1]),
+        prompt_len=int(fused.shape[1]),
         timings_ms=clock.ms,
         fused_input_ids=fused if keep_intermediates else None,
         position_ids=position_ids if keep_intermediates else None,

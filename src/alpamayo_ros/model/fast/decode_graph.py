@@ -15,7 +15,7 @@ import torch
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, decoder_layer, rms_norm, rope_tables
-from alpamayo_ros.model.generation import DecodeTokens, ReasoningResult, SamplingConfig
+from alpamayo_ros.model.generation import DecodeTokens, ReasoningResult, SamplingConfig, warp_scores
 
 LmHead = torch.nn.Module
 
@@ -73,16 +73,7 @@ class StaticDecoder:
         cfg = self.sampling
         if cfg.greedy or self.gumbel is None:
             return masked.argmax(dim=-1)
-        scores = masked / cfg.temperature
-        if cfg.top_k is not None and cfg.top_k > 0:
-            kth = torch.topk(scores, min(cfg.top_k, scores.shape[-1]), dim=-1).values[..., -1:]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        if cfg.top_p < 1.0:
-            sorted_scores, order = torch.sort(scores, descending=False, dim=-1)
-            cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
-            drop_sorted = cumulative <= (1.0 - cfg.top_p)
-            drop_sorted[..., -1:] = False
-            scores = scores.masked_fill(drop_sorted.scatter(1, order, drop_sorted), float("-inf"))
+        scores = warp_scores(masked, cfg)
         # Gumbel-max: argmax(log p + g) ~ Categorical(p); softmax's constant shift does not change the argmax
         return (scores + self.gumbel.index_select(0, index)[0]).argmax(dim=-1)
 

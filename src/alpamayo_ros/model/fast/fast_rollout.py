@@ -30,15 +30,14 @@ from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, layer_l
 from alpamayo_ros.model.fast.vision import StaticVision, uniform_grids
 from alpamayo_ros.model.flow_matching import initial_noise
 from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
-from alpamayo_ros.model.history import fuse_history, history_token_ids
 from alpamayo_ros.model.rollout import (
     RolloutInputs,
     RolloutResult,
     RolloutSettings,
     StageClock,
+    prepare_prompt,
     replace_after_marker,
 )
-from alpamayo_ros.model.rope import mrope_position_ids
 
 
 @dataclass(frozen=True)
@@ -206,13 +205,7 @@ class FastRollout:
         clock = StageClock(device)
         cfg = model.cfg
         n = settings.num_samples
-        ids = inputs.input_ids.to(device)
-        hist_ids = history_token_ids(inputs.history_xyz.to(device), cfg.hist_tokenizer, cfg.hist_token_start_idx)
-        fused = fuse_history(ids, hist_ids, tokens.history_placeholder)
-        merge = int(model.vlm.config.vision_config.spatial_merge_size)
-        position_ids, rope_deltas = mrope_position_ids(
-            fused, inputs.image_grid_thw, int(model.vlm.config.image_token_id), merge
-        )
+        fused, position_ids, rope_deltas = prepare_prompt(model, inputs, tokens)
         clock.lap("preprocess")
 
         vision = self._encode_images(inputs.pixel_values, inputs.image_grid_thw)
@@ -275,7 +268,7 @@ class FastRollout:
             sampled_action=action,
             reasoning=reasoning,
             sequences=replace_after_marker(sequences, tokens.future_start, tokens.pad),
-            prompt_len=int(ids.shape[1]),
+            prompt_len=int(fused.shape[1]),
             timings_ms=clock.ms,
             fused_input_ids=fused if keep_intermediates else None,
             position_ids=position_ids if keep_intermediates else None,
