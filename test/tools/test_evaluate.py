@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from alpamayo_ros.runtime.spec import ModelSpec
 from alpamayo_ros.tools import bagio
-from alpamayo_ros.tools.evaluate import future_from_odometry, run_evaluation
+from alpamayo_ros.tools.evaluate import evaluate_bag, future_from_odometry, run_evaluation, summarize
 
 
 def test_offline_evaluation_with_test_policy(tiny_bag: Path, tmp_path: Path) -> None:
@@ -68,3 +71,66 @@ def test_ground_truth_from_odometry_matches_the_recorded_future(tiny_bag: Path) 
         fut = future_from_odometry(odom, tick.stamp_ns)
         assert fut is not None
         assert np.allclose(fut, tick.future[:, :2], atol=1e-6)
+
+
+class _NaNOnSecondCall:
+    """A DrivingModel wrapper whose second prediction has NaN waypoints (what check_prediction must stop)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    @property
+    def info(self) -> Any:
+        return self.inner.info
+
+    def predict(self, sample: Any) -> Any:
+        pred = self.inner.predict(sample)
+        self.calls += 1
+        if self.calls == 2:
+            xyz = pred.xyz.copy()
+            xyz[0, 10:20] = np.nan
+            pred = dataclasses.replace(pred, xyz=xyz)
+        return pred
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_prediction_failing_the_node_sanity_gate_is_a_model_failure_not_scored(tiny_bag: Path) -> None:
+    from alpamayo_ros.core.types import DrivingModel
+    from alpamayo_ros.runtime.registry import load_model
+
+    model = _NaNOnSecondCall(load_model(ModelSpec(backend="test_policy")))
+    assert isinstance(model, DrivingModel)
+    result = evaluate_bag(tiny_bag, model, report_ticks=0, progress=False)
+    assert model.calls == 20
+    assert result.model_failures == {"model output contains NaN/Inf": 1}
+    assert len(result.ticks) == 19
+    summary = summarize([result], {})
+    assert summary["model_failures"] == {"count": 1, "reasons": {"model output contains NaN/Inf": 1}}
+    assert summary["ticks"]["skipped"]["model failure: model output contains NaN/Inf"] == 1
+    assert summary["ticks"]["scored"] == 19
+    for table in summary["model_metrics"].values():
+        assert all(math.isfinite(v) for v in table.values())
+    assert all(math.isfinite(v) for t in summary["per_tick"] for v in t["ade"].values())
+
+
+def test_evaluate_synchronises_with_the_node_sync_config(tiny_bag: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The synchroniser settings are the node's (core.planning.sync_config), not a formula of evaluate's own."""
+    from alpamayo_ros.core import params as P
+    from alpamayo_ros.core.planning import sync_config
+    from alpamayo_ros.core.sync import FrameSynchronizer
+    from alpamayo_ros.runtime.registry import load_model
+    from alpamayo_ros.tools import evaluate
+
+    configs: list[Any] = []
+
+    def recording(config: Any) -> FrameSynchronizer:
+        configs.append(config)
+        return FrameSynchronizer(config)
+
+    monkeypatch.setattr(evaluate, "FrameSynchronizer", recording)
+    model = load_model(ModelSpec(backend="test_policy"))
+    evaluate.evaluate_bag(tiny_bag, model, max_ticks=1, report_ticks=0, progress=False)
+    assert configs == [sync_config(P.from_values({}), model.info)]

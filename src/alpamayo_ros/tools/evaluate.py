@@ -1,13 +1,14 @@
 """`alpamayo-ros evaluate BAG...`: open-loop evaluation of a model (or of recorded node outputs) on bags.
 
-The bag is read in log-time order and fed through the node's own pipeline code: ``core.sync.FrameSynchronizer``
-(anchor camera + tolerance), ``core.ego_history`` (timestamp-interpolated 16-pose history), ``core.sync.
-assemble_images`` and the model from ``runtime.registry.load_model``, with the node's default parameters
-(``core.params``). A planning tick is every anchor-camera frame, planned once every message logged at or before its
-stamp has been fed (no DDS, no timer, no dropped ticks: deterministic). Each plan is compared with the recorded
-future (``/ground_truth/path``, else the odometry itself): ADE / FDE / minADE at 0.5 / 1 / 3 / 5 / 6.4 s (XY), the
-node's reasoning-action consistency monitor (``core.decisions``), and decision agreement with the reference labels
-(``/ground_truth/reasoning``). A constant-velocity baseline is scored on the same ticks.
+The bag is read in log-time order and fed through the node's own pipeline code: ``core.sync.FrameSynchronizer`` (anchor
+camera + tolerance), ``core.ego_history`` (timestamp-interpolated 16-pose history), ``core.sync.assemble_images`` and
+the model from ``runtime.registry.load_model``, with the node's default parameters (``core.params``), its synchroniser
+settings (``core.planning.sync_config``) and its output sanity gate (``core.planning.check_prediction``: a tick whose
+prediction fails it is a model failure, counted, not scored). A planning tick is every anchor-camera frame, planned once
+every message logged at or before its stamp has been fed (no DDS, no timer, no dropped ticks: deterministic). Each plan
+is compared with the recorded future (``/ground_truth/path``, else the odometry itself): ADE / FDE / minADE at 0.5 / 1 /
+3 / 5 / 6.4 s (XY), the node's reasoning-action consistency monitor (``core.decisions``), and decision agreement with
+the reference labels (``/ground_truth/reasoning``). A constant-velocity baseline is scored on the same ticks.
 
 ``--predictions RECORDED_BAG`` scores what a running node published instead (its Path and ChainOfCausation,
 matched to the scenario bag by header stamp t0), e.g. a bag recorded during ``alpamayo-ros demo``.
@@ -49,12 +50,11 @@ from alpamayo_ros.core.sync import (
     FrameEntry,
     FrameSynchronizer,
     ImageAssemblyError,
-    SyncConfig,
     SyncFailure,
     assemble_images,
 )
 from alpamayo_ros.core.transforms import quat_to_matrix, to_local
-from alpamayo_ros.core.types import FloatArray, ModelInput, UInt8Array
+from alpamayo_ros.core.types import FloatArray, ModelInfo, ModelInput, UInt8Array
 from alpamayo_ros.runtime.spec import BACKENDS, ModelSpec
 from alpamayo_ros.tools import bagio, metrics
 from alpamayo_ros.tools.synth import load_sidecar
@@ -94,6 +94,7 @@ class BagEvaluation:
     anchor_frames: int = 0
     ticks: list[TickResult] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    model_failures: Counter[str] = field(default_factory=Counter)  # reason -> ticks (also counted in skipped)
     camera_info: dict[str, Any] = field(default_factory=dict)  # camera -> (k (9,), width, height)
 
 
@@ -212,23 +213,17 @@ def evaluate_bag(
     """Feed one bag through the node's pipeline; plan (model) or look up (predictions) at every anchor frame."""
     from tqdm import tqdm
 
+    # core.planning builds the node's output messages (ROS message classes): imported only where it is needed.
+    from alpamayo_ros.core.planning import check_prediction, sync_config
+
     prm = P.from_values({})
     info = model.info if model is not None else None
     required = tuple(info.cameras) if info is not None else (prm.sync_anchor_camera,)
     offsets = tuple(info.frame_offsets_sec) if info is not None else (0.0,)
-    sync = FrameSynchronizer(
-        SyncConfig(
-            cameras=CAMERA_NAMES,
-            required=required,
-            anchor=prm.sync_anchor_camera,
-            frame_offsets_sec=offsets,
-            tolerance_sec=prm.sync_tolerance_sec,
-            missing_policy=prm.sync_missing_camera_policy,
-            buffer_sec=max(prm.sync_buffer_sec, -min(offsets) + 0.5),
-            max_anchor_lag_sec=prm.sync_max_anchor_lag_sec,
-            backwards_jump_sec=prm.sync_backwards_jump_sec,
-        )
-    )
+    # The node's own synchroniser settings (core.planning.sync_config); recorded predictions are matched on the
+    # anchor camera alone.
+    sync_info = info or ModelInfo("recorded", "", required, offsets, None)
+    sync = FrameSynchronizer(sync_config(prm, sync_info))
     odom = OdometryBuffer(prm.ego_buffer_sec, prm.sync_backwards_jump_sec)
     result = BagEvaluation(bag, load_sidecar(bag))
     topics = bagio.bag_topics(bag)
@@ -281,6 +276,11 @@ def evaluate_bag(
             started = time.perf_counter()
             pred = model.predict(sample)
             latency = (time.perf_counter() - started) * 1e3
+            failure = check_prediction(pred)  # the node's sanity gate: such a plan is never published
+            if failure is not None:
+                result.model_failures[failure] += 1
+                result.skipped[f"model failure: {failure}"] += 1
+                return
             pred_xy = np.asarray(pred.xyz[:, :, :2], dtype=np.float64)
             report = check_consistency(pred.reasoning[0], pred.xyz[0], ego.speed_mps)
             reasoning, stated, shown = pred.reasoning[0], report.stated, report.shown
@@ -407,8 +407,10 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
             ref_vs_gt.append(verdict == Agreement.AGREE)
     lat_ms = [t.latency_ms for t in ticks if t.latency_ms is not None]
     skipped: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
     for e in evals:
         skipped.update(e.skipped)
+        failures.update(e.model_failures)
     return {
         "model": model_desc,
         "bags": [
@@ -422,6 +424,7 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
             for e in evals
         ],
         "ticks": {"anchor_frames": sum(e.anchor_frames for e in evals), "scored": len(ticks), "skipped": dict(skipped)},
+        "model_failures": {"count": sum(failures.values()), "reasons": dict(failures)},
         "model_metrics": metrics.mean_errors([t.errors for t in ticks]),
         "baseline_metrics": metrics.mean_errors([t.baseline_errors for t in ticks]),
         "baseline": "constant velocity: mean XY velocity of the last 0.3 s of ego history, extrapolated",
