@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.builders import (
+    MarkerStyle,
     build_chain_of_causation,
     build_image,
     build_markers,
@@ -107,6 +108,9 @@ def test_markers_are_frame_locked_raised_and_coloured() -> None:
     assert max(len(row) for row in label.text.split("\n")) <= 48 and label.text.count("\n") >= 5
     green = build_markers(xyz, T0, "base_link", text="ok", agreement=1).markers[0].color
     assert green.g > green.r
+    assert (line.lifetime.sec, line.lifetime.nanosec) == (3, 0)  # outlives a slow plan, vanishes when planning stops
+    styled = build_markers(xyz, T0, "base_link", text="ok", agreement=1, style=MarkerStyle(lifetime_sec=2.5))
+    assert all((m.lifetime.sec, m.lifetime.nanosec) == (2, 500_000_000) for m in styled.markers)
 
 
 def test_image_message() -> None:

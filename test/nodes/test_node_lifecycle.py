@@ -120,3 +120,20 @@ def test_model_load_failure_is_an_error_not_a_fallback(managed: tuple[Feeder, An
     _set(fd, model__backend="test_policy", model__model_path="default")
     assert _transition(fd, Transition.TRANSITION_CONFIGURE)
     assert wait_until(lambda: (fd.status("model") or (0, ""))[1] == "ready", 5.0)
+
+
+def test_invalid_topic_fails_configure_with_the_reason(managed: tuple[Feeder, Any]) -> None:
+    from lifecycle_msgs.msg import Transition
+
+    fd, _ = managed
+    if _state(fd) != "unconfigured":
+        assert _transition(fd, Transition.TRANSITION_CLEANUP)
+    _set(fd, model__backend="test_policy", model__model_path="default")
+    _set(fd, cameras__camera_rear_tele_30fov__topic="bad topic name")
+    assert not _transition(fd, Transition.TRANSITION_CONFIGURE)
+    assert _state(fd) == "unconfigured"
+    assert wait_until(lambda: "could not create publishers/subscriptions" in (fd.status("model") or (0, ""))[1], 5.0)
+    assert "bad topic name" in fd.status("model")[1]  # type: ignore[index]
+    _set(fd, cameras__camera_rear_tele_30fov__topic="~/input/camera_rear_tele_30fov/image")
+    assert _transition(fd, Transition.TRANSITION_CONFIGURE)
+    assert wait_until(lambda: (fd.status("model") or (0, ""))[1] == "ready", 5.0)

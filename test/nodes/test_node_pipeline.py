@@ -362,3 +362,19 @@ def test_time_jumping_backwards(healthy: Feeder) -> None:
     after = [s for s in paths_since(fd, index) if s < before]
     # nothing from the old timeline survives: the first plan needs 1.5 s of new odometry history
     assert min(after) >= jumped_to + 15 * GRID_NS - GRID_NS
+
+
+def test_configure_time_parameters_wait_for_the_next_configure(healthy: Feeder) -> None:
+    """A frame_id changed under a running model must not relabel its plans (the numbers stay in base_link)."""
+    fd = healthy
+    ok, reason = _set_param(fd, "output.frame_id", "map")
+    assert ok, reason
+    try:
+        n = fd.count_paths()
+        assert wait_until(lambda: fd.count_paths() >= n + 3, 8.0)
+        with fd.lock:
+            frames = {p.header.frame_id for p in fd.paths[n:]}
+        assert frames == {"base_link"}
+    finally:
+        ok, reason = _set_param(fd, "output.frame_id", "base_link")
+    assert ok, reason

@@ -129,6 +129,7 @@ class MarkerStyle:
     rear_overhang_m: float = 1.0
     line_width_m: float = 0.3
     text_height_m: float = 0.6
+    lifetime_sec: float = 3.0  # vanish when no newer plan replaces them (planning stopped)
 
 
 # RGBA per agreement value (unknown: amber, agree: green, disagree: red)
@@ -154,7 +155,8 @@ def build_markers(
     r, g, b, a = AGREEMENT_COLOURS.get(int(agreement), AGREEMENT_COLOURS[0])
     colour = ColorRGBA(r=r, g=g, b=b, a=a)
     hdr = header(t0_ns, frame_id)
-    lifetime = Duration(sec=1, nanosec=0)
+    life_ns = round(style.lifetime_sec * 1e9)
+    lifetime = Duration(sec=life_ns // 1_000_000_000, nanosec=life_ns % 1_000_000_000)
 
     def base(marker_id: int, kind: int) -> Marker:
         m = Marker(header=hdr, ns=MARKER_NAMESPACE, id=marker_id, type=kind, action=Marker.ADD)

@@ -106,6 +106,7 @@ class PlanningStats:
     last_planned_t0_ns: int = 0
     last_failed_t0_ns: int = 0
     last_stage_ms: dict[str, float] = field(default_factory=dict)
+    last_publish_age_ms: float = 0.0  # node clock at publication minus t0: how old the plan was when it went out
     last_agreement: str = ""
     last_filled: str = ""
     last_warnings: str = ""
@@ -241,6 +242,7 @@ def planning_status(plan: PlanningStats, lifecycle: str) -> Status:
         "filled_cameras": plan.last_filled,
         "camera_warnings": plan.last_warnings,
         "agreement": plan.last_agreement,
+        "last_plan_age_ms": f"{plan.last_publish_age_ms:.0f}",
     }
     values.update({k: f"{v:.1f}" for k, v in plan.last_stage_ms.items()})
     if lifecycle != "active":

@@ -174,6 +174,15 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
         5.0,
         when="live",
     ),
+    ParamSpec(
+        "output.marker_lifetime_sec",
+        3.0,
+        "markers vanish this long after their plan unless a newer plan replaces them (set above the inference "
+        "latency: ~1.5 s for full-size R1 on an H200 eager); a node that stops planning shows nothing stale",
+        0.1,
+        60.0,
+        when="live",
+    ),
     ParamSpec("output.text_wrap_chars", 48, "reasoning text marker line width", 10, 400, when="live"),
     ParamSpec("output.vehicle_length_m", 4.8, "ego footprint length", 0.5, 30.0, when="live"),
     ParamSpec("output.vehicle_width_m", 1.9, "ego footprint width", 0.5, 5.0, when="live"),
@@ -247,6 +256,7 @@ class NodeParams:
     output_publish_odom_path: bool
     output_odom_frame_id: str
     output_marker_z_offset_m: float
+    output_marker_lifetime_sec: float
     output_text_wrap_chars: int
     output_vehicle_length_m: float
     output_vehicle_width_m: float

@@ -155,6 +155,7 @@ def build_outputs(info: ModelInfo, job: PlanJob, pred: Prediction) -> PlanOutput
         vehicle_length_m=prm.output_vehicle_length_m,
         vehicle_width_m=prm.output_vehicle_width_m,
         rear_overhang_m=prm.output_rear_overhang_m,
+        lifetime_sec=prm.output_marker_lifetime_sec,
     )
     label = pred.reasoning[0]
     if info.untrained:

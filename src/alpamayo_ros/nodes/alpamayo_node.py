@@ -24,7 +24,7 @@ Topics (relative names resolve under the node, e.g. /alpamayo_node/output/path; 
 | ``overlay.camera_info_topic`` (overlay only) | sensor_msgs/CameraInfo | best effort, depth 2 | |
 | ``~/output/path`` | nav_msgs/Path, 64 poses | reliable, depth 10 | base_link; stamp t0, pose i at t0+(i+1)*0.1 s |
 | ``~/output/path_odom`` | nav_msgs/Path | reliable, depth 10 | odometry frame; stamps as above |
-| ``~/output/path_samples`` (num_samples > 1) | nav_msgs/Path per extra sample | reliable, depth 10 | as path |
+| ``~/output/path_samples`` (publish_all_samples) | nav_msgs/Path per extra sample | reliable, depth 10 | as path |
 | ``~/output/reasoning`` | alpamayo_ros/ChainOfCausation | reliable, depth 10 | same header as the path |
 | ``~/output/markers`` | visualization_msgs/MarkerArray | reliable, depth 10 | base_link, frame_locked |
 | ``~/output/overlay`` (overlay.enabled) | sensor_msgs/Image rgb8 | reliable, depth 2 | stamp t0 |
@@ -213,12 +213,24 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self.model = model
         self.model_state = "ready"
         self._odom = OdometryBuffer(prm.ego_buffer_sec, prm.sync_backwards_jump_sec)
-        self._create_outputs()
-        self._create_inputs()
+        try:
+            self._create_outputs()
+            self._create_inputs()
+        except Exception as exc:  # rclpy raises on invalid topic names; without this the reason is swallowed
+            self._release()
+            return self._fail_configure(f"could not create publishers/subscriptions: {type(exc).__name__}: {exc}")
+        self._restart_diagnostics_timer()
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="alpamayo_infer")
         self.lifecycle_state = "inactive"
         self.get_logger().info("configured")
         return TransitionCallbackReturn.SUCCESS
+
+    def _restart_diagnostics_timer(self) -> None:
+        """diagnostics.period_sec is a configure-time parameter: the timer follows the configured value."""
+        self.destroy_timer(self._diag_timer)
+        self._diag_timer = self.create_timer(
+            self.params.diagnostics_period_sec, self._publish_diagnostics, clock=self._steady
+        )
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         period = 1.0 / self.params.planning_rate_hz
@@ -229,6 +241,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_planning()
+        self._generation += 1  # an inference still running belongs to the old activation: never published
         self.lifecycle_state = "inactive"
         self.get_logger().info("inactive")
         return super().on_deactivate(state)
@@ -335,9 +348,16 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         if reasons:
             self.get_logger().warning("rejected parameter change: " + "; ".join(reasons))
             return SetParametersResult(successful=False, reason="; ".join(reasons))
-        later = [n for n in ours if P.SPECS_BY_NAME[n].when == "configure" and self.lifecycle_state != "unconfigured"]
+        configured = self.lifecycle_state != "unconfigured"
+        later = [n for n in ours if P.SPECS_BY_NAME[n].when == "configure" and configured]
         if later:
+            # Accepted and stored (on_configure re-reads every parameter), but the running configuration keeps the
+            # values it was configured with: a frame_id or topic changing under a live model would mislabel plans.
             self.get_logger().info(f"{', '.join(later)} will apply at the next configure")
+            live = {k: v for k, v in ours.items() if P.SPECS_BY_NAME[k].when == "live"}
+            candidate = P.replace(
+                self.params, {k: list(v) if isinstance(v, tuple | list) else v for k, v in live.items()}
+            )
         self.params = candidate
         if self.model is not None and hasattr(self.model, "raise_on_predict"):
             self.model.raise_on_predict = candidate.model_test_policy_raise
@@ -606,6 +626,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         if result.latency is not None:
             self._debug_pubs["stage_latency"].publish(result.latency)
         plan.published_plan(f"{Agreement(out.agreement).name}: {out.agreement_detail}", time.monotonic())
+        plan.last_publish_age_ms = (self.get_clock().now().nanoseconds - result.t0_ns) / 1e6
         if out.agreement == Agreement.DISAGREE:
             self._log_warn("disagree", f"reasoning and trajectory disagree: {out.agreement_detail}")
 
