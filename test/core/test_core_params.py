@@ -71,3 +71,26 @@ def test_markdown_table_lists_each_parameter_once() -> None:
     assert '| `cameras.<camera>.topic` | `"~/input/<camera>/image"` |' in table
     assert table.count("cameras.<camera>.topic") == 1
     assert "`model.backend`" in table and "`sync.tolerance_sec`" in table
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("model.max_reasoning_tokens", 64, None),
+        ("model.max_reasoning_tokens", 64.0, None),  # YAML / CLI "64.0"
+        ("model.max_reasoning_tokens", 64.5, "is not an integer"),
+        ("model.max_reasoning_tokens", True, "is not an integer"),
+        ("planning_rate_hz", 10, None),
+        ("planning_rate_hz", "fast", "is not a number"),
+        ("overlay.mount_xyz_m", [1, 0, 1], None),  # an INTEGER_ARRAY on the command line
+        ("overlay.mount_xyz_m", ["a"], "is not a list of numbers"),
+        ("output.frame_id", 1, "is not a string"),
+        ("autostart", "yes", "is not a boolean"),
+    ],
+)
+def test_type_problems_are_reasons_not_crashes(name: str, value: object, problem: str | None) -> None:
+    found = P.type_problem(P.SPECS_BY_NAME[name], value)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found and name in found

@@ -378,3 +378,12 @@ def test_configure_time_parameters_wait_for_the_next_configure(healthy: Feeder) 
     finally:
         ok, reason = _set_param(fd, "output.frame_id", "base_link")
     assert ok, reason
+
+
+def test_parameter_types_are_checked_not_fatal(healthy: Feeder) -> None:
+    ok, reason = _set_param(fd := healthy, "output.text_wrap_chars", "wide")
+    assert not ok and "output.text_wrap_chars = 'wide' is not an integer" in reason
+    ok, reason = _set_param(fd, "output.text_wrap_chars", 60.0)  # an integral float is an integer
+    assert ok, reason
+    ok, reason = _set_param(fd, "output.text_wrap_chars", 48)
+    assert ok, reason

@@ -301,6 +301,29 @@ def default_values() -> dict[str, ParamValue]:
     return {spec.name: spec.default for spec in PARAM_SPECS}
 
 
+def type_problem(spec: ParamSpec, value: Any) -> str | None:
+    """Why a value cannot be a parameter of this spec's type, or None. Integral floats pass for integers and
+    integers for floats: YAML and the command line ("64.0", "[1, 0, 1]") do not keep the declared type."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    default = spec.default
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "a boolean"
+    elif isinstance(default, int):
+        ok = number(value) and float(value).is_integer()
+        kind = "an integer"
+    elif isinstance(default, float):
+        ok, kind = number(value), "a number"
+    elif isinstance(default, list):
+        ok = isinstance(value, list | tuple) and all(number(v) for v in value)
+        kind = "a list of numbers"
+    else:
+        ok, kind = isinstance(value, str), "a string"
+    return None if ok else f"{spec.name} = {value!r} is not {kind}"
+
+
 def _coerce(spec: ParamSpec, value: Any) -> Any:
     if isinstance(spec.default, bool):
         return bool(value)
@@ -489,5 +512,6 @@ __all__ = [
     "render_yaml",
     "replace",
     "to_values",
+    "type_problem",
     "validate",
 ]

@@ -48,7 +48,7 @@ import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry, Path
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher
@@ -310,11 +310,10 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
                 name=spec.name,
                 description=f"{spec.description} (applies: {spec.when})",
                 additional_constraints=constraints,
-                # floats accept integer overrides ("rate:=10"); our validation checks types and ranges
-                dynamic_typing=isinstance(spec.default, float),
+                # rclpy would raise on "tokens:=64.0" or "[1, 0, 1]" for a double array and kill the node at start;
+                # types are checked by P.type_problem instead, so a bad one is rejected with a reason
+                dynamic_typing=True,
             )
-            if isinstance(spec.default, list):
-                descriptor.type = ParameterType.PARAMETER_DOUBLE_ARRAY
             self.declare_parameter(spec.name, spec.default, descriptor)
 
     def _read_parameter_values(self) -> tuple[dict[str, Any], list[str]]:
@@ -322,8 +321,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         problems: list[str] = []
         for spec in P.PARAM_SPECS:
             value = self.get_parameter(spec.name).value
-            if isinstance(spec.default, float) and not (isinstance(value, int | float) and not isinstance(value, bool)):
-                problems.append(f"{spec.name} = {value!r} is not a number")
+            problem = P.type_problem(spec, value)
+            if problem:
+                problems.append(problem)
                 continue
             values[spec.name] = list(value) if isinstance(spec.default, list) else value
         return values, problems
@@ -334,10 +334,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         if not ours:
             return SetParametersResult(successful=True)
         for name, value in ours.items():
-            if isinstance(P.SPECS_BY_NAME[name].default, float) and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                return SetParametersResult(successful=False, reason=f"{name} = {value!r} is not a number")
+            problem = P.type_problem(P.SPECS_BY_NAME[name], value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
         try:
             candidate = P.replace(
                 self.params, {k: list(v) if isinstance(v, tuple | list) else v for k, v in ours.items()}
