@@ -93,6 +93,20 @@ def test_info_and_exports(predictions: dict[str, Prediction], engine_dir: Path) 
     assert manifest.deployment == ox.Deployment(16, (1, 20, 36), 3006 + 6, 2)
 
 
+@pytest.mark.parametrize("threads", [3, 0])
+def test_onnxruntime_sessions_get_the_spec_cpu_threads(
+    predictions: dict[str, Prediction], engine_dir: Path, threads: int
+) -> None:
+    """ModelSpec.cpu_threads reaches both onnxruntime sessions (intra-op threads); 0 leaves onnxruntime's default."""
+    model = load_model(_spec("onnxruntime", engine_dir, cpu_threads=threads))
+    try:
+        stages = model.stages  # type: ignore[attr-defined]
+        for runner in (stages.vision, stages.expert):
+            assert runner.session.get_session_options().intra_op_num_threads == threads
+    finally:
+        model.close()
+
+
 def test_stale_exports_are_reexported_with_the_reason(
     predictions: dict[str, Prediction], engine_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -129,9 +129,15 @@ _NUMPY_DTYPES = {"float32": "float32", "float16": "float16", "int64": "int64", "
 
 
 class OrtRunner:
-    """One onnxruntime session; CUDA execution provider with I/O bound to torch memory when available."""
+    """One onnxruntime session; CUDA execution provider with I/O bound to torch memory when available.
 
-    def __init__(self, path: Path, export: ox.SubnetExport, device: torch.device, log: Log = LOG.info) -> None:
+    ``threads``: onnxruntime's intra-op thread count (``ModelSpec.cpu_threads``; 0 = onnxruntime's default, one per
+    core). Kept small on shared machines: workers spinning against other busy processes slow CPU inference down.
+    """
+
+    def __init__(
+        self, path: Path, export: ox.SubnetExport, device: torch.device, log: Log = LOG.info, *, threads: int = 0
+    ) -> None:
         import onnxruntime as ort
 
         self.export = export
@@ -143,7 +149,7 @@ class OrtRunner:
         providers: list[Any] = ["CPUExecutionProvider"]
         if self.on_cuda:
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
-        self.session = ox.ort_session(path, providers)
+        self.session = ox.ort_session(path, providers, threads=threads)
         self._np_types = {s.name: _NUMPY_DTYPES[s.dtype] for s in (*export.inputs, *export.outputs)}
 
     def _cast(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
@@ -371,12 +377,15 @@ def load_accelerated_model(spec: ModelSpec, log: Log = LOG.info) -> DrivingModel
     deployment = choose_deployment(deployment_for(driving), out_dir)
     manifest = ox.ensure_exports(deployment, out_dir, driving.info.version, _load_cpu_float32(spec, driving), log)
     if spec.backend == "onnxruntime":
+        threads = spec.cpu_threads  # the torch side got the same via load_torch_model (CPU device)
         vision: SubnetRunner = OrtRunner(
-            out_dir / manifest.subnets[ox.VISION].file, manifest.subnets[ox.VISION], model.device, log
+            out_dir / manifest.subnets[ox.VISION].file, manifest.subnets[ox.VISION], model.device, log, threads=threads
         )
         expert: SubnetRunner = OrtRunner(
-            out_dir / manifest.subnets[ox.EXPERT].file, manifest.subnets[ox.EXPERT], model.device, log
+            out_dir / manifest.subnets[ox.EXPERT].file, manifest.subnets[ox.EXPERT], model.device, log, threads=threads
         )
+        if threads:
+            log(f"onnxruntime sessions with {threads} intra-op thread(s)")
     else:
         vision, expert = tensorrt_runners(out_dir, manifest, log)
     log(f"{spec.backend} backend: vision and expert step from {out_dir}; prefill and decode in PyTorch")
