@@ -166,9 +166,11 @@ def test_overlay_drawn_on_the_overlay_frame_with_or_without_intrinsics() -> None
     out = build_outputs(INFO, job({"overlay.enabled": True}, overlay=entry), straight())
     assert out.overlay is not None and ns_from_stamp(out.overlay.header.stamp) == T0
     assert out.overlay.encoding == "rgb8" and out.overlay.width == 64
+    assert out.overlay.header.frame_id == "camera_front_wide_120fov"  # the camera, not the trajectory's frame
     cam = CameraInfo(width=64, height=48, k=[50.0, 0.0, 32.0, 0.0, 50.0, 24.0, 0.0, 0.0, 1.0])
+    cam.header.frame_id = "front_wide_optical"
     out = build_outputs(INFO, job({"overlay.enabled": True}, overlay=entry, info=cam), straight())
-    assert out.overlay is not None
+    assert out.overlay is not None and out.overlay.header.frame_id == "front_wide_optical"
     bad = CameraInfo(width=64, height=48, k=[0.0] * 9)
     with pytest.raises(ValueError, match="not a valid pinhole matrix"):
         build_outputs(INFO, job({"overlay.enabled": True}, overlay=entry, info=bad), straight())

@@ -173,7 +173,9 @@ def build_outputs(info: ModelInfo, job: PlanJob, pred: Prediction) -> PlanOutput
         drawn = draw_overlay(
             rgb, cam, pred.xyz[0], label, agreement=int(reports[0].agreement), max_width_px=prm.overlay_max_width_px
         )
-        overlay = build_image(drawn, t0_ns, frame)
+        # an image lives in its camera's optical frame, not in the trajectory's frame
+        image_frame = (cam_info.header.frame_id if cam_info is not None else "") or prm.overlay_camera
+        overlay = build_image(drawn, t0_ns, image_frame)
     return PlanOutputs(
         path=path,
         path_odom=path_odom,
