@@ -238,6 +238,11 @@ def load_torch_model(spec: ModelSpec, progress: Callable[[str], None] | None = N
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     name = resolve_model_path(spec.model_path)
+    if spec.model_path == "default" and name != "tiny":
+        LOG.warning(
+            "model_path 'default' is the small driver trained on synthetic scenarios only: a demo, not a driver for "
+            "a real vehicle; set model.model_path to an Alpamayo-R1 checkpoint directory"
+        )
     if device.type == "cpu" and spec.cpu_threads > 0:
         torch.set_num_threads(spec.cpu_threads)  # process-wide: this process exists to run the model
         say(f"CPU inference with {spec.cpu_threads} intra-op thread(s)")
