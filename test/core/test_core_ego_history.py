@@ -133,3 +133,33 @@ def test_buffer_order_duplicates_and_jumps() -> None:
     for k in range(200):
         buf.add(s(5 * SEC + k * SEC // 20))
     assert len(buf) <= 62  # 3 s at 20 Hz, + one sample before the window
+
+
+@pytest.mark.parametrize("stamp_ns", [0, -SEC])
+def test_zero_or_negative_stamp_rejected(stamp_ns: int) -> None:
+    """An unset header stamp is not 'time jumped back': rejected with its value, the buffer is untouched."""
+    with pytest.raises(OdometryRejectedError, match=f"stamp {stamp_ns} ns"):
+        make_odom_sample(stamp_ns, (0.0, 0.0, 0.0), (0, 0, 0, 1))
+    buf = OdometryBuffer(buffer_sec=3.0, backwards_jump_sec=0.5)
+    for k in range(3):
+        assert buf.add(make_odom_sample(10 * SEC + k * SEC // 10, (k, 0, 0), (0, 0, 0, 1)), "odom") == "added"
+    # a sample built without make_odom_sample's check is refused by the buffer itself
+    bad = make_odom_sample(1, (0.0, 0.0, 0.0), (0, 0, 0, 1))
+    bad = type(bad)(stamp_ns, bad.position, bad.quat_xyzw)
+    assert buf.add(bad, "odom") == "bad_stamp"
+    assert len(buf) == 3 and buf.newest_stamp_ns() == 10 * SEC + 2 * SEC // 10
+
+
+def test_frame_change_flushes_the_buffer() -> None:
+    """Poses from two odometry frames are never interpolated into one history."""
+    buf = OdometryBuffer(buffer_sec=3.0)
+    s = lambda t, x: make_odom_sample(t, (x, 0, 0), (0, 0, 0, 1))  # noqa: E731
+    for k in range(20):
+        assert buf.add(s(T0 - 2 * SEC + k * SEC // 10, float(k)), "odom") == "added"
+    assert buf.frame_id == "odom"
+    assert buf.add(s(T0 - SEC // 20, 19.5)) == "added"  # no frame_id: the buffer's frame is kept
+    assert buf.add(s(T0, 500.0), "map") == "frame_changed"
+    assert buf.frame_id == "map" and len(buf) == 1
+    assert isinstance(build_ego_history(buf, T0), EgoHistoryFailure)  # 1.5 s of history in "map" needed again
+    assert buf.add(s(T0 + SEC // 10, 501.0), "map") == "added"
+    assert len(buf) == 2

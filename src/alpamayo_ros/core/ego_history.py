@@ -3,7 +3,9 @@
 Odometry samples are interpolated *by timestamp* (linear position, slerp rotation), never picked as "every k-th
 message": real odometry comes at 17, 50 or 100 Hz with jitter and gaps. A target time is usable when it lies
 between two samples at most ``max_gap_sec`` apart; t0 itself may lie up to ``max_extrapolation_sec`` after the
-newest sample (odometry usually lags the cameras by a few ms). Non-finite samples are rejected on arrival.
+newest sample (odometry usually lags the cameras by a few ms). Non-finite samples and stamps <= 0 (an unset
+header stamp, not a time) are rejected on arrival. Poses of two odometry frames are never mixed: a sample in another
+frame than the buffer's flushes the buffer first (outcome ``frame_changed``).
 
 Frames: odometry poses are (odom frame <- base_link). The result is expressed in the ego frame at t0
 (x forward, y left, z up); the t0 pose in the odom frame is returned as well, to publish the plan in odom.
@@ -23,7 +25,7 @@ from alpamayo_ros.core.types import EgoHistory
 
 
 class OdometryRejectedError(ValueError):
-    """An odometry sample that must not enter the buffer (non-finite, bad quaternion)."""
+    """An odometry sample that must not enter the buffer (stamp <= 0, non-finite, bad quaternion)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class EgoHistoryFailure:
 
 def make_odom_sample(stamp_ns: int, position: npt.ArrayLike, quat_xyzw: npt.ArrayLike) -> OdomSample:
     """Validate one odometry pose; raises OdometryRejectedError with the offending values."""
+    if stamp_ns <= 0:
+        raise OdometryRejectedError(f"stamp {stamp_ns} ns is not a time (<= 0: header stamp unset?)")
     pos = np.asarray(position, dtype=np.float64).reshape(3)
     if not np.all(np.isfinite(pos)):
         raise OdometryRejectedError(f"non-finite position {pos.tolist()}")
@@ -88,11 +92,22 @@ class OdometryBuffer:
         self._samples.clear()
 
     def add(self, sample: OdomSample, frame_id: str = "") -> str:
-        """Insert in stamp order; returns 'added', 'duplicate', 'out_of_order', 'too_old' or 'time_jumped_back'."""
-        if frame_id:
-            self.frame_id = frame_id
+        """Insert in stamp order; returns what happened to the sample.
+
+        'added', 'duplicate', 'out_of_order', 'too_old', 'time_jumped_back' (older than the newest by more than
+        ``backwards_jump_sec``: the buffer was flushed, then the sample added), 'frame_changed' (``frame_id``
+        differs from the buffer's: the buffer was flushed, then the sample added in the new frame) or 'bad_stamp'
+        (stamp <= 0: not added, buffer untouched). An empty ``frame_id`` keeps the buffer's frame.
+        """
+        if sample.stamp_ns <= 0:
+            return "bad_stamp"
         stamps = self._stamps
         outcome = "added"
+        if frame_id and frame_id != self.frame_id:
+            if self.frame_id:
+                self.flush()
+                outcome = "frame_changed"
+            self.frame_id = frame_id
         if stamps and sample.stamp_ns <= stamps[-1]:
             if sample.stamp_ns < stamps[-1] - self._jump_ns:
                 self.flush()
