@@ -438,7 +438,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             stats.error(entry.stamp_ns, "frame older than the buffer (dropped)")
             return
         elif outcome is AddOutcome.TIME_JUMPED_BACK:
-            self._flushed(f"{camera} stamp went back to {entry.stamp_ns / 1e9:.3f} s")
+            self._flushed(f"{camera} stamp went back to {entry.stamp_ns / 1e9:.3f} s", already="cameras")
         stats.accepted(entry.stamp_ns, time_jumped_back=outcome is AddOutcome.TIME_JUMPED_BACK)
 
     def _on_odometry(self, msg: Odometry) -> None:
@@ -459,23 +459,36 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         if outcome == "duplicate":
             stats.duplicates += 1
             return
+        if outcome == "bad_stamp":
+            stats.error(stamp_ns, f"odometry stamp {stamp_ns} ns is not a time (dropped)")
+            self._log_warn("odom/stamp", f"odometry with stamp {stamp_ns} ns dropped")
+            return
         if outcome == "out_of_order":
             stats.out_of_order += 1
         elif outcome == "too_old":
             stats.error(stamp_ns, "odometry older than the buffer (dropped)")
             return
         elif outcome == "time_jumped_back":
-            self._flushed(f"odometry stamp went back to {stamp_ns / 1e9:.3f} s")
-        stats.accepted(stamp_ns, time_jumped_back=outcome == "time_jumped_back")
+            self._flushed(f"odometry stamp went back to {stamp_ns / 1e9:.3f} s", already="odometry")
+        elif outcome == "frame_changed":
+            # poses of two frames must never be interpolated into one history: start over in the new frame
+            stats.error(stamp_ns, f"odometry frame changed to {msg.header.frame_id!r}: history restarted")
+            self._flushed(f"odometry frame changed to {msg.header.frame_id!r}", already="odometry")
+        stats.accepted(stamp_ns, time_jumped_back=outcome in ("time_jumped_back", "frame_changed"))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
-    def _flushed(self, why: str) -> None:
-        """Time went backwards: forget every buffer and any plan in flight (it was built on the old timeline)."""
-        if self._sync is not None:
+    def _flushed(self, why: str, already: str) -> None:
+        """Time went backwards: forget every buffer and any plan in flight (it was built on the old timeline).
+
+        ``already`` names the buffer ("cameras" or "odometry") that flushed itself before keeping the message of
+        the new timeline; flushing it again would drop that message.
+        """
+        if self._sync is not None and already != "cameras":
             self._sync.flush()
-        self._odom.flush()
+        if already != "odometry":
+            self._odom.flush()
         for stats in (*self._camera_stats.values(), self._odom_stats):
             stats.stamps.clear()
         self._generation += 1
@@ -494,7 +507,8 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return
         now_ns = self.get_clock().now().nanoseconds
         if now_ns < self._last_tick_now_ns - int(prm.sync_backwards_jump_sec * 1e9):
-            self._flushed(f"node clock went back from {self._last_tick_now_ns / 1e9:.3f} to {now_ns / 1e9:.3f} s")
+            went_back = f"node clock went back from {self._last_tick_now_ns / 1e9:.3f} to {now_ns / 1e9:.3f} s"
+            self._flushed(went_back, already="")
         self._last_tick_now_ns = now_ns
         if self._future is not None:
             plan.skipped_busy += 1
