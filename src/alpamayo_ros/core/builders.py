@@ -24,7 +24,7 @@ from alpamayo_ros.core.ego_history import OdomPose
 from alpamayo_ros.core.images import encode_rgb8
 from alpamayo_ros.core.rig import STEP_SEC
 from alpamayo_ros.core.transforms import matrix_to_quat, to_parent
-from alpamayo_ros.core.types import ModelInfo, Prediction, UInt8Array
+from alpamayo_ros.core.types import ModelInfo, Prediction, StageTimings, UInt8Array
 from alpamayo_ros.msg import CausalStep, ChainOfCausation, DrivingDecision, StageLatency
 
 
@@ -110,13 +110,18 @@ def build_chain_of_causation(
         truncated=bool(prediction.truncated[sample_index]),
         sample_index=sample_index,
         num_samples=prediction.num_samples,
-        latency=StageLatency(
-            preprocess_ms=float(t.preprocess_ms),
-            vision_ms=float(t.vision_ms),
-            reasoning_ms=float(t.reasoning_ms),
-            action_ms=float(t.action_ms),
-            total_ms=float(t.total_ms),
-        ),
+        latency=build_stage_latency(t),
+    )
+
+
+def build_stage_latency(t: StageTimings) -> StageLatency:
+    """The message form of a prediction's per-stage timings (milliseconds)."""
+    return StageLatency(
+        preprocess_ms=float(t.preprocess_ms),
+        vision_ms=float(t.vision_ms),
+        reasoning_ms=float(t.reasoning_ms),
+        action_ms=float(t.action_ms),
+        total_ms=float(t.total_ms),
     )
 
 

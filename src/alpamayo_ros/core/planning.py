@@ -30,6 +30,7 @@ from alpamayo_ros.core.builders import (
     build_markers,
     build_odom_path,
     build_path,
+    build_stage_latency,
 )
 from alpamayo_ros.core.decisions import check_consistency
 from alpamayo_ros.core.ego_history import EgoHistoryResult
@@ -224,15 +225,7 @@ def run_job(model: DrivingModel, job: PlanJob) -> PlanResult:
         return PlanResult(t0_ns, job.generation, None, f"could not build outputs: {exc}", stage)
     stage["build_ms"] = (time.perf_counter() - t) * 1e3
     stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms
-    tm = pred.timings
-    latency = StageLatency(
-        preprocess_ms=float(tm.preprocess_ms),
-        vision_ms=float(tm.vision_ms),
-        reasoning_ms=float(tm.reasoning_ms),
-        action_ms=float(tm.action_ms),
-        total_ms=float(tm.total_ms),
-    )
-    return PlanResult(t0_ns, job.generation, outputs, None, stage, latency)
+    return PlanResult(t0_ns, job.generation, outputs, None, stage, build_stage_latency(pred.timings))
 
 
 def sync_config(params: P.NodeParams, info: ModelInfo) -> SyncConfig:

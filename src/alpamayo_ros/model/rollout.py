@@ -102,6 +102,18 @@ def prepare_prompt(
     return fused, position_ids, rope_deltas
 
 
+def actions_to_waypoints(
+    model: AlpamayoR1, inputs: RolloutInputs, action: torch.Tensor, num_samples: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sampled (B*N, 64, 2) normalised actions -> waypoints (B*N, 64, 3) and rotations (B*N, 64, 3, 3), integrated
+    in float32 from each row's own history (samples of one input are adjacent rows)."""
+    device = action.device
+    hist_xyz = inputs.history_xyz.to(device, torch.float32).repeat_interleave(num_samples, dim=0)
+    hist_rot = inputs.history_rot.to(device, torch.float32).repeat_interleave(num_samples, dim=0)
+    xyz, rot = model.action_space.action_to_traj(action, hist_xyz, hist_rot)
+    return xyz, rot
+
+
 @torch.inference_mode()
 def run_rollout(
     model: AlpamayoR1,
@@ -158,9 +170,7 @@ def run_rollout(
 
     num_steps = settings.flow_steps or cfg.diffusion.num_inference_steps
     action = euler_sample(velocity, noise.to(device, torch.float32), num_steps)
-    hist_xyz = inputs.history_xyz.to(device, torch.float32).repeat_interleave(n, dim=0)
-    hist_rot = inputs.history_rot.to(device, torch.float32).repeat_interleave(n, dim=0)
-    xyz, rot = model.action_space.action_to_traj(action, hist_xyz, hist_rot)
+    xyz, rot = actions_to_waypoints(model, inputs, action, n)
     clock.lap("action")
 
     batch = fused.shape[0]

@@ -35,6 +35,7 @@ from alpamayo_ros.model.rollout import (
     RolloutResult,
     RolloutSettings,
     StageClock,
+    actions_to_waypoints,
     prepare_prompt,
     replace_after_marker,
 )
@@ -257,9 +258,7 @@ class FastRollout:
             noise = initial_noise(rows, model.action_space.dims, generator, device, torch.float32)
         plan.flow.prepare(offsets, full_len - 1, row_deltas, noise.to(device, torch.float32))
         action = plan.flow_run().clone()
-        hist_xyz = inputs.history_xyz.to(device, torch.float32).repeat_interleave(n, dim=0)
-        hist_rot = inputs.history_rot.to(device, torch.float32).repeat_interleave(n, dim=0)
-        xyz, rot = model.action_space.action_to_traj(action, hist_xyz, hist_rot)
+        xyz, rot = actions_to_waypoints(model, inputs, action, n)
         clock.lap("action")
 
         return RolloutResult(
