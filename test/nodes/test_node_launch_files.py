@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,34 @@ def test_rviz_config_shows_plan_markers_overlay_and_seven_cameras() -> None:
     assert topics["/alpamayo_node/output/overlay"] == "rviz_default_plugins/Image"
     for cam in CAMERA_NAMES:
         assert topics[f"/alpamayo_node/input/{cam}/image"] == "rviz_default_plugins/Image"
+
+
+BUILD_LAUNCH = REPO / "launch" / "build_engines.launch.py"
+
+
+def test_build_only_launch_passes_every_argument_to_the_cli() -> None:
+    """Static: each launch argument maps onto a real `alpamayo-ros build-engines` option, and it shuts down after."""
+    import argparse
+
+    from alpamayo_ros.runtime.build_engines import add_arguments
+
+    source = BUILD_LAUNCH.read_text()
+    ast.parse(source)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = {opt for action in parser._actions for opt in action.option_strings}
+    flags = set(re.findall(r'"(--[a-z-]+)"', source))
+    assert flags and flags <= options, flags - options
+    assert '"build-engines"' in source and "Shutdown()" in source and "OnProcessExit" in source
+
+
+def test_build_only_launch_description() -> None:
+    pytest.importorskip("launch_ros")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("alpamayo_build_launch", BUILD_LAUNCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names = {a.name for a in module.generate_launch_description().get_launch_arguments()}
+    assert {"model", "out", "precision_vision", "precision_expert"} <= names
