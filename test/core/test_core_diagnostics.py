@@ -179,6 +179,9 @@ def test_planning_failures_counted_once_per_anchor_frame() -> None:
     assert plan.first_failure(6 * SEC)
     assert plan.first_failure(None)
     assert not plan.first_failure(None)
+    # the same frame failing in another way is a new failure to report
+    assert plan.first_failure(7 * SEC, "sync") and plan.first_failure(7 * SEC, "ego")
+    assert not plan.first_failure(7 * SEC, "ego")
 
 
 def test_worker_failures_split_model_from_input() -> None:

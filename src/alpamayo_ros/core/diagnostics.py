@@ -104,19 +104,20 @@ class PlanningStats:
     last_publish_wall: float = 0.0
     last_t0_ns: int = 0
     last_planned_t0_ns: int = 0
-    last_failed_t0_ns: int = 0
+    last_failure_key: tuple[int, str] = (0, "")  # (t0, kind) of the last failure counted
     last_stage_ms: dict[str, float] = field(default_factory=dict)
     last_publish_age_ms: float = 0.0  # node clock at publication minus t0: how old the plan was when it went out
     last_agreement: str = ""
     last_filled: str = ""
     last_warnings: str = ""
 
-    def first_failure(self, t0_ns: int | None) -> bool:
-        """True the first time a given anchor frame fails (counted and logged once, retried on later ticks)."""
-        key = -1 if t0_ns is None else t0_ns
-        if key == self.last_failed_t0_ns:
+    def first_failure(self, t0_ns: int | None, kind: str = "") -> bool:
+        """True the first time a given anchor frame fails in a given way (counted and logged once, retried on later
+        ticks): a frame that first fails sync and later ego history reports both reasons."""
+        key = (-1 if t0_ns is None else t0_ns, kind)
+        if key == self.last_failure_key:
             return False
-        self.last_failed_t0_ns = key
+        self.last_failure_key = key
         return True
 
     def worker_failed(self, failure: str | None) -> None:

@@ -517,7 +517,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         selected = self._sync.select()
         if isinstance(selected, SyncFailure):
             # the same anchor frame may complete on a later tick (a slower camera): retried, reported once
-            if plan.first_failure(selected.t0_ns):
+            if plan.first_failure(selected.t0_ns, "sync"):
                 plan.sync_failures += 1
                 self._not_planned("sync", f"sync failed: {selected.summary()}")
             return
@@ -531,7 +531,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return
         age_ns = now_ns - t0_ns
         if abs(age_ns) > prm.max_sample_age_sec * 1e9:
-            if plan.first_failure(t0_ns):
+            if plan.first_failure(t0_ns, "stale"):
                 plan.stale_samples += 1
                 self._not_planned(
                     "stale",
@@ -543,7 +543,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             self._odom, t0_ns, max_gap_sec=prm.ego_max_gap_sec, max_extrapolation_sec=prm.ego_max_extrapolation_sec
         )
         if isinstance(ego, EgoHistoryFailure):
-            if plan.first_failure(t0_ns):
+            if plan.first_failure(t0_ns, "ego"):
                 plan.ego_failures += 1
                 self._not_planned("ego", ego.reason)
             return
