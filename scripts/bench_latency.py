@@ -495,7 +495,8 @@ def fast_vs_eager(model: AlpamayoR1, x: Inputs, device: torch.device) -> dict[st
 
 
 # -- profile of the fast path (where the time goes) ----------------------------------------------------------------
-def _median_ms(fn: Callable[[], Any], device: torch.device, reps: int = 20) -> float:
+def _timed_ms(fn: Callable[[], Any], device: torch.device, reps: int) -> list[float]:
+    """Wall-clock ms of ``reps`` calls after 3 warm-up calls (device-synchronised)."""
     for _ in range(3):
         fn()
     times = []
@@ -504,7 +505,11 @@ def _median_ms(fn: Callable[[], Any], device: torch.device, reps: int = 20) -> f
         fn()
         clock.lap("t")
         times.append(clock.ms["t"])
-    return float(np.median(times))
+    return times
+
+
+def _median_ms(fn: Callable[[], Any], device: torch.device, reps: int = 20) -> float:
+    return float(np.median(_timed_ms(fn, device, reps)))
 
 
 def _top_kernels(fn: Callable[[], Any], device: torch.device, top: int = 10) -> list[str]:
@@ -663,15 +668,7 @@ def measure_rates(device: torch.device) -> dict[str, float]:
     b = torch.randn(n, n, device=device, dtype=dtype)
 
     def best(fn: Callable[[], Any], reps: int = 10) -> float:
-        for _ in range(3):
-            fn()
-        times = []
-        for _ in range(reps):
-            clock = StageClock(device)
-            fn()
-            clock.lap("t")
-            times.append(clock.ms["t"] / 1000.0)
-        return min(times)
+        return min(_timed_ms(fn, device, reps)) / 1000.0
 
     copy_s = best(lambda: dst.copy_(src))
     mm_s = best(lambda: torch.matmul(a, b))
