@@ -142,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
 
         for pub in pubs.values():
             pub.wait_for_all_acked(Duration(seconds=2.0))
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    except BaseException:
+        rosio.finish_ros(rclpy, node, log, exit_code=1)
+        raise
+    rosio.finish_ros(rclpy, node, log, exit_code=0)
     return 0
 
 

@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         total = sum(counts.values())
         per_topic = ", ".join(f"{t}: {n}" for t, n in sorted(counts.items()))
         log(f"stopped ({stop.reason}); wrote {total} messages to {out} ({per_topic})")
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    except BaseException:
+        rosio.finish_ros(rclpy, node, log, exit_code=1)
+        raise
+    rosio.finish_ros(rclpy, node, log, exit_code=0)
     return 0

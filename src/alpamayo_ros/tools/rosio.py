@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -116,3 +117,24 @@ def init_ros(args: list[str] | None = None) -> Any:
 
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     return rclpy
+
+
+def finish_ros(rclpy: Any, node: Any, log: Callable[[str], None], exit_code: int, timeout_sec: float = 10.0) -> None:
+    """Destroy the node and shut rclpy down, with a watchdog on the teardown.
+
+    Called once the tool's output (a closed bag, a finished playback) is complete. Rarely, under load, the DDS
+    teardown or interpreter exit hangs after that (seen once in CI-like runs: the recorder had written and closed its
+    bag, then never exited). A daemon thread ends the process with the tool's own exit code if teardown and exit
+    have not finished within ``timeout_sec``, saying so, so callers waiting on the tool never hang. The watchdog
+    also covers interpreter exit, so this is only for processes that end right after (the play/record commands).
+    """
+
+    def _force_exit() -> None:
+        log(f"ROS teardown still running after {timeout_sec:g} s; exiting with code {exit_code} (output is complete)")
+        os._exit(exit_code)
+
+    watchdog = threading.Timer(timeout_sec, _force_exit)
+    watchdog.daemon = True
+    watchdog.start()
+    node.destroy_node()
+    rclpy.try_shutdown()
