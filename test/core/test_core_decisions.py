@@ -18,6 +18,7 @@ from alpamayo_ros.core.decisions import (
     compare,
     parse_decision,
     split_steps,
+    trajectory_facts,
 )
 from alpamayo_ros.msg import DrivingDecision
 
@@ -238,3 +239,34 @@ def test_following_a_bend_is_not_a_lane_change() -> None:
 def test_lane_change_on_a_gentle_bend_is_still_a_lane_change() -> None:
     change = arc(12.0, np.radians(-6), lateral_end=3.5)
     assert classify_trajectory(change, 12.0).lateral is T.LANE_CHANGE_LEFT
+
+
+def curve_entry(v: float, straight_sec: float, heading_end_rad: float) -> np.ndarray:
+    """Straight for straight_sec, then a constant-curvature bend reaching heading_end_rad at 6.4 s."""
+    dt, x, y, yaw, pts = 0.1, 0.0, 0.0, 0.0, []
+    rate = heading_end_rad / (6.4 - straight_sec)
+    for i in range(64):
+        if (i + 1) * dt > straight_sec:
+            yaw += rate * dt
+        x += v * dt * np.cos(yaw)
+        y += v * dt * np.sin(yaw)
+        pts.append((x, y, 0.0))
+    return np.array(pts)
+
+
+@pytest.mark.parametrize("heading_deg", [-9.0, 9.0])
+def test_entering_a_bend_late_in_the_horizon_is_not_a_lane_change(heading_deg: float) -> None:
+    entry = curve_entry(12.0, 4.0, np.radians(heading_deg))
+    facts = trajectory_facts(entry, 12.0)
+    # against the constant-curvature arc alone this path sits > 2.5 m to the outside of the bend
+    assert abs(entry[-1, 1]) < 2.5 and abs(facts.final_residual_m) < 0.4
+    assert classify_trajectory(entry, 12.0) == Decision(L.KEEP_SPEED, T.KEEP_LANE)
+    assert check_consistency("Keep the lane.", entry, 12.0).agreement is Agreement.AGREE
+
+
+def test_lane_change_then_back_is_still_seen_on_a_straight_road() -> None:
+    # heading turns left then back right: not one-way, so the band never hides the offset
+    change = trajectory(12.0, lateral_end=3.5)
+    assert classify_trajectory(change, 12.0).lateral is T.LANE_CHANGE_LEFT
+    nudge = trajectory(12.0, lateral_end=0.8)
+    assert classify_trajectory(nudge, 12.0).lateral is T.NUDGE_LEFT

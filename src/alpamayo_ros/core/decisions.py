@@ -23,9 +23,11 @@ turn; left/right). The monitor
    ``speed_change_ratio`` * initial); else KEEP_SPEED. Lateral: UNKNOWN if the ego travels < ``min_travel_m``;
    TURN if the heading changes by more than ``turn_heading_rad``. Lateral offsets are measured from the
    constant-curvature arc with the trajectory's own final heading (its *residual*), so that following a curve is
-   not mistaken for changing lanes (a 17 degree bend moves the ego ~5 m sideways in the t0 frame): LANE_CHANGE if
-   the final residual exceeds ``lane_change_offset_m``; NUDGE if the largest residual exceeds ``nudge_offset_m``;
-   else KEEP_LANE. Follow and yield are intents, not kinematics: a trajectory is never classified as such.
+   not mistaken for changing lanes (a 17 degree bend moves the ego ~5 m sideways in the t0 frame). When the heading
+   turns one way only (never back by more than ``MONOTONIC_HEADING_TOL_RAD``), the path is entering or leaving a
+   bend, which puts it between the straight line and that arc: only an offset outside that band counts (a lane
+   change turns one way, then back). LANE_CHANGE if the final residual exceeds ``lane_change_offset_m``; NUDGE if
+   the largest residual exceeds ``nudge_offset_m``; else KEEP_LANE. Follow and yield are intents, not kinematics: a trajectory is never classified as such.
    A stated yield agrees with a trajectory that slows or stops, or that keeps a creeping speed of at most
    ``yield_creep_speed_mps``: "yield" with a trajectory that holds 10 m/s is a disagreement.
 3. compares them through ``LONGITUDINAL_COMPATIBLE`` / ``LATERAL_COMPATIBLE`` (stated -> shown classes that agree).
@@ -262,6 +264,9 @@ def split_steps(text: str) -> list[tuple[StepRole, str]]:
 # --- 2. Trajectory rules ---------------------------------------------------------------------------------------
 
 
+MONOTONIC_HEADING_TOL_RAD = 0.02  # heading noise tolerated in a one-way turn (~1 degree)
+
+
 @dataclass(frozen=True)
 class TrajectoryThresholds:
     stop_speed_mps: float = 0.5
@@ -310,6 +315,8 @@ def trajectory_facts(
     arc_s = np.cumsum(np.linalg.norm(seg, axis=1))
     travel = float(arc_s[-1]) if len(arc_s) else 0.0
     residual = _arc_residuals(pts, arc_s, heading / travel if travel > 1e-6 else 0.0)
+    if moving.any() and _heading_reversal(seg[moving], heading) <= MONOTONIC_HEADING_TOL_RAD:
+        residual = _outside_band(residual, lat)
     j_max = int(np.argmax(np.abs(residual)))
     return TrajectoryFacts(
         initial_speed_mps=v0,
@@ -339,6 +346,21 @@ def _arc_residuals(
         arc_x, arc_y = arc_s, np.zeros_like(arc_s)
     dx, dy = pts[:, 0] - arc_x, pts[:, 1] - arc_y
     return np.asarray(-np.sin(theta) * dx + np.cos(theta) * dy, dtype=np.float64)
+
+
+def _heading_reversal(moving_seg: npt.NDArray[np.float64], final_heading: float) -> float:
+    """How far (rad) the heading ever turns back against the direction of its overall change."""
+    headings = np.unwrap(np.arctan2(moving_seg[:, 1], moving_seg[:, 0]))
+    toward = headings if final_heading >= 0.0 else -headings
+    return float(np.max(np.maximum.accumulate(toward) - toward))
+
+
+def _outside_band(
+    arc_residual: npt.NDArray[np.float64], straight_residual: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Offsets beyond the band between the straight and the constant-curvature references (0 inside it)."""
+    nearer = np.where(np.abs(arc_residual) < np.abs(straight_residual), arc_residual, straight_residual)
+    return np.asarray(np.where(arc_residual * straight_residual <= 0.0, 0.0, nearer), dtype=np.float64)
 
 
 def classify_facts(facts: TrajectoryFacts, th: TrajectoryThresholds = TrajectoryThresholds()) -> Decision:
