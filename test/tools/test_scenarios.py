@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from alpamayo_ros.core.decisions import Lateral, Longitudinal, parse_decision
+from alpamayo_ros.core.decisions import Agreement, Lateral, Longitudinal, check_consistency, parse_decision
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.tools.scenarios import SCENARIOS, build_scenario, generate, make_rig
+from alpamayo_ros.tools.scenarios.generate import START_NS
 from alpamayo_ros.tools.scenarios.render import Box, Renderer
 from alpamayo_ros.tools.scenarios.world import Motion
 
@@ -136,14 +137,28 @@ def test_planner_and_labels_show_the_scenario(name: str) -> None:
 
 
 def test_labels_cite_no_future() -> None:
-    """Before the light turns yellow the reference says nothing about stopping, although the future stops."""
+    """Before the light turns yellow the evidence sees a green light and the decision is never a stop, although the
+    future stops; the ego eases off only within the horizon before the change."""
     gen = generate("red_light_stop_line", 4, 10.0, 32, 18)
     light = gen.scenario.light
     assert light is not None
     ticks = list(gen.ticks(render=False))
     before = [t for k, t in enumerate(ticks) if k * 0.1 < light.t_yellow_s - 0.05]
     assert before and all(t.label.longitudinal != Longitudinal.STOP for t in before)
-    assert all("light" not in t.label.text for t in before)
+    assert all("yellow" not in t.label.text and "red" not in t.label.text for t in before)
+    assert any("green" in t.label.text and t.label.longitudinal == Longitudinal.DECELERATE for t in before)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_label_agrees_with_the_ground_truth_future(name: str) -> None:
+    """The node's monitor, reading a reference label against the ego's own future, never finds a disagreement: a
+    model trained on these pairs is never taught to say one thing and do another."""
+    for seed in (3, 1001):
+        gen = generate(name, seed, 12.0, 32, 18)
+        for tick in gen.ticks(render=False):
+            speed = float(gen.track.v[gen.track.index((tick.stamp_ns - START_NS) / 1e9)])
+            report = check_consistency(tick.label.text, tick.future[:, :2], speed)
+            assert report.agreement is Agreement.AGREE, (name, seed, tick.label.text, report.detail)
 
 
 def test_unknown_scenario_and_short_duration_are_refused() -> None:
@@ -151,3 +166,16 @@ def test_unknown_scenario_and_short_duration_are_refused() -> None:
         build_scenario("nope", 0, 5.0)
     with pytest.raises(ValueError, match="too short"):
         build_scenario("free_road", 0, 1.0)
+
+
+def test_planner_slows_for_a_pedestrian_waiting_at_the_kerb() -> None:
+    from alpamayo_ros.tools.scenarios.planner import EGO_FRONT_M, plan
+
+    sc = build_scenario("pedestrian_crossing", 5, 20.0)
+    assert sc.crosswalk_s_m is not None
+    s_ego = sc.crosswalk_s_m - 40.0 - EGO_FRONT_M
+    waiting = plan(sc, 0.0, s_ego, 0.0, 12.0)  # the pedestrian still stands at the kerb at t = 0
+    assert waiting.reason == "crosswalk" and waiting.accel_cmd < -0.3
+    assert waiting.v_desired < 12.0 and math.isfinite(waiting.pedestrian_dist_m)
+    far = plan(sc, 0.0, sc.crosswalk_s_m - 150.0, 0.0, 12.0)  # beyond perception range: no reason to slow
+    assert far.reason == "free"

@@ -2,7 +2,7 @@
 
 Timing: the scenario starts at START_NS (ROS time); cameras fire together at 10 Hz from t = 0, odometry at 50 Hz.
 The ground truth at every camera tick t0: the ego's future at t0 + 0.1 .. 6.4 s in the ego frame at t0 (x forward,
-y left, yaw relative), and the reference Chain-of-Causation label of the planner's decision at t0.
+y left, yaw relative), and the reference Chain-of-Causation label (labels.py: what the ego does next, and why).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from alpamayo_ros.core.decisions import trajectory_facts
 from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.core.types import FloatArray, UInt8Array
 from alpamayo_ros.tools.scenarios.labels import ReferenceLabel, make_label
@@ -19,6 +20,7 @@ from alpamayo_ros.tools.scenarios.render import Renderer
 from alpamayo_ros.tools.scenarios.rig import PinholeCamera, make_rig
 from alpamayo_ros.tools.scenarios.world import Scenario, build_scenario
 
+LOOKAHEAD_STEP_SEC = 0.5
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: a fixed, recognisable epoch for synthetic bags
 
 
@@ -70,9 +72,22 @@ class GeneratedScenario:
             )
 
     def label_at(self, i: int) -> ReferenceLabel:
+        """The reference label at simulation step i: what the ego does next (its ground-truth future) and why."""
         tr = self.track
-        ctx = plan(self.scenario, float(tr.t[i]), float(tr.s[i]), float(tr.d[i]), float(tr.v[i]))
-        return make_label(ctx, float(tr.v[i]))
+        t = float(tr.t[i])
+        ctx = plan(self.scenario, t, float(tr.s[i]), float(tr.d[i]), float(tr.v[i]))
+        future = trajectory_facts(tr.future_in_ego_frame(t, FUTURE_STEPS, STEP_SEC)[:, :2], float(tr.v[i]))
+        return make_label(ctx, float(tr.v[i]), future, self._upcoming(i))
+
+    def _upcoming(self, i: int) -> str:
+        """The first constraint the planner reacts to within the horizon (checked every LOOKAHEAD_STEP_SEC)."""
+        tr = self.track
+        step = round(LOOKAHEAD_STEP_SEC / SIM_DT)
+        for j in range(i + step, i + round(FUTURE_STEPS * STEP_SEC / SIM_DT) + 1, step):
+            reason = plan(self.scenario, float(tr.t[j]), float(tr.s[j]), float(tr.d[j]), float(tr.v[j])).reason
+            if reason != "free":
+                return reason
+        return "free"
 
     def ticks(self, render: bool = True) -> Iterator[CameraTick]:
         """Camera ticks in time order; render=False skips the images (ground truth only, fast)."""

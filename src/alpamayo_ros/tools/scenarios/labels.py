@@ -1,8 +1,12 @@
-"""Reference Chain-of-Causation labels: the planner's decision at a tick, put into words.
+"""Reference Chain-of-Causation labels: what the ego does next, and why, in words the monitor reads back.
 
-A label cites only what a camera could see at that tick (the binding constraint the planner reacted to, the light's
-current colour, the road shape ahead); nothing about the future. Decisions use the DrivingDecision constants of
-alpamayo_ros/msg; roles the CausalStep constants.
+The *decision* is what the ego actually does over the next 6.4 s: its ground-truth future classified by the node's
+own monitor (``core.decisions``), so a label never says "stop" over a future that keeps speed, and "yield" only
+over one that slows or creeps. This is hindsight, as in the Chain-of-Causation data Alpamayo was trained on, whose
+decisions are anchored to the ego's recorded driving. The *evidence* cites only what a camera could see at the tick
+(the constraint the planner reacts to now or, when the slow-down starts later within the horizon, the visible cause
+of it: a pedestrian at the kerb, a light ahead, a car ahead, the road's bend); nothing that is not yet in view.
+Decisions use the DrivingDecision constants of alpamayo_ros/msg; roles the CausalStep constants.
 """
 
 from __future__ import annotations
@@ -10,18 +14,25 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from alpamayo_ros.core.decisions import Lateral, Longitudinal, StepRole, TrajectoryThresholds
+from alpamayo_ros.core.decisions import (
+    Lateral,
+    Longitudinal,
+    StepRole,
+    TrajectoryFacts,
+    TrajectoryThresholds,
+    classify_facts,
+)
 from alpamayo_ros.tools.scenarios.planner import Context
 
 # The decisions module's enums carry the DrivingDecision / CausalStep message constants.
 LON_STOP, LON_YIELD, LON_DECELERATE = Longitudinal.STOP, Longitudinal.YIELD, Longitudinal.DECELERATE
 LON_FOLLOW, LON_KEEP_SPEED, LON_ACCELERATE = Longitudinal.FOLLOW, Longitudinal.KEEP_SPEED, Longitudinal.ACCELERATE
-LAT_KEEP_LANE, LAT_NUDGE_LEFT = Lateral.KEEP_LANE, Lateral.NUDGE_LEFT
+LAT_KEEP_LANE, LAT_NUDGE_LEFT, LAT_NUDGE_RIGHT = Lateral.KEEP_LANE, Lateral.NUDGE_LEFT, Lateral.NUDGE_RIGHT
 LAT_TURN_LEFT, LAT_TURN_RIGHT = Lateral.TURN_LEFT, Lateral.TURN_RIGHT
 ROLE_EVIDENCE, ROLE_DECISION, ROLE_ACTION = StepRole.EVIDENCE, StepRole.DECISION, StepRole.ACTION
-# Same thresholds as the node's trajectory classifier, so a label and the classified future can agree.
+# The node's thresholds: the label and the classified future are judged by the same rules.
 _TH = TrajectoryThresholds()
-TURN_HEADING_RAD = _TH.turn_heading_rad
+_SLOWING = (Longitudinal.STOP, Longitudinal.DECELERATE)
 
 
 @dataclass(frozen=True)
@@ -41,52 +52,108 @@ def _m(x: float) -> str:
     return f"{max(0.0, x):.0f} m"
 
 
-def make_label(ctx: Context, speed_mps: float) -> ReferenceLabel:
-    """The reference label for a planner context and the ego speed at that tick."""
-    evidence: list[str] = []
-    lon: Longitudinal
-    if ctx.reason == "red_light":
-        evidence.append(f"The traffic light ahead is {ctx.light} and the stop line is {_m(ctx.light_dist_m)} away.")
-        lon, decision = LON_STOP, "I must stop at the stop line."
-    elif ctx.reason == "pedestrian":
-        evidence.append(f"A pedestrian is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead.")
-        lon, decision = LON_YIELD, "I must yield to the pedestrian."
-    elif ctx.reason == "lead":
-        if ctx.lead_v < 0.5 and ctx.gap_m < 15.0:
-            evidence.append(f"The lead vehicle {_m(ctx.gap_m)} ahead has stopped.")
-            lon, decision = LON_STOP, "I must stop behind it."
-        elif ctx.lead_a < -1.0:
-            evidence.append(f"The lead vehicle {_m(ctx.gap_m)} ahead is braking.")
-            lon, decision = LON_DECELERATE, "I should decelerate to keep a safe distance."
-        else:
-            evidence.append(f"A lead vehicle is {_m(ctx.gap_m)} ahead in my lane.")
-            lon, decision = LON_FOLLOW, "I should follow it at a safe distance."
-    elif ctx.reason == "curve" and ctx.accel_cmd < -0.3:
-        side = "left" if ctx.heading_change_rad > 0 else "right"
-        evidence.append(f"The road curves to the {side} ahead.")
-        lon, decision = LON_DECELERATE, "I should slow down for the curve."
-    elif ctx.nudging:
-        evidence.append("A parked vehicle partly blocks my lane ahead.")
-        slow = ctx.accel_cmd < -0.3
-        lon = LON_DECELERATE if slow else LON_KEEP_SPEED
-        decision = "I should slow down and pass it on the left." if slow else "I should pass it on the left."
-    elif ctx.v_desired - speed_mps > max(_TH.speed_change_mps, _TH.speed_change_ratio * speed_mps):
-        evidence.append("The lane ahead is clear.")
-        lon, decision = LON_ACCELERATE, "I can accelerate to the speed limit."
-    elif ctx.accel_cmd < -0.5:
-        evidence.append("I am faster than is comfortable here.")
-        lon, decision = LON_DECELERATE, "I should slow down."
-    else:
-        evidence.append("The lane ahead is clear." if ctx.reason == "free" else "I am at a comfortable speed.")
-        lon, decision = LON_KEEP_SPEED, "I should keep my speed."
+def _side(heading_change_rad: float) -> str:
+    return "left" if heading_change_rad > 0 else "right"
+
+
+def _by_motion(shown: Longitudinal, slow: str, keep: str, faster: str) -> tuple[Longitudinal, str]:
+    """Decision sentence for a cause that does not itself dictate the manoeuvre."""
+    if shown in _SLOWING:
+        return LON_DECELERATE, slow
+    if shown is Longitudinal.ACCELERATE:
+        return LON_ACCELERATE, faster
+    return LON_KEEP_SPEED, keep
+
+
+def _longitudinal(
+    ctx: Context, cause: str, shown: Longitudinal, facts: TrajectoryFacts
+) -> tuple[Longitudinal, str, str]:
+    """(decision, evidence sentence, decision sentence) for the binding cause and what the ego does."""
+    slowing = shown in _SLOWING
+    if cause == "red_light" and ctx.light in ("yellow", "red"):
+        evidence = f"The traffic light ahead is {ctx.light} and the stop line is {_m(ctx.light_dist_m)} away."
+        if slowing:
+            return LON_STOP, evidence, "I must stop at the stop line."
+        if shown is Longitudinal.ACCELERATE:
+            return LON_ACCELERATE, evidence, "I will accelerate away as soon as it turns green."
+        return LON_KEEP_SPEED, evidence, "I am already at the line, so I continue through the intersection."
+    if cause == "red_light":  # green now: it changes within the horizon, the ego eases off before it does
+        evidence = f"The traffic light ahead is {ctx.light} and the stop line is {_m(ctx.light_dist_m)} away."
+        lon, decision = _by_motion(
+            shown, "I should ease off in case it changes.", "I can keep my speed.", "I can accelerate."
+        )
+        return lon, evidence, decision
+    if cause == "pedestrian":
+        evidence = f"A pedestrian is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
+        if slowing or facts.final_speed_mps <= _TH.yield_creep_speed_mps:
+            return LON_YIELD, evidence, "I must yield to the pedestrian."
+        evidence = f"The pedestrian at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead is clearing my lane."
+        lon, decision = _by_motion(shown, "", "I can keep my speed.", "I can accelerate again.")
+        return lon, evidence, decision
+    if cause == "crosswalk":
+        evidence = (
+            f"A pedestrian is waiting at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
+            if math.isfinite(ctx.pedestrian_dist_m)
+            else "There is a crosswalk ahead."
+        )
+        lon, decision = _by_motion(
+            shown, "I should slow down in case they cross.", "I can keep my speed for now.", "I can accelerate."
+        )
+        return lon, evidence, decision
+    if cause == "lead":
+        if not math.isfinite(ctx.gap_m):  # the car ahead binds only later within the horizon
+            return LON_FOLLOW, "A vehicle is ahead in my lane.", "I should follow it at a safe distance."
+        if ctx.lead_v < 0.5 and ctx.gap_m < 15.0 and slowing:
+            return LON_STOP, f"The lead vehicle {_m(ctx.gap_m)} ahead has stopped.", "I must stop behind it."
+        if ctx.lead_a < -1.0 and slowing:
+            evidence = f"The lead vehicle {_m(ctx.gap_m)} ahead is braking."
+            return LON_DECELERATE, evidence, "I should decelerate to keep a safe distance."
+        evidence = f"A lead vehicle is {_m(ctx.gap_m)} ahead in my lane."
+        return LON_FOLLOW, evidence, "I should follow it at a safe distance."
+    if cause == "curve":
+        evidence = f"The road curves to the {_side(ctx.heading_change_rad)} ahead."
+        lon, decision = _by_motion(
+            shown, "I should slow down for the curve.", "I can keep my speed.", "I can accelerate."
+        )
+        return lon, evidence, decision
+    if ctx.nudging:
+        evidence = "A parked vehicle partly blocks my lane ahead."
+        lon, decision = _by_motion(
+            shown,
+            "I should slow down and pass it on the left.",
+            "I should pass it on the left.",
+            "I can speed up as I pass it on the left.",
+        )
+        return lon, evidence, decision
+    if slowing:
+        return LON_DECELERATE, "I am faster than is comfortable here.", "I should slow down."
+    if shown is Longitudinal.ACCELERATE:
+        return LON_ACCELERATE, "The lane ahead is clear.", "I can accelerate to the speed limit."
+    return LON_KEEP_SPEED, "The lane ahead is clear.", "I should keep my speed."
+
+
+def make_label(ctx: Context, speed_mps: float, future: TrajectoryFacts, upcoming: str = "free") -> ReferenceLabel:
+    """The reference label at a tick.
+
+    ctx: the planner's state now; future: the kinematics of the ego's ground-truth next 6.4 s; upcoming: the first
+    constraint the planner will brake for within that horizon ("free" if none), used when nothing binds yet.
+    """
+    shown = classify_facts(future, _TH)
+    cause = ctx.reason
+    if cause == "free" and not ctx.nudging and shown.longitudinal in _SLOWING and upcoming != "free":
+        cause = upcoming
+    lon, first, decision = _longitudinal(ctx, cause, shown.longitudinal, future)
+    evidence = [first]
 
     if ctx.nudging:
-        if ctx.reason not in ("free", "curve"):
-            evidence.append("A parked vehicle partly blocks my lane ahead.")
-        lat, action = LAT_NUDGE_LEFT, "Nudge to the left to pass it with a safe clearance"
-    elif abs(ctx.heading_change_rad) >= TURN_HEADING_RAD and math.isfinite(ctx.curve_dist_m):
-        left = ctx.heading_change_rad > 0
-        if ctx.reason != "curve":
+        evidence.append("A parked vehicle partly blocks my lane ahead.")  # once: duplicates are dropped below
+        if shown.lateral in (Lateral.NUDGE_RIGHT, Lateral.LANE_CHANGE_RIGHT):
+            lat, action = LAT_NUDGE_RIGHT, "Pass it, then shift to the right back to the centre of my lane"
+        else:
+            lat, action = LAT_NUDGE_LEFT, "Nudge to the left to pass it with a safe clearance"
+    elif shown.lateral in (Lateral.TURN_LEFT, Lateral.TURN_RIGHT):
+        left = shown.lateral is Lateral.TURN_LEFT
+        if cause != "curve":
             evidence.append(f"The road curves to the {'left' if left else 'right'} ahead.")
         lat = LAT_TURN_LEFT if left else LAT_TURN_RIGHT
         action = f"Follow the road through the {'left' if left else 'right'} curve"
@@ -103,7 +170,7 @@ def make_label(ctx: Context, speed_mps: float) -> ReferenceLabel:
     if lon == LON_STOP and speed_mps < 0.3:
         verb = "and stay stopped."
     steps = (
-        *((ROLE_EVIDENCE, e) for e in evidence),
+        *((ROLE_EVIDENCE, e) for e in dict.fromkeys(evidence)),
         (ROLE_DECISION, decision),
         (ROLE_ACTION, f"{action} {verb}"),
     )

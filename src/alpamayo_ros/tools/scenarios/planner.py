@@ -3,8 +3,10 @@
 Longitudinal: the Intelligent Driver Model (IDM, Treiber et al. 2000). Every constraint is an IDM "leader": the
 nearest vehicle in the ego's corridor, a pedestrian on the crosswalk (stop before the crosswalk), a yellow/red
 light (stop at the stop line, if a comfortable stop is still possible), plus a free-road term whose desired speed is
-capped by the curvature ahead (lateral acceleration <= LAT_ACC_MAX) and while passing a parked car. The smallest
-acceleration wins and names the *reason* (what the reference reasoning cites).
+capped by the curvature ahead (lateral acceleration <= LAT_ACC_MAX), while passing a parked car, and near a crosswalk
+where a pedestrian waits at the kerb (approach at a speed from which a comfortable yield is possible: defensive
+driving, and it makes the slow-down follow from what the cameras show, not from when the pedestrian steps out).
+The smallest acceleration wins and names the *reason* (what the reference reasoning cites).
 Lateral: lane keeping at d = 0, or a nudge target that clears a parked car intruding into the lane, tracked by a
 critically damped second-order law. Only the current scene state is used: the planner (hence its labels) never
 knows the future.
@@ -40,8 +42,11 @@ JERK_MAX = 12.0
 LAT_ACC_MAX = 2.0
 NUDGE_CLEARANCE_M = 0.8
 LAT_OMEGA = 1.1  # rad/s, lateral tracking bandwidth
+V_CROSSWALK = 6.0  # m/s: speed at a crosswalk with a pedestrian waiting beside the lane
+KERB_ZONE_M = 3.0  # a pedestrian standing this far beside the ego lane's edge counts as waiting to cross
+B_ANTICIPATE = 0.8  # m/s^2: the gentle deceleration the crosswalk speed cap assumes
 
-REASONS = ("free", "curve", "lead", "pedestrian", "red_light")
+REASONS = ("free", "curve", "crosswalk", "lead", "pedestrian", "red_light")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,23 @@ def _nudge_target(scenario: Scenario, s: float, t: float) -> tuple[float, bool]:
     return target, target > 0.05
 
 
+def _crosswalk_speed_cap(scenario: Scenario, t: float, front: float) -> float:
+    """Speed cap ahead of a crosswalk with a pedestrian standing at the kerb (inf if none)."""
+    if scenario.crosswalk_s_m is None:
+        return math.inf
+    dist = scenario.crosswalk_s_m - STOP_GAP_M - front
+    if not 0.0 < dist < PERCEPTION_RANGE_M:
+        return math.inf
+    for actor in scenario.actors:
+        if actor.kind != "pedestrian":
+            continue
+        _, a_d, _, _ = actor.state(t)
+        standing = actor.d_of_t(t + 0.1) == a_d
+        if standing and LANE_WIDTH_M / 2 <= abs(a_d) < LANE_WIDTH_M / 2 + KERB_ZONE_M:
+            return math.sqrt(V_CROSSWALK**2 + 2.0 * B_ANTICIPATE * dist)
+    return math.inf
+
+
 def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
     """The planner's decision at time t for an ego at Frenet (s, d) with speed v."""
     road = scenario.road
@@ -98,11 +120,11 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
     kappa = np.abs(road.curvature(s + ahead))
     v_lim = np.sqrt(LAT_ACC_MAX / np.maximum(kappa, 1e-6))
     v_curve = float(np.min(np.sqrt(v_lim**2 + 2.0 * 1.2 * ahead)))
+    v_cross = _crosswalk_speed_cap(scenario, t, front)
     v_des = scenario.v_desired_mps * (0.7 if nudging else 1.0)
     candidates: list[tuple[float, str, float, float, float]] = []  # (accel, reason, gap, lead v, lead a)
-    candidates.append(
-        (_idm(v, min(v_des, v_curve), math.inf, 0.0), "curve" if v_curve < v_des else "free", math.inf, 0.0, 0.0)
-    )
+    v_free, free_reason = min((v_des, "free"), (v_curve, "curve"), (v_cross, "crosswalk"), key=lambda c: c[0])
+    candidates.append((_idm(v, v_free, math.inf, 0.0), free_reason, math.inf, 0.0, 0.0))
 
     # Lead vehicle: nearest same-direction vehicle overlapping the corridor the ego is heading for.
     for actor in scenario.actors:
@@ -155,7 +177,7 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
     return Context(
         reason,
         accel,
-        min(v_des, v_curve),
+        v_free,
         d_target,
         nudging,
         gap,
