@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pytest
 import yaml
 
 from alpamayo_ros.core import params as P
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.tools import bagio, demo
+from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
 
 
 def _flatten(tree: dict[str, object], prefix: str = "") -> dict[str, object]:
@@ -52,4 +54,29 @@ def test_node_command_and_bag_cache_key(tmp_path: Path) -> None:
     assert (tmp_path / "p.yaml").is_file()
     assert "model.backend:=test_policy" in cmd and "model.max_reasoning_tokens:=16" in cmd
     assert cmd[-2:] == ["-r", f"/{demo.NODE_NAME}/input/odometry:={bagio.ODOM_TOPIC}"]
-    assert demo.bag_cache_path(tmp_path, args).name == "free_road_seed4_8s_960x540_raw"
+    fingerprint = generator_fingerprint()
+    assert demo.bag_cache_path(tmp_path, args).name == f"free_road_seed4_8s_960x540_raw_{fingerprint}"
+
+
+def test_generator_fingerprint_follows_the_label_and_planner_sources(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A cached render or bag made before a change to the labels must not be served after it."""
+    from alpamayo_ros.tools.scenarios import fingerprint
+
+    before = fingerprint.generator_fingerprint()
+    copies = []
+    for src in fingerprint._SOURCES:
+        copy = tmp_path / src.name
+        copy.write_bytes(src.read_bytes())
+        copies.append(copy)
+    monkeypatch.setattr(fingerprint, "_SOURCES", tuple(copies))
+    fingerprint.generator_fingerprint.cache_clear()
+    assert fingerprint.generator_fingerprint() == before  # same bytes, same key
+    labels = next(c for c in copies if c.name == "labels.py")
+    labels.write_text(labels.read_text().replace("I must stop behind it.", "I must stop well behind it."))
+    fingerprint.generator_fingerprint.cache_clear()
+    assert fingerprint.generator_fingerprint() != before
+    monkeypatch.undo()
+    fingerprint.generator_fingerprint.cache_clear()
+    assert {"labels.py", "planner.py", "decisions.py"} <= {src.name for src in fingerprint._SOURCES}

@@ -27,7 +27,8 @@ turn; left/right). The monitor
    turns one way only (never back by more than ``MONOTONIC_HEADING_TOL_RAD``), the path is entering or leaving a
    bend, which puts it between the straight line and that arc: only an offset outside that band counts (a lane
    change turns one way, then back). LANE_CHANGE if the final residual exceeds ``lane_change_offset_m``; NUDGE if
-   the largest residual exceeds ``nudge_offset_m``; else KEEP_LANE. Follow and yield are intents, not kinematics: a trajectory is never classified as such.
+   the largest residual exceeds ``nudge_offset_m``; else KEEP_LANE. Follow and yield are intents, not kinematics:
+   a trajectory is never classified as such.
    A stated yield agrees with a trajectory that slows or stops, or that keeps a creeping speed of at most
    ``yield_creep_speed_mps``: "yield" with a trajectory that holds 10 m/s is a disagreement.
 3. compares them through ``LONGITUDINAL_COMPATIBLE`` / ``LATERAL_COMPATIBLE`` (stated -> shown classes that agree).

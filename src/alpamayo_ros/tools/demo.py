@@ -125,8 +125,11 @@ class Child:
 
 
 def bag_cache_path(out: Path, args: argparse.Namespace) -> Path:
+    from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
+
     kind = "jpeg" if args.compressed else "raw"
-    return out / "bags" / f"{args.scenario}_seed{args.seed}_{args.seconds:g}s_{args.width}x{args.height}_{kind}"
+    size = f"{args.width}x{args.height}_{kind}"
+    return out / "bags" / f"{args.scenario}_seed{args.seed}_{args.seconds:g}s_{size}_{generator_fingerprint()}"
 
 
 def ensure_bag(path: Path, args: argparse.Namespace) -> tuple[Path, bool]:

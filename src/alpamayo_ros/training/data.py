@@ -61,7 +61,9 @@ class EpisodeData:
 
 
 def cache_key(spec: DataSpec, ep: Episode) -> str:
-    blob = json.dumps([asdict(spec), asdict(ep)], sort_keys=True).encode()
+    from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
+
+    blob = json.dumps([asdict(spec), asdict(ep), generator_fingerprint()], sort_keys=True).encode()
     return f"{ep.scenario}_s{ep.seed}_{ep.seconds:g}s_{hashlib.sha256(blob).hexdigest()[:10]}"
 
 

@@ -24,12 +24,13 @@ EVAL_WH = (320, 180)
 def ensure_bags(root: Path, scenarios: list[str], seeds: tuple[int, ...], progress: bool) -> dict[str, list[Path]]:
     """scenario -> bag directories under ``root`` (synthesised when missing)."""
     from alpamayo_ros.tools.scenarios import generate
+    from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
     from alpamayo_ros.tools.synth import write_scenario_bag
 
     out: dict[str, list[Path]] = {}
     for name in scenarios:
         for seed in seeds:
-            bag = root / f"{name}_s{seed}"
+            bag = root / f"{name}_s{seed}_{generator_fingerprint()}"
             if not (bag / "metadata.yaml").is_file():
                 if bag.exists():
                     import shutil
