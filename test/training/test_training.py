@@ -90,7 +90,7 @@ def test_few_steps_reduce_the_joint_loss_and_checkpoint_round_trips(episode: Sam
         opt.zero_grad()
         parts.total.backward()  # type: ignore[no-untyped-call]
         opt.step()
-        losses.append(float(parts.lm))
+        losses.append(float(parts.lm.detach()))
     assert losses[-1] < 0.7 * float(first.lm)
 
     out = save_checkpoint(
