@@ -128,3 +128,18 @@ def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet
         assert decision.longitudinal != Longitudinal.UNKNOWN and decision.lateral != Lateral.UNKNOWN
     finally:
         model.close()
+
+
+def test_train_cli_refuses_an_image_size_the_patch_grid_cannot_take(tmp_path: Path) -> None:
+    import argparse
+
+    import pytest
+
+    from alpamayo_ros.tools import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "o"), "--image-size", "100", "200"])
+    with pytest.raises(SystemExit, match="--image-size 100 200: both must be positive multiples of 32"):
+        train.run(args)
+    assert not (tmp_path / "o").exists()

@@ -23,6 +23,8 @@ from typing import Any
 
 from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR
 
+DEFAULT_IMAGE_HW = (64, 128)  # what every camera frame is resized to for the shipped driver
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=PACKAGE_MODEL_DIR, help="checkpoint directory to write")
@@ -43,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds-other", type=int, default=16, help="seeds per other scenario")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between validation losses")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=list(DEFAULT_IMAGE_HW),
+        help="every camera frame is resized to H x W (multiples of 32) for the model",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt")
     parser.add_argument("--quiet", action="store_true")
 
@@ -81,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     started = time.time()
-    size = DriverSize()
+    h, w = args.image_size
+    if h % 32 or w % 32 or h <= 0 or w <= 0:
+        raise SystemExit(f"--image-size {h} {w}: both must be positive multiples of 32 (patch 16 x merge 2)")
+    size = DriverSize(image_hw=(h, w))
     spec = DataSpec(image_hw=size.image_hw, frame_offsets_sec=size.frame_offsets_sec)
     train_eps = training_episodes(args.seeds_target, args.seeds_other)
     val_eps = validation_episodes()
