@@ -263,7 +263,7 @@ TRAIN_DURATIONS_SEC: tuple[float, ...] = (14.0, 16.0, 18.0, 22.0)  # evaluation 
 VAL_SEEDS: tuple[int, ...] = (900, 901)
 
 
-def training_episodes(seeds_target: int = 32, seeds_other: int = 16) -> list[Episode]:
+def training_episodes(seeds_target: int = 48, seeds_other: int = 24) -> list[Episode]:
     """The default training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900)."""
     from alpamayo_ros.tools.scenarios import SCENARIOS
 
