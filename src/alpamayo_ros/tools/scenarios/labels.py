@@ -33,6 +33,9 @@ ROLE_EVIDENCE, ROLE_DECISION, ROLE_ACTION = StepRole.EVIDENCE, StepRole.DECISION
 # The node's thresholds: the label and the classified future are judged by the same rules.
 _TH = TrajectoryThresholds()
 _SLOWING = (Longitudinal.STOP, Longitudinal.DECELERATE)
+# A bend is named once it starts this close (or the ego is in it); farther out the label says "keep the lane", which
+# the monitor accepts over a trajectory that follows the bend (keeping a lane includes its curves).
+BEND_IN_VIEW_M = 30.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def make_label(ctx: Context, speed_mps: float, future: TrajectoryFacts, upcoming
             lat, action = LAT_NUDGE_RIGHT, "Pass it, then shift to the right back to the centre of my lane"
         else:
             lat, action = LAT_NUDGE_LEFT, "Nudge to the left to pass it with a safe clearance"
-    elif shown.lateral in (Lateral.TURN_LEFT, Lateral.TURN_RIGHT):
+    elif shown.lateral in (Lateral.TURN_LEFT, Lateral.TURN_RIGHT) and ctx.curve_dist_m <= BEND_IN_VIEW_M:
         left = shown.lateral is Lateral.TURN_LEFT
         if cause != "curve":
             evidence.append(f"The road curves to the {'left' if left else 'right'} ahead.")
