@@ -21,9 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR
-
-DEFAULT_IMAGE_HW = (64, 128)  # what every camera frame is resized to for the shipped driver
+from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR, DriverSize
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         nargs=2,
         metavar=("H", "W"),
-        default=list(DEFAULT_IMAGE_HW),
+        default=list(DriverSize().image_hw),
         help="every camera frame is resized to H x W (multiples of 32) for the model",
     )
     parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt")
@@ -72,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
     from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
     from alpamayo_ros.training.checkpoint import (
         ActionStats,
-        DriverSize,
         build_config,
         checkpoint_config,
         save_checkpoint,
