@@ -91,7 +91,7 @@ def test_few_steps_reduce_the_joint_loss_and_checkpoint_round_trips(episode: Sam
         parts.total.backward()  # type: ignore[no-untyped-call]
         opt.step()
         losses.append(float(parts.lm.detach()))
-    assert losses[-1] < 0.7 * float(first.lm)
+    assert losses[-1] < 0.7 * float(first.lm.detach())
 
     out = save_checkpoint(
         model, tmp_path / "ckpt", raw_config=checkpoint_config(TINY, tok, stats, {}), vlm=vlm, tok=tok, size=TINY
