@@ -143,3 +143,18 @@ def test_train_cli_refuses_an_image_size_the_patch_grid_cannot_take(tmp_path: Pa
     with pytest.raises(SystemExit, match="--image-size 100 200: both must be positive multiples of 32"):
         train.run(args)
     assert not (tmp_path / "o").exists()
+
+
+def test_train_cli_refuses_a_vision_width_the_heads_cannot_split(tmp_path: Path) -> None:
+    import argparse
+
+    import pytest
+
+    from alpamayo_ros.tools import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "o"), "--vision-width", "100"])
+    with pytest.raises(SystemExit, match="--vision-width 100 --vision-depth 2: the width must be a positive multiple"):
+        train.run(args)
+    assert not (tmp_path / "o").exists()

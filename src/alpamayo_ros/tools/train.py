@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(DriverSize().image_hw),
         help="every camera frame is resized to H x W (multiples of 32) for the model",
     )
+    parser.add_argument(
+        "--vision-width",
+        type=int,
+        default=DriverSize().vision_hidden,
+        help="vision tower width (a multiple of 32: one attention head per 32 channels, MLP twice as wide)",
+    )
+    parser.add_argument("--vision-depth", type=int, default=DriverSize().vision_depth, help="vision tower layers")
     parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt")
     parser.add_argument("--quiet", action="store_true")
 
@@ -91,7 +98,18 @@ def run(args: argparse.Namespace) -> int:
     h, w = args.image_size
     if h % 32 or w % 32 or h <= 0 or w <= 0:
         raise SystemExit(f"--image-size {h} {w}: both must be positive multiples of 32 (patch 16 x merge 2)")
-    size = DriverSize(image_hw=(h, w))
+    if args.vision_width % 32 or args.vision_width <= 0 or args.vision_depth <= 0:
+        raise SystemExit(
+            f"--vision-width {args.vision_width} --vision-depth {args.vision_depth}: the width must be a positive "
+            "multiple of 32 (head size) and the depth positive"
+        )
+    size = DriverSize(
+        image_hw=(h, w),
+        vision_hidden=args.vision_width,
+        vision_depth=args.vision_depth,
+        vision_heads=args.vision_width // 32,
+        vision_mlp=2 * args.vision_width,
+    )
     spec = DataSpec(image_hw=size.image_hw, frame_offsets_sec=size.frame_offsets_sec)
     train_eps = training_episodes(args.seeds_target, args.seeds_other)
     val_eps = validation_episodes()
