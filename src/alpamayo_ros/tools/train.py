@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="vision tower width (a multiple of 32: one attention head per 32 channels, MLP twice as wide)",
     )
     parser.add_argument("--vision-depth", type=int, default=DriverSize().vision_depth, help="vision tower layers")
+    parser.add_argument(
+        "--history-dropout",
+        type=float,
+        default=0.0,
+        help="share of samples whose ego history is replaced by a straight one at the same speed (so the "
+        "reasoning must come from the cameras)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt")
     parser.add_argument("--quiet", action="store_true")
 
@@ -96,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     started = time.time()
     h, w = args.image_size
+    if not 0.0 <= args.history_dropout < 1.0:
+        raise SystemExit(f"--history-dropout {args.history_dropout}: must be in [0, 1)")
     if h % 32 or w % 32 or h <= 0 or w <= 0:
         raise SystemExit(f"--image-size {h} {w}: both must be positive multiples of 32 (patch 16 x merge 2)")
     if args.vision_width % 32 or args.vision_width <= 0 or args.vision_depth <= 0:
@@ -217,9 +226,10 @@ def run(args: argparse.Namespace) -> int:
         for group in opt.param_groups:
             group["lr"] = lr
         idx = batches_rng.choice(len(train), args.batch_size, replace=False)
+        drop = batches_rng.random(args.batch_size) < args.history_dropout if args.history_dropout > 0 else None
         parts = joint_loss(
             model,
-            collate(train, idx),
+            collate(train, idx, drop),
             collate.future_start_id,
             flow_samples=args.flow_samples,
             flow_weight=args.flow_weight,

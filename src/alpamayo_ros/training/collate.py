@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from alpamayo_ros.model.action_space import yaw_rotation
+from alpamayo_ros.model.action_space import UnicycleAccelCurvatureActionSpace, yaw_rotation
 from alpamayo_ros.model.config import AlpamayoConfig
 from alpamayo_ros.model.history import fuse_history, history_token_ids
 from alpamayo_ros.model.processor import ImageProcessorConfig, preprocess_images, prompt_ids
 from alpamayo_ros.model.rope import mrope_position_ids
 from alpamayo_ros.model.tokenizer import special_token
-from alpamayo_ros.training.data import SampleSet
+from alpamayo_ros.training.data import RAW_ACTION_SPACE, SampleSet
 from alpamayo_ros.training.objective import IGNORE, TrainBatch
 
 
@@ -59,7 +59,8 @@ class Collator:
         """Generated part: CoC tokens, ``<|cot_end|>``, ``<|traj_future_start|>`` (what the rollout decodes)."""
         return [*self.tokenizer.encode(text, add_special_tokens=False).ids, self._id("cot_end"), self.future_start_id]
 
-    def __call__(self, data: SampleSet, index: np.ndarray) -> TrainBatch:
+    def __call__(self, data: SampleSet, index: np.ndarray, drop_history: np.ndarray | None = None) -> TrainBatch:
+        """``drop_history`` (B,) bool: those samples get ``constant_velocity_history`` instead of their own."""
         imgs = data.images[index]  # (B, cams, T, h, w, 3)
         b = imgs.shape[0]
         chw = torch.from_numpy(np.ascontiguousarray(imgs.reshape(-1, *imgs.shape[-3:]))).permute(0, 3, 1, 2)
@@ -67,7 +68,12 @@ class Collator:
         per_sample = imgs.shape[1] * imgs.shape[2]
         grids_one = processed.image_grid_thw[:per_sample]
         prompt = prompt_ids(self.tokenizer, grids_one, self.image_cfg.merge_size, self.cfg.tokens_per_history_traj)[0]
-        hist = torch.from_numpy(data.hist_xyz[index])
+        hist_xyz = data.hist_xyz[index]
+        if drop_history is not None and drop_history.any():
+            hist_xyz = np.where(
+                drop_history[:, None, None], constant_velocity_history(hist_xyz, data.hist_yaw[index]), hist_xyz
+            )
+        hist = torch.from_numpy(np.ascontiguousarray(hist_xyz, dtype=np.float32))
         hist_ids = history_token_ids(hist, self.cfg.hist_tokenizer, self.cfg.hist_token_start_idx)
         reasons = [self.reasoning_ids(data.texts[i]) for i in index]
         length = prompt.shape[0] + max(len(r) for r in reasons)
@@ -107,3 +113,20 @@ class Collator:
 def history_rotation(yaw: np.ndarray) -> torch.Tensor:
     """(..., 16) yaw -> (..., 16, 3, 3) rotations, as the node's ego history carries them."""
     return yaw_rotation(torch.from_numpy(yaw).float())
+
+
+def constant_velocity_history(hist_xyz: np.ndarray, hist_yaw: np.ndarray) -> np.ndarray:
+    """(B, 16, 3) straight histories at each sample's own t0 speed: no braking, speeding up or turning to read.
+
+    Training on some of these (``alpamayo-ros train --history-dropout``) stops the reasoning from being read off
+    the ego's past motion alone (the ego-status shortcut of open-loop driving models), which left the scene in the
+    cameras unused. The speed is the action space's own t0 estimate, so the action targets (relative to it) hold.
+    """
+    space = UnicycleAccelCurvatureActionSpace(RAW_ACTION_SPACE).double()
+    v0 = space.estimate_t0_speed(torch.from_numpy(hist_xyz).double(), yaw_rotation(torch.from_numpy(hist_yaw).double()))
+    steps = hist_xyz.shape[-2]
+    t = (np.arange(steps) - (steps - 1)) * RAW_ACTION_SPACE.dt  # ..., -0.1, 0.0
+    out = np.zeros_like(hist_xyz)
+    out[..., 0] = v0.numpy()[:, None] * t
+    out[..., 2] = hist_xyz[..., -1:, 2]
+    return out
