@@ -158,3 +158,53 @@ def test_train_cli_refuses_a_vision_width_the_heads_cannot_split(tmp_path: Path)
     with pytest.raises(SystemExit, match="--vision-width 100 --vision-depth 2: the width must be a positive multiple"):
         train.run(args)
     assert not (tmp_path / "o").exists()
+
+
+def test_constant_velocity_history_keeps_the_speed_and_hides_the_braking(episode: SampleSet) -> None:
+    from alpamayo_ros.model.action_space import UnicycleAccelCurvatureActionSpace, yaw_rotation
+    from alpamayo_ros.training.collate import constant_velocity_history
+    from alpamayo_ros.training.data import RAW_ACTION_SPACE
+
+    last = len(episode) - 1  # the red-light episode's last sample brakes towards the stop line
+    true_steps = np.linalg.norm(np.diff(episode.hist_xyz[last, :, :2], axis=0), axis=-1)
+    assert true_steps[0] - true_steps[-1] > 0.05  # the real history shows the braking
+    cv = constant_velocity_history(episode.hist_xyz, episode.hist_yaw)
+    assert cv.shape == episode.hist_xyz.shape and cv.dtype == episode.hist_xyz.dtype
+    np.testing.assert_allclose(cv[:, -1], 0.0, atol=1e-6)  # ends at t0, in the t0 frame
+    np.testing.assert_allclose(cv[..., 1], 0.0)  # straight ahead
+    steps = np.diff(cv[..., 0], axis=1)
+    np.testing.assert_allclose(steps, steps[:, :1].repeat(steps.shape[1], axis=1), rtol=1e-5)  # one speed
+    space = UnicycleAccelCurvatureActionSpace(RAW_ACTION_SPACE).double()
+    v_true = space.estimate_t0_speed(
+        torch.from_numpy(episode.hist_xyz).double(), yaw_rotation(torch.from_numpy(episode.hist_yaw).double())
+    )
+    v_cv = space.estimate_t0_speed(torch.from_numpy(cv).double(), yaw_rotation(torch.zeros(cv.shape[:2]).double()))
+    torch.testing.assert_close(v_cv, v_true, atol=5e-3, rtol=0.0)  # the action targets stay valid
+
+
+def test_collator_swaps_only_the_dropped_histories(episode: SampleSet) -> None:
+    tok = build_tokenizer(sorted(set(episode.texts)), TINY.future_bins + TINY.history_bins)
+    cfg, _, _ = build_config(TINY, tok, ActionStats(0.0, 1.0, 0.0, 0.01))
+    collate = Collator.for_config(tok, cfg)
+    index = np.arange(len(episode))
+    kept = collate(episode, index)
+    drop = np.zeros(len(episode), dtype=bool)
+    drop[-1] = True
+    mixed = collate(episode, index, drop)
+    torch.testing.assert_close(mixed.input_ids[:-1], kept.input_ids[:-1])
+    assert not torch.equal(mixed.input_ids[-1], kept.input_ids[-1])  # its history tokens changed
+    torch.testing.assert_close(mixed.actions, kept.actions)  # targets untouched
+    torch.testing.assert_close(mixed.labels, kept.labels)
+
+
+def test_train_cli_refuses_a_history_dropout_outside_0_1(tmp_path: Path) -> None:
+    import argparse
+
+    from alpamayo_ros.tools import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "o"), "--history-dropout", "1.0"])
+    with pytest.raises(SystemExit, match=r"--history-dropout 1.0: must be in \[0, 1\)"):
+        train.run(args)
+    assert not (tmp_path / "o").exists()
