@@ -47,25 +47,14 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
     consistency functions; history comes straight from the simulation instead of interpolated odometry."""
     from collections import Counter
 
-    import numpy as np
-    import torch
     from tqdm import tqdm
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
-    from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
-    from alpamayo_ros.core.types import EgoHistory, ModelInput
-    from alpamayo_ros.model.action_space import yaw_rotation
     from alpamayo_ros.tools import metrics
 
     per: dict[str, dict[str, list[Any]]] = {}
     for i in tqdm(range(len(data)), unit="tick", desc="proxy evaluation", disable=not progress):
-        cams = model.info.cameras
-        images = {cam: data.images[i, CAMERA_NAMES.index(cam)] for cam in cams}
-        rot = yaw_rotation(torch.from_numpy(data.hist_yaw[i])).numpy()
-        hist = EgoHistory(data.hist_xyz[i], rot, np.linspace(-1.5, 0.0, HISTORY_STEPS))
-        pred = model.predict(
-            ModelInput(t0_ns=i, images=images, frame_offsets_sec=model.info.frame_offsets_sec, ego_history=hist)
-        )
+        pred = model.predict(sample_input(model, data, i))
         gt = data.future[i, :, :2]
         err = metrics.tick_errors(pred.xyz[:, :, :2], gt)
         cv = metrics.tick_errors(metrics.constant_velocity(data.hist_xyz[i]), gt)
@@ -107,6 +96,60 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
         rows[name] = table_row(summary)
         rows[name]["lon_confusion"] = dict(Counter(c for k in keys for c in per[k]["confusion"]).most_common())
     return rows
+
+
+def sample_input(model: Any, data: Any, i: int, images_of: int | None = None) -> Any:
+    """The ``ModelInput`` of sample ``i``; ``images_of`` takes the camera frames from another sample."""
+    import numpy as np
+    import torch
+
+    from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
+    from alpamayo_ros.core.types import EgoHistory, ModelInput
+    from alpamayo_ros.model.action_space import yaw_rotation
+
+    src = i if images_of is None else images_of
+    images = {cam: data.images[src, CAMERA_NAMES.index(cam)] for cam in model.info.cameras}
+    rot = yaw_rotation(torch.from_numpy(data.hist_yaw[i])).numpy()
+    hist = EgoHistory(data.hist_xyz[i], rot, np.linspace(-1.5, 0.0, HISTORY_STEPS))
+    return ModelInput(t0_ns=i, images=images, frame_offsets_sec=model.info.frame_offsets_sec, ego_history=hist)
+
+
+def camera_check(model: Any, data: Any, base: str = "free_road", progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Does the reasoning follow the cameras or the ego's past motion? Each scenario's ticks are paired with
+    ``base``'s ticks at the same time and seed, and each pair is run twice with the camera frames of one and the
+    history of the other. Only pairs whose reference longitudinal decisions differ count; a stated decision that
+    matches the frames' reference "follows the cameras", one that matches the history's "follows the history"."""
+    from tqdm import tqdm
+
+    from alpamayo_ros.core.decisions import Longitudinal, parse_decision
+
+    ticks: dict[str, list[int]] = {}
+    for i, name in enumerate(data.scenario):
+        ticks.setdefault(name, []).append(i)
+    if base not in ticks:
+        raise ValueError(f"camera check needs the {base!r} scenario among the evaluated ones")
+    pairs = [
+        (name, i, j)
+        for name, own in ticks.items()
+        if name != base
+        for i, j in zip(own, ticks[base], strict=False)
+        if data.lon[i] != data.lon[j]
+    ]
+    counts: dict[str, dict[str, int]] = {}
+    for name, i, j in tqdm(pairs, unit="pair", desc="camera check", disable=not progress):
+        rec = counts.setdefault(name, {"runs": 0, "cameras": 0, "history": 0})
+        for hist_of, frames_of in ((i, j), (j, i)):
+            stated = parse_decision(model.predict(sample_input(model, data, hist_of, images_of=frames_of)).reasoning[0])
+            rec["runs"] += 1
+            rec["cameras"] += stated.longitudinal == Longitudinal(int(data.lon[frames_of]))
+            rec["history"] += stated.longitudinal == Longitudinal(int(data.lon[hist_of]))
+    total = {k: sum(c[k] for c in counts.values()) for k in ("runs", "cameras", "history")}
+    out: dict[str, dict[str, Any]] = {}
+    for name, c in {**counts, "all": total}.items():
+        if c["runs"]:
+            out[name] = {"runs": c["runs"], "follows_cameras": c["cameras"] / c["runs"]}
+            out[name]["follows_history"] = c["history"] / c["runs"]
+    return out
 
 
 def table_row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -186,8 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy", action="store_true", help="score rendered samples instead of bags (fast)")
     parser.add_argument("--cache", type=Path, default=Path("out/eval_cache"), help="--proxy samples (npz)")
     parser.add_argument("--workers", type=int, default=1, help="--proxy render processes")
+    parser.add_argument(
+        "--camera-check",
+        action="store_true",
+        help="with --proxy: swap camera frames and histories between each scenario and free_road (camera_check.json)",
+    )
     parser.add_argument("--merge", type=Path, nargs="*", default=None, help="combine table.json files into --out")
     args = parser.parse_args(argv)
+    if args.camera_check and not args.proxy:
+        parser.error("--camera-check works on rendered samples: add --proxy")
     if args.merge:
         merged: dict[str, dict[str, Any]] = {}
         for path in args.merge:
@@ -251,10 +301,19 @@ def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
     started = time.time()
     try:
-        rows = evaluate_samples(model, data)
+        if args.camera_check:
+            check = camera_check(model, data)
+        else:
+            rows = evaluate_samples(model, data)
     finally:
         model.close()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.camera_check:
+        (args.out / "camera_check.json").write_text(json.dumps({"seeds": args.seeds, "rows": check}, indent=1))
+        print("| scenario | swapped runs | follows the cameras | follows the history |\n|---|---|---|---|")
+        for name, row in check.items():
+            print(f"| {name} | {row['runs']} | {row['follows_cameras']:.0%} | {row['follows_history']:.0%} |")
+        return 0
     (args.out / "proxy_table.json").write_text(json.dumps({"seeds": args.seeds, "rows": rows}, indent=1))
     table = markdown(rows)
     (args.out / "proxy_table.md").write_text(table + "\n")
