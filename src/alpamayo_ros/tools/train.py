@@ -59,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--vision-depth", type=int, default=DriverSize().vision_depth, help="vision tower layers")
     parser.add_argument(
+        "--frame-offsets",
+        type=float,
+        nargs="+",
+        default=list(DriverSize().frame_offsets_sec),
+        metavar="SEC",
+        help="camera frames per sample, seconds relative to t0 (ascending, <= 0, on the 10 Hz camera ticks)",
+    )
+    parser.add_argument(
         "--history-dropout",
         type=float,
         default=0.0,
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from alpamayo_ros.core.rig import STEP_SEC
     from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
     from alpamayo_ros.training.checkpoint import (
         ActionStats,
@@ -103,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     started = time.time()
     h, w = args.image_size
+    offsets = tuple(float(o) for o in args.frame_offsets)
+    on_ticks = all(abs(o / STEP_SEC - round(o / STEP_SEC)) < 1e-6 for o in offsets)
+    if not on_ticks or any(o > 0 for o in offsets) or list(offsets) != sorted(set(offsets)):
+        raise SystemExit(
+            f"--frame-offsets {' '.join(map(str, offsets))}: must be ascending, distinct, <= 0 and multiples of "
+            f"{STEP_SEC} s (the camera ticks)"
+        )
     if not 0.0 <= args.history_dropout < 1.0:
         raise SystemExit(f"--history-dropout {args.history_dropout}: must be in [0, 1)")
     if h % 32 or w % 32 or h <= 0 or w <= 0:
@@ -114,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         )
     size = DriverSize(
         image_hw=(h, w),
+        frame_offsets_sec=offsets,
         vision_hidden=args.vision_width,
         vision_depth=args.vision_depth,
         vision_heads=args.vision_width // 32,
