@@ -208,3 +208,17 @@ def test_train_cli_refuses_a_history_dropout_outside_0_1(tmp_path: Path) -> None
     with pytest.raises(SystemExit, match=r"--history-dropout 1.0: must be in \[0, 1\)"):
         train.run(args)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("offsets", [["0.0", "-0.3"], ["-0.25", "0.0"], ["0.1"]])
+def test_train_cli_refuses_frame_offsets_off_the_camera_ticks(tmp_path: Path, offsets: list[str]) -> None:
+    import argparse
+
+    from alpamayo_ros.tools import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "o"), "--frame-offsets", *offsets])
+    with pytest.raises(SystemExit, match=r"must be ascending, distinct, <= 0 and multiples of 0\.1 s"):
+        train.run(args)
+    assert not (tmp_path / "o").exists()
