@@ -295,10 +295,10 @@ def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
     from alpamayo_ros.runtime.spec import ModelSpec
     from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
 
-    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,))
-    spec = DataSpec(tick_stride=2)
-    data = load_samples(build_cache(spec, eps, args.cache, args.workers), eps)
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
+    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,))
+    spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
+    data = load_samples(build_cache(spec, eps, args.cache, args.workers), eps)
     started = time.time()
     try:
         if args.camera_check:
