@@ -298,9 +298,9 @@ def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
     eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,))
     spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
-    data = load_samples(build_cache(spec, eps, args.cache, args.workers), eps)
     started = time.time()
     try:
+        data = load_samples(build_cache(spec, eps, args.cache, args.workers), eps)
         if args.camera_check:
             check = camera_check(model, data)
         else:
