@@ -130,36 +130,6 @@ def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet
         model.close()
 
 
-def test_train_cli_refuses_an_image_size_the_patch_grid_cannot_take(tmp_path: Path) -> None:
-    import argparse
-
-    import pytest
-
-    from alpamayo_ros.tools import train
-
-    parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "o"), "--image-size", "100", "200"])
-    with pytest.raises(SystemExit, match="--image-size 100 200: both must be positive multiples of 32"):
-        train.run(args)
-    assert not (tmp_path / "o").exists()
-
-
-def test_train_cli_refuses_a_vision_width_the_heads_cannot_split(tmp_path: Path) -> None:
-    import argparse
-
-    import pytest
-
-    from alpamayo_ros.tools import train
-
-    parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "o"), "--vision-width", "100"])
-    with pytest.raises(SystemExit, match="--vision-width 100 --vision-depth 2: the width must be a positive multiple"):
-        train.run(args)
-    assert not (tmp_path / "o").exists()
-
-
 def test_constant_velocity_history_keeps_the_speed_and_hides_the_braking(episode: SampleSet) -> None:
     from alpamayo_ros.model.action_space import UnicycleAccelCurvatureActionSpace, yaw_rotation
     from alpamayo_ros.training.collate import constant_velocity_history
@@ -197,28 +167,26 @@ def test_collator_swaps_only_the_dropped_histories(episode: SampleSet) -> None:
     torch.testing.assert_close(mixed.labels, kept.labels)
 
 
-def test_train_cli_refuses_a_history_dropout_outside_0_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--image-size", "100", "200"], "--image-size 100 200: both must be positive multiples of 32"),
+        (["--vision-width", "100"], "--vision-width 100 --vision-depth 2: the width must be a positive multiple"),
+        (["--history-dropout", "1.0"], r"--history-dropout 1.0: must be in \[0, 1\)"),
+        *(
+            (["--frame-offsets", *offsets], r"must be ascending, distinct, <= 0 and multiples of 0\.1 s")
+            for offsets in (["0.0", "-0.3"], ["-0.25", "0.0"], ["0.1"])
+        ),
+    ],
+)
+def test_train_cli_refuses_bad_values_before_writing_anything(tmp_path: Path, argv: list[str], message: str) -> None:
     import argparse
 
     from alpamayo_ros.tools import train
 
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "o"), "--history-dropout", "1.0"])
-    with pytest.raises(SystemExit, match=r"--history-dropout 1.0: must be in \[0, 1\)"):
-        train.run(args)
-    assert not (tmp_path / "o").exists()
-
-
-@pytest.mark.parametrize("offsets", [["0.0", "-0.3"], ["-0.25", "0.0"], ["0.1"]])
-def test_train_cli_refuses_frame_offsets_off_the_camera_ticks(tmp_path: Path, offsets: list[str]) -> None:
-    import argparse
-
-    from alpamayo_ros.tools import train
-
-    parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "o"), "--frame-offsets", *offsets])
-    with pytest.raises(SystemExit, match=r"must be ascending, distinct, <= 0 and multiples of 0\.1 s"):
+    args = parser.parse_args(["--out", str(tmp_path / "o"), *argv])
+    with pytest.raises(SystemExit, match=message):
         train.run(args)
     assert not (tmp_path / "o").exists()
