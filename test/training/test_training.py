@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from alpamayo_ros.core.decisions import Lateral, Longitudinal, parse_decision
-from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
-from alpamayo_ros.core.types import EgoHistory, ModelInput
+from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.coc import reasoning_from_ids
 from alpamayo_ros.model.inference import load_torch_model, resolve_model_path
@@ -27,6 +26,7 @@ from alpamayo_ros.training.checkpoint import (
 )
 from alpamayo_ros.training.collate import Collator
 from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode
+from alpamayo_ros.training.evaluation import sample_input
 from alpamayo_ros.training.objective import joint_loss
 from alpamayo_ros.training.vocab import build_tokenizer
 
@@ -105,22 +105,13 @@ def test_few_steps_reduce_the_joint_loss_and_checkpoint_round_trips(episode: Sam
     check_against_config(tok, loaded.cfg.vocab_size, loaded.cfg.traj_token_start_idx, loaded.cfg.traj_token_ids)
 
 
-def _sample(episode: SampleSet, i: int, cameras: tuple[str, ...]) -> ModelInput:
-    from alpamayo_ros.model.action_space import yaw_rotation
-
-    images = {cam: episode.images[i, CAMERA_NAMES.index(cam)] for cam in cameras}
-    rot = yaw_rotation(torch.from_numpy(episode.hist_yaw[i])).numpy()
-    history = EgoHistory(episode.hist_xyz[i], rot, np.linspace(-1.5, 0.0, HISTORY_STEPS))
-    return ModelInput(t0_ns=i, images=images, frame_offsets_sec=(0.0,), ego_history=history)
-
-
 @pytest.mark.skipif(resolve_model_path("default") == "tiny", reason="no shipped small-driver weights in this checkout")
 def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet) -> None:
     model = load_torch_model(ModelSpec(model_path="default", device="cpu", seed=0))  # the node's own loader
     try:
         assert model.info.cameras == CAMERA_NAMES and not model.info.untrained
         assert model.info.name == "alpamayo-small-driver" and model.info.frame_offsets_sec == (0.0,)
-        pred = model.predict(_sample(episode, len(episode) - 1, model.info.cameras))
+        pred = model.predict(sample_input(model, episode, len(episode) - 1))
         assert pred.xyz.shape == (1, 64, 3) and pred.rotation.shape == (1, 64, 3, 3)
         assert np.isfinite(pred.xyz).all()
         assert not pred.truncated[0]
