@@ -25,6 +25,7 @@ from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR, DriverSize
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    shipped = DriverSize()  # the size of the shipped driver gives the defaults
     parser.add_argument("--out", type=Path, default=PACKAGE_MODEL_DIR, help="checkpoint directory to write")
     parser.add_argument("--work", type=Path, default=Path("out/train_run"), help="log + resumable checkpoints")
     parser.add_argument("--cache", type=Path, default=Path("out/train_cache"), help="rendered samples (npz)")
@@ -48,21 +49,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         nargs=2,
         metavar=("H", "W"),
-        default=list(DriverSize().image_hw),
+        default=list(shipped.image_hw),
         help="every camera frame is resized to H x W (multiples of 32) for the model",
     )
     parser.add_argument(
         "--vision-width",
         type=int,
-        default=DriverSize().vision_hidden,
+        default=shipped.vision_hidden,
         help="vision tower width (a multiple of 32: one attention head per 32 channels, MLP twice as wide)",
     )
-    parser.add_argument("--vision-depth", type=int, default=DriverSize().vision_depth, help="vision tower layers")
+    parser.add_argument("--vision-depth", type=int, default=shipped.vision_depth, help="vision tower layers")
     parser.add_argument(
         "--frame-offsets",
         type=float,
         nargs="+",
-        default=list(DriverSize().frame_offsets_sec),
+        default=list(shipped.frame_offsets_sec),
         metavar="SEC",
         help="camera frames per sample, seconds relative to t0 (ascending, <= 0, on the 10 Hz camera ticks)",
     )
