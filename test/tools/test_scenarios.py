@@ -184,11 +184,13 @@ def test_planner_slows_for_a_pedestrian_waiting_at_the_kerb() -> None:
 def test_a_bend_is_named_only_once_it_is_close() -> None:
     """Far from a bend the label keeps the lane (the monitor accepts that over a path that follows the bend); the
     direction is named from BEND_IN_VIEW_M on, and inside the bend."""
+    from alpamayo_ros.core.decisions import TrajectoryThresholds
     from alpamayo_ros.tools.scenarios.labels import BEND_IN_VIEW_M
     from alpamayo_ros.tools.scenarios.planner import CAMERA_EVERY, plan
 
     gen = generate("curve_left", 3, 14.0, 32, 18)
     tr, named, kept_far = gen.track, 0, 0
+    turn = TrajectoryThresholds().turn_heading_rad  # the monitor's own 'this is a bend'
     for k in range(gen.num_ticks):
         i = k * CAMERA_EVERY
         ctx = plan(gen.scenario, float(tr.t[i]), float(tr.s[i]), float(tr.d[i]), float(tr.v[i]))
@@ -196,7 +198,7 @@ def test_a_bend_is_named_only_once_it_is_close() -> None:
         if label.lateral == Lateral.TURN_LEFT:
             named += 1
             assert ctx.curve_dist_m <= BEND_IN_VIEW_M
-        elif abs(ctx.heading_change_rad) > 0.2 and ctx.curve_dist_m > BEND_IN_VIEW_M:
+        elif abs(ctx.heading_change_rad) > turn and ctx.curve_dist_m > BEND_IN_VIEW_M:
             kept_far += 1
             assert label.lateral == Lateral.KEEP_LANE and "Keep the lane" in label.text
     assert named > 0 and kept_far > 0
