@@ -36,3 +36,15 @@ def test_quick_teardown_returns_normally() -> None:
     code = HUNG_TEARDOWN.replace("time.sleep(30)", "pass")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=False)
     assert out.returncode == 0 and "not reached" in out.stdout
+
+
+def test_teardown_hung_while_holding_the_gil_still_ends() -> None:
+    """A C call that keeps the GIL (libc sleep through ctypes.PyDLL) starves the watchdog thread; the C-level
+    backstop still ends the process at twice the timeout, with the stack of the hang on stderr."""
+    code = HUNG_TEARDOWN.replace("time.sleep(30)", "import ctypes; ctypes.PyDLL(None).sleep(30)")
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=False)
+    assert out.returncode == 1
+    assert "Timeout (0:00:01)!" in out.stderr and "destroy_node" in out.stderr
+    assert "not reached" not in out.stdout
+    assert time.monotonic() - started < 15

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import os
 import signal
@@ -127,6 +128,9 @@ def finish_ros(rclpy: Any, node: Any, log: Callable[[str], None], exit_code: int
     bag, then never exited). A daemon thread ends the process with the tool's own exit code if teardown and exit
     have not finished within ``timeout_sec``, saying so, so callers waiting on the tool never hang. The watchdog
     also covers interpreter exit, so this is only for processes that end right after (the play/record commands).
+    That thread needs the GIL; a teardown blocked in C while holding it (seen again in CI: no watchdog line after
+    30 s) is ended at twice the timeout by faulthandler's own C thread instead, with exit code 1 and every Python
+    thread's stack on stderr, so the hang is never endless and shows where it was.
     """
 
     def _force_exit() -> None:
@@ -136,5 +140,6 @@ def finish_ros(rclpy: Any, node: Any, log: Callable[[str], None], exit_code: int
     watchdog = threading.Timer(timeout_sec, _force_exit)
     watchdog.daemon = True
     watchdog.start()
+    faulthandler.dump_traceback_later(2.0 * timeout_sec, exit=True)
     node.destroy_node()
     rclpy.try_shutdown()
