@@ -164,6 +164,7 @@ def test_collator_swaps_only_the_dropped_histories(episode: SampleSet) -> None:
         (["--image-size", "100", "200"], "--image-size 100 200: both must be positive multiples of 32"),
         (["--vision-width", "100"], "--vision-width 100 --vision-depth 2: the width must be a positive multiple"),
         (["--history-dropout", "1.0"], r"--history-dropout 1.0: must be in \[0, 1\)"),
+        *((["--scene-loss", w], f"--scene-loss {w}: must be a finite weight >= 0") for w in ("-0.5", "nan")),
         *(
             (["--frame-offsets", *offsets], r"must be ascending, distinct, <= 0 and multiples of 0\.1 s")
             for offsets in (["0.0", "-0.3"], ["-0.25", "0.0"], ["0.1"])

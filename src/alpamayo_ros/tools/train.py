@@ -74,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of samples whose ego history is replaced by a straight one at the same speed (so the "
         "reasoning must come from the cameras)",
     )
+    parser.add_argument(
+        "--scene-loss",
+        type=float,
+        default=0.0,
+        help="weight of an auxiliary loss that asks the image tokens alone which evidence the label cites (a "
+        "training-only probe, training.scene_probe; 0 = off)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt")
     parser.add_argument("--quiet", action="store_true")
 
@@ -107,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         validation_episodes,
     )
     from alpamayo_ros.training.objective import joint_loss
+    from alpamayo_ros.training.scene_probe import SceneProbe, SceneVocab
     from alpamayo_ros.training.vocab import build_tokenizer
 
     torch.set_num_threads(args.threads)
@@ -122,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if not 0.0 <= args.history_dropout < 1.0:
         raise SystemExit(f"--history-dropout {args.history_dropout}: must be in [0, 1)")
+    if not (math.isfinite(args.scene_loss) and args.scene_loss >= 0.0):
+        raise SystemExit(f"--scene-loss {args.scene_loss}: must be a finite weight >= 0")
     if h % 32 or w % 32 or h <= 0 or w <= 0:
         raise SystemExit(f"--image-size {h} {w}: both must be positive multiples of 32 (patch 16 x merge 2)")
     if args.vision_width % 32 or args.vision_width <= 0 or args.vision_depth <= 0:
@@ -162,7 +172,16 @@ def run(args: argparse.Namespace) -> int:
         model.action_out_proj.weight.mul_(0.1)
     n_params = sum(p.numel() for p in model.parameters())
     collate = Collator.for_config(tok, cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    scene_vocab = SceneVocab(train.texts) if args.scene_loss > 0 else None
+    probe = SceneProbe(size.text_hidden, len(scene_vocab)).to(device) if scene_vocab is not None else None
+    trained = [*model.parameters(), *(probe.parameters() if probe is not None else ())]
+    opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+
+    def scene_of(data: Any, idx: Any) -> Any:
+        if probe is None or scene_vocab is None:
+            return None
+        return probe, scene_vocab.targets([data.texts[i] for i in idx])
+
     args.work.mkdir(parents=True, exist_ok=True)
     step = 0
     rng = np.random.default_rng(args.seed)
@@ -171,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and last.is_file():
         state = torch.load(last, weights_only=False)
         model.load_state_dict(state["model"])
+        if probe is not None:
+            probe.load_state_dict(state["probe"])
         opt.load_state_dict(state["opt"])
         step = int(state["step"])
         rng = state["rng"]
@@ -182,28 +203,44 @@ def run(args: argparse.Namespace) -> int:
         f"{args.batch_size}, budget {args.max_minutes} min",
         flush=True,
     )
+    if scene_vocab is not None:
+        print(f"scene probe: {len(scene_vocab)} evidence classes, weight {args.scene_loss}", flush=True)
 
     def validate() -> dict[str, float]:
         model.eval()
         vrng = np.random.default_rng(1234)
-        out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": []}
+        out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": [], **({"scene": []} if probe else {})}
         vgen = torch.Generator(device).manual_seed(99)
         with torch.no_grad():
             for _ in range(4):
                 idx = vrng.choice(len(val), args.batch_size, replace=False)
                 parts = joint_loss(
-                    model, collate(val, idx).to(device), collate.future_start_id, flow_samples=1, generator=vgen
+                    model,
+                    collate(val, idx).to(device),
+                    collate.future_start_id,
+                    flow_samples=1,
+                    generator=vgen,
+                    scene=scene_of(val, idx),
                 )
                 out["lm"].append(float(parts.lm))
                 out["flow"].append(float(parts.flow))
                 out["acc"].append(parts.token_accuracy)
+                if parts.scene is not None:
+                    out["scene"].append(float(parts.scene))
         model.train()
         return {f"val_{k}": float(np.mean(v)) for k, v in out.items()}
 
     def save_resumable() -> None:
         tmp = args.work / "last.pt.tmp"
         torch.save(
-            {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": rng, "gen": gen.get_state()},
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "step": step,
+                "rng": rng,
+                "gen": gen.get_state(),
+                **({"probe": probe.state_dict()} if probe is not None else {}),
+            },
             tmp,
         )
         tmp.replace(last)
@@ -216,6 +253,8 @@ def run(args: argparse.Namespace) -> int:
             "lr": args.lr,
             "seed": args.seed,
             "flow_samples": args.flow_samples,
+            "history_dropout": args.history_dropout,
+            "scene_loss": args.scene_loss,
             "train_samples": len(train),
             "train_episodes": len(train_eps),
             "data": asdict(spec),
@@ -252,22 +291,25 @@ def run(args: argparse.Namespace) -> int:
             flow_samples=args.flow_samples,
             flow_weight=args.flow_weight,
             generator=gen,
+            scene=scene_of(train, idx),
+            scene_weight=args.scene_loss,
         )
         opt.zero_grad(set_to_none=True)
         parts.total.backward()  # type: ignore[no-untyped-call]
-        grad = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+        grad = float(torch.nn.utils.clip_grad_norm_(trained, 1.0))
         opt.step()
         step += 1
-        for key, value in (("lm", parts.lm.item()), ("flow", parts.flow.item()), ("acc", parts.token_accuracy)):
+        values = {"lm": parts.lm.item(), "flow": parts.flow.item(), "acc": parts.token_accuracy}
+        if parts.scene is not None:
+            values["scene"] = parts.scene.item()
+        for key, value in values.items():
             ema[key] = value if key not in ema else 0.95 * ema[key] + 0.05 * value
         bar.update(1)
-        bar.set_postfix(lm=f"{ema['lm']:.3f}", flow=f"{ema['flow']:.3f}", acc=f"{ema['acc']:.2f}", lr=f"{lr:.1e}")
+        bar.set_postfix({k: f"{v:.2f}" if k == "acc" else f"{v:.3f}" for k, v in ema.items()} | {"lr": f"{lr:.1e}"})
         record: dict[str, Any] = {
             "step": step,
             "lr": lr,
-            "lm": parts.lm.item(),
-            "flow": parts.flow.item(),
-            "acc": parts.token_accuracy,
+            **values,
             "grad": grad,
             "sec": round(time.time() - train_start, 1),
         }

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from transformers.cache_utils import DynamicCache
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
+from alpamayo_ros.training.scene_probe import SceneProbe, scene_loss
 
 IGNORE = -100
 
@@ -42,6 +43,7 @@ class LossParts:
     lm: torch.Tensor
     flow: torch.Tensor
     token_accuracy: float
+    scene: torch.Tensor | None = None  # the auxiliary scene-probe loss, when one is trained
 
 
 def joint_loss(
@@ -52,10 +54,14 @@ def joint_loss(
     flow_samples: int = 2,
     flow_weight: float = 1.0,
     generator: torch.Generator | None = None,
+    scene: tuple[SceneProbe, torch.Tensor] | None = None,
+    scene_weight: float = 1.0,
 ) -> LossParts:
-    """Language loss (mean over reasoning tokens) + ``flow_weight`` * flow-matching MSE (``flow_samples`` draws)."""
+    """Language loss (mean over reasoning tokens) + ``flow_weight`` * flow-matching MSE (``flow_samples`` draws)
+    [+ ``scene_weight`` * the scene probe's loss on the image tokens, given (probe, multi-hot targets)]."""
     ids = batch.input_ids
     vision = model.encode_images(batch.pixel_values, batch.image_grid_thw)
+    scene_part = scene_loss(scene[0], vision.image_embeds, scene[1]) if scene is not None else None
     embeds, image_mask = model.embed_prompt(ids, vision)
     cache = DynamicCache(config=model.language_model.config)
     out = model.language_model(
@@ -87,4 +93,7 @@ def joint_loss(
     xt = t * x1 + (1.0 - t) * eps
     velocity = model.expert_step(ctx, xt, t).velocity
     flow = F.mse_loss(velocity, x1 - eps)
-    return LossParts(total=lm + flow_weight * flow, lm=lm, flow=flow, token_accuracy=token_accuracy)
+    total = lm + flow_weight * flow
+    if scene_part is not None:
+        total = total + scene_weight * scene_part
+    return LossParts(total=total, lm=lm, flow=flow, token_accuracy=token_accuracy, scene=scene_part)
