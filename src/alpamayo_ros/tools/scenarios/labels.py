@@ -80,6 +80,11 @@ def _longitudinal(
         if shown is Longitudinal.ACCELERATE:
             return LON_ACCELERATE, evidence, "I will accelerate away as soon as it turns green."
         return LON_KEEP_SPEED, evidence, "I am already at the line, so I continue through the intersection."
+    if cause == "red_light" and ctx.light == "none":  # beyond perception range now, binding within the horizon
+        lon, decision = _by_motion(
+            shown, "I should ease off as I approach it.", "I can keep my speed.", "I can accelerate."
+        )
+        return lon, "There is a traffic light far ahead.", decision
     if cause == "red_light":  # green now: it changes within the horizon, the ego eases off before it does
         evidence = f"The traffic light ahead is {ctx.light} and the stop line is {_m(ctx.light_dist_m)} away."
         lon, decision = _by_motion(
