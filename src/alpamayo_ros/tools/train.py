@@ -4,7 +4,12 @@ Pipeline: render the training episodes with the scenario generator (cached as np
 build the Alpamayo-R1 module at a small size (training.checkpoint.DriverSize), then train the language loss on the
 reference reasoning and the flow-matching loss on the ego's future actions jointly (training.objective), with a
 fixed seed, a tqdm bar, a JSON-lines log and periodic checkpoints; the result is written in the official checkpoint
-layout (default: the package's ``resources/models/alpamayo_small_driver``).
+layout (default: the package's ``resources/models/alpamayo_small_driver``). The defaults reproduce the shipped driver.
+
+Two training-only measures make the model read its cameras instead of the ego's past motion (which predicts the next
+seconds well enough for a small model to stop looking): half of each batch gets a straight history at its own speed
+(``--history-dropout``), and a probe on the image tokens alone must name the label's evidence (``--scene-loss``,
+training.scene_probe). Neither is part of the checkpoint or of inference.
 
 The learning-rate schedule runs on progress = max(step / steps, elapsed / max-minutes), so a run on a busy machine
 still anneals and finishes on time; on an idle machine it ends by step count and is reproducible from the seed.
@@ -29,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=PACKAGE_MODEL_DIR, help="checkpoint directory to write")
     parser.add_argument("--work", type=Path, default=Path("out/train_run"), help="log + resumable checkpoints")
     parser.add_argument("--cache", type=Path, default=Path("out/train_cache"), help="rendered samples (npz)")
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--max-minutes", type=float, default=55.0, help="training time budget (rendering excluded)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -70,14 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history-dropout",
         type=float,
-        default=0.0,
+        default=0.5,
         help="share of samples whose ego history is replaced by a straight one at the same speed (so the "
         "reasoning must come from the cameras)",
     )
     parser.add_argument(
         "--scene-loss",
         type=float,
-        default=0.0,
+        default=1.0,
         help="weight of an auxiliary loss that asks the image tokens alone which evidence the label cites (a "
         "training-only probe, training.scene_probe; 0 = off)",
     )
