@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from alpamayo_ros.training.collate import Collator
     from alpamayo_ros.training.data import (
         DataSpec,
+        SampleSet,
         build_cache,
         load_samples,
         training_episodes,
@@ -182,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     trained = [*model.parameters(), *(probe.parameters() if probe is not None else ())]
     opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
 
-    def scene_of(data: Any, idx: Any) -> Any:
+    def scene_of(data: SampleSet, idx: np.ndarray) -> tuple[SceneProbe, torch.Tensor] | None:
+        """The probe and its multi-hot targets for these samples, when the scene loss is on."""
         if probe is None or scene_vocab is None:
             return None
         return probe, scene_vocab.targets([data.texts[i] for i in idx])
@@ -214,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     def validate() -> dict[str, float]:
         model.eval()
         vrng = np.random.default_rng(1234)
-        out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": [], **({"scene": []} if probe else {})}
+        out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": [], **({"scene": []} if probe is not None else {})}
         vgen = torch.Generator(device).manual_seed(99)
         with torch.no_grad():
             for _ in range(4):
