@@ -198,6 +198,22 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merge_tables(tables: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per-scenario rows of several tables plus a new "all" row; a scenario in more than one table (other seeds)
+    is merged tick-weighted rather than overwritten."""
+    by_scenario: dict[str, list[dict[str, Any]]] = {}
+    for rows in tables:
+        for name, row in rows.items():
+            if name != "all":
+                by_scenario.setdefault(name, []).append(row)
+    merged = {
+        name: rows[0] if len(rows) == 1 else merge_rows({str(i): r for i, r in enumerate(rows)})
+        for name, rows in by_scenario.items()
+    }
+    merged["all"] = merge_rows(merged)
+    return merged
+
+
 def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Tick-weighted "all" row of per-scenario rows (exact: every figure is a mean over ticks or a rate)."""
     total = sum(r["ticks"] for r in rows.values())
@@ -234,15 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --proxy: swap camera frames and histories between each scenario and free_road (camera_check.json)",
     )
-    parser.add_argument("--merge", type=Path, nargs="*", default=None, help="combine table.json files into --out")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="combine table.json files (other scenarios, or other seeds of the same ones) into --out",
+    )
     args = parser.parse_args(argv)
     if args.camera_check and not args.proxy:
         parser.error("--camera-check works on rendered samples: add --proxy")
     if args.merge:
-        merged: dict[str, dict[str, Any]] = {}
-        for path in args.merge:
-            merged.update({k: v for k, v in json.loads(path.read_text())["rows"].items() if k != "all"})
-        merged["all"] = merge_rows(merged)
+        merged = merge_tables([json.loads(path.read_text())["rows"] for path in args.merge])
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "table.json").write_text(
             json.dumps({"merged": [str(p) for p in args.merge], "rows": merged}, indent=1)
