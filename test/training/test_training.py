@@ -3,6 +3,7 @@ the official loader, and the shipped weights predict through the DrivingModel in
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -180,5 +181,29 @@ def test_train_cli_refuses_bad_values_before_writing_anything(tmp_path: Path, ar
     train.add_arguments(parser)
     args = parser.parse_args(["--out", str(tmp_path / "o"), *argv])
     with pytest.raises(SystemExit, match=message):
+        train.run(args)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("saved", "argv", "message"),
+    [
+        ({}, [], "trained without the scene probe; resume it with --scene-loss 0 "),
+        ({"probe": {}}, ["--scene-loss", "0"], "trained with the scene probe; resume it with --scene-loss > 0 "),
+    ],
+)
+def test_train_cli_refuses_to_resume_across_a_scene_probe_change(
+    tmp_path: Path, saved: dict[str, object], argv: list[str], message: str
+) -> None:
+    import argparse
+
+    from alpamayo_ros.tools import train
+
+    (tmp_path / "w").mkdir()
+    torch.save({"model": {}, **saved}, tmp_path / "w" / "last.pt")
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "o"), "--work", str(tmp_path / "w"), "--resume", *argv])
+    with pytest.raises(SystemExit, match=re.escape(message)):
         train.run(args)
     assert not (tmp_path / "o").exists()

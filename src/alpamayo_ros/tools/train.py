@@ -138,6 +138,13 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--history-dropout {args.history_dropout}: must be in [0, 1)")
     if not (math.isfinite(args.scene_loss) and args.scene_loss >= 0.0):
         raise SystemExit(f"--scene-loss {args.scene_loss}: must be a finite weight >= 0")
+    last = args.work / "last.pt"
+    resumed = torch.load(last, weights_only=False) if args.resume and last.is_file() else None
+    if resumed is not None and ("probe" in resumed) != (args.scene_loss > 0):
+        raise SystemExit(
+            f"--resume: {last} was trained {'with' if 'probe' in resumed else 'without'} the scene probe; "
+            f"resume it with --scene-loss {'> 0' if 'probe' in resumed else '0'} or start a new --work"
+        )
     if h % 32 or w % 32 or h <= 0 or w <= 0:
         raise SystemExit(f"--image-size {h} {w}: both must be positive multiples of 32 (patch 16 x merge 2)")
     if args.vision_width % 32 or args.vision_width <= 0 or args.vision_depth <= 0:
@@ -193,16 +200,14 @@ def run(args: argparse.Namespace) -> int:
     step = 0
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator(device).manual_seed(args.seed)
-    last = args.work / "last.pt"
-    if args.resume and last.is_file():
-        state = torch.load(last, weights_only=False)
-        model.load_state_dict(state["model"])
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
         if probe is not None:
-            probe.load_state_dict(state["probe"])
-        opt.load_state_dict(state["opt"])
-        step = int(state["step"])
-        rng = state["rng"]
-        gen.set_state(state["gen"])
+            probe.load_state_dict(resumed["probe"])
+        opt.load_state_dict(resumed["opt"])
+        step = int(resumed["step"])
+        rng = resumed["rng"]
+        gen.set_state(resumed["gen"])
         print(f"resumed at step {step}", flush=True)
     log = (args.work / "log.jsonl").open("a")
     print(
