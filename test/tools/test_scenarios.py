@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -167,6 +168,7 @@ def test_every_label_agrees_with_the_ground_truth_future(name: str) -> None:
             speed = float(gen.track.v[gen.track.index((tick.stamp_ns - START_NS) / 1e9)])
             report = check_consistency(tick.label.text, tick.future[:, :2], speed)
             assert report.agreement is Agreement.AGREE, (name, seed, tick.label.text, report.detail)
+            assert not re.search(r"\b(inf|nan|none)\b", tick.label.text), tick.label.text  # no placeholder printed
 
 
 def test_unknown_scenario_and_short_duration_are_refused() -> None:

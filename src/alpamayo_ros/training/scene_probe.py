@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-_NUMBER = re.compile(r"\d+(\.\d+)?|inf")
+_NUMBER = re.compile(r"\d+(\.\d+)?")  # a label that prints "inf" or "nan" stays its own class, visibly
 _SENTENCE_END = re.compile(r"(?<=\.)\s+")
 DECISION_AND_ACTION = 2  # the last two sentences of every reference label
 
