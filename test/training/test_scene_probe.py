@@ -66,12 +66,16 @@ def test_probe_learns_which_token_carries_the_evidence() -> None:
         probe(flat, 5)
 
 
-def test_scene_loss_trains_the_vision_tower_only(episode: SampleSet) -> None:  # noqa: F811
-    tok = build_tokenizer(sorted(set(episode.texts)), TINY.future_bins + TINY.history_bins)
+def _tiny_model(data: SampleSet) -> tuple[AlpamayoR1, Collator]:
+    """The real model at toy width (train mode, seed 0) and its collator, for the samples' labels."""
+    tok = build_tokenizer(sorted(set(data.texts)), TINY.future_bins + TINY.history_bins)
     cfg, _, _ = build_config(TINY, tok, ActionStats(0.0, 1.0, 0.0, 0.01))
     torch.manual_seed(0)
-    model = AlpamayoR1(cfg).train()
-    collate = Collator.for_config(tok, cfg)
+    return AlpamayoR1(cfg).train(), Collator.for_config(tok, cfg)
+
+
+def test_scene_loss_trains_the_vision_tower_only(episode: SampleSet) -> None:  # noqa: F811
+    model, collate = _tiny_model(episode)
     idx = np.arange(len(episode))
     vocab = SceneVocab(episode.texts)
     probe = SceneProbe(TINY.text_hidden, len(vocab))
@@ -92,11 +96,8 @@ def test_scene_loss_trains_the_vision_tower_only(episode: SampleSet) -> None:  #
 def test_probe_pools_each_sample_over_its_own_image_tokens(episode: SampleSet) -> None:  # noqa: F811
     """The probe's reshape assumes each sample's image tokens are contiguous in the vision output: a sample's logits
     must not change when another sample shares its batch."""
-    tok = build_tokenizer(sorted(set(episode.texts)), TINY.future_bins + TINY.history_bins)
-    cfg, _, _ = build_config(TINY, tok, ActionStats(0.0, 1.0, 0.0, 0.01))
-    torch.manual_seed(0)
-    model = AlpamayoR1(cfg).eval()
-    collate = Collator.for_config(tok, cfg)
+    model, collate = _tiny_model(episode)
+    model.eval()
     probe = SceneProbe(TINY.text_hidden, 5)
 
     def logits(idx: list[int]) -> torch.Tensor:
