@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from alpamayo_ros.tools.scenarios import SCENARIOS, generate
-from alpamayo_ros.tools.scenarios.render import Renderer
+from alpamayo_ros.sim import SCENARIOS, generate
+from alpamayo_ros.sim.render import Renderer
 
 
 def main() -> int:

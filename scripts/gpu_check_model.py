@@ -165,10 +165,10 @@ def backend_smoke(fixtures: Path, device: str) -> dict[str, Any]:
     """The node-facing wrapper on the device: official checkpoint, sampling, 2 samples, 1080x1920 camera frames."""
     import numpy as np
 
+    from alpamayo_ros.core.model_spec import ModelSpec
     from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC
     from alpamayo_ros.core.types import EgoHistory, ModelInput
-    from alpamayo_ros.model.inference import load_torch_model
-    from alpamayo_ros.runtime.spec import ModelSpec
+    from alpamayo_ros.runtime.torch_backend import load_torch_model
 
     spec = ModelSpec(
         model_path=str(fixtures),

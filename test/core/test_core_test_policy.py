@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.decisions import Agreement, check_consistency
+from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.types import DrivingModel, EgoHistory, ModelInput
 from alpamayo_ros.runtime.registry import load_model
-from alpamayo_ros.runtime.spec import ModelSpec
 from alpamayo_ros.runtime.test_policy import TestPolicy, TestPolicyError
 
 

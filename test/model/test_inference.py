@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC
 from alpamayo_ros.core.types import DrivingModel, EgoHistory, ModelInput
-from alpamayo_ros.model.inference import load_torch_model
 from alpamayo_ros.runtime.registry import load_model
-from alpamayo_ros.runtime.spec import ModelSpec
+from alpamayo_ros.runtime.torch_backend import load_torch_model
 
 
 def _sample(t0_ns: int = 1_000, size: tuple[int, int] = (320, 576), seed: int = 0) -> ModelInput:
@@ -104,7 +104,7 @@ def test_official_checkpoint_through_the_backend(official_tiny_a: Path) -> None:
 
 
 def test_default_is_the_shipped_driver_when_present() -> None:
-    from alpamayo_ros.model.inference import SHIPPED_DRIVER_DIR, resolve_model_path
+    from alpamayo_ros.runtime.torch_backend import SHIPPED_DRIVER_DIR, resolve_model_path
 
     expected = str(SHIPPED_DRIVER_DIR) if (SHIPPED_DRIVER_DIR / "config.json").is_file() else "tiny"
     assert resolve_model_path("default") == expected
@@ -122,13 +122,13 @@ def test_default_is_the_shipped_driver_when_present() -> None:
 )
 def test_rig_from_config_rejects_bad_rigs(raw: dict[str, object], message: str) -> None:
     from alpamayo_ros.model.config import ConfigError
-    from alpamayo_ros.model.inference import rig_from_config
+    from alpamayo_ros.runtime.torch_backend import rig_from_config
 
     with pytest.raises(ConfigError, match=message):
         rig_from_config(raw)
 
 
 def test_rig_defaults_to_alpamayo_r1() -> None:
-    from alpamayo_ros.model.inference import rig_from_config
+    from alpamayo_ros.runtime.torch_backend import rig_from_config
 
     assert rig_from_config({}) == (ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC)

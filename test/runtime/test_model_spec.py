@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alpamayo_ros.runtime.spec import ModelSpec
+from alpamayo_ros.core.model_spec import ModelSpec
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_defaults_are_valid() -> None:
 
 
 def test_fast_path_needs_cuda() -> None:
-    from alpamayo_ros.model.inference import load_torch_model
+    from alpamayo_ros.runtime.torch_backend import load_torch_model
 
     with pytest.raises(ValueError, match="fast_path 'on' needs a CUDA device"):
         load_torch_model(ModelSpec(model_path="tiny", device="cpu", fast_path="on"))

@@ -11,7 +11,7 @@ TINY_W, TINY_H = 160, 90
 
 @pytest.fixture(scope="session")
 def tiny_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from alpamayo_ros.tools.scenarios import generate
+    from alpamayo_ros.sim import generate
     from alpamayo_ros.tools.synth import write_scenario_bag
 
     out = tmp_path_factory.mktemp("bags") / "lead_braking"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.rig import CAMERA_NAMES
+from alpamayo_ros.sim import generate
 from alpamayo_ros.tools import bagio
-from alpamayo_ros.tools.scenarios import generate
 from alpamayo_ros.tools.synth import load_sidecar, write_scenario_bag
 
 TINY_W, TINY_H = 160, 90  # the size conftest.tiny_bag renders at

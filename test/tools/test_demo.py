@@ -10,8 +10,8 @@ import yaml
 
 from alpamayo_ros.core import params as P
 from alpamayo_ros.core.rig import CAMERA_NAMES
+from alpamayo_ros.sim.fingerprint import generator_fingerprint
 from alpamayo_ros.tools import bagio, demo
-from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
 
 
 def _flatten(tree: dict[str, object], prefix: str = "") -> dict[str, object]:
@@ -62,7 +62,7 @@ def test_generator_fingerprint_follows_the_label_and_planner_sources(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A cached render or bag made before a change to the labels must not be served after it."""
-    from alpamayo_ros.tools.scenarios import fingerprint
+    from alpamayo_ros.sim import fingerprint
 
     before = fingerprint.generator_fingerprint()
     copies = []

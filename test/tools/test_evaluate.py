@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from alpamayo_ros.runtime.spec import ModelSpec
+from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.tools import bagio
 from alpamayo_ros.tools.evaluate import evaluate_bag, future_from_odometry, run_evaluation, summarize
 
@@ -59,7 +59,7 @@ def test_recorded_predictions_equal_to_ground_truth_score_zero(tiny_bag: Path, t
 def test_ground_truth_from_odometry_matches_the_recorded_future(tiny_bag: Path) -> None:
     """Bags without /ground_truth/path are scored against their odometry: both must describe the same future."""
     from alpamayo_ros.core.ego_history import OdometryBuffer, make_odom_sample
-    from alpamayo_ros.tools.scenarios import generate
+    from alpamayo_ros.sim import generate
 
     gen = generate("stationary_vehicle_nudge", 3, 8.0, 16, 16)
     odom = OdometryBuffer(1e9, 1e9)

@@ -10,10 +10,10 @@ import pytest
 
 from alpamayo_ros.core.decisions import Agreement, Lateral, Longitudinal, check_consistency, parse_decision
 from alpamayo_ros.core.rig import CAMERA_NAMES
-from alpamayo_ros.tools.scenarios import SCENARIOS, build_scenario, generate, make_rig
-from alpamayo_ros.tools.scenarios.generate import START_NS
-from alpamayo_ros.tools.scenarios.render import Box, Renderer
-from alpamayo_ros.tools.scenarios.world import Motion
+from alpamayo_ros.sim import SCENARIOS, build_scenario, generate, make_rig
+from alpamayo_ros.sim.generate import START_NS
+from alpamayo_ros.sim.render import Box, Renderer
+from alpamayo_ros.sim.world import Motion
 
 
 def test_rig_follows_core_rig_order_and_fov() -> None:
@@ -179,7 +179,7 @@ def test_unknown_scenario_and_short_duration_are_refused() -> None:
 
 
 def test_planner_slows_for_a_pedestrian_waiting_at_the_kerb() -> None:
-    from alpamayo_ros.tools.scenarios.planner import EGO_FRONT_M, plan
+    from alpamayo_ros.sim.planner import EGO_FRONT_M, plan
 
     sc = build_scenario("pedestrian_crossing", 5, 20.0)
     assert sc.crosswalk_s_m is not None
@@ -195,8 +195,8 @@ def test_a_bend_is_named_only_once_it_is_close() -> None:
     """Far from a bend the label keeps the lane (the monitor accepts that over a path that follows the bend); the
     direction is named from BEND_IN_VIEW_M on, and inside the bend."""
     from alpamayo_ros.core.decisions import TrajectoryThresholds
-    from alpamayo_ros.tools.scenarios.labels import BEND_IN_VIEW_M
-    from alpamayo_ros.tools.scenarios.planner import CAMERA_EVERY, plan
+    from alpamayo_ros.sim.labels import BEND_IN_VIEW_M
+    from alpamayo_ros.sim.planner import CAMERA_EVERY, plan
 
     gen = generate("curve_left", 3, 14.0, 32, 18)
     tr, named, kept_far = gen.track, 0, 0

@@ -10,7 +10,7 @@ import torch
 from test_training import TINY, episode  # noqa: F401  (its module fixture: rendered samples)
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
-from alpamayo_ros.tools.scenarios.generate import generate
+from alpamayo_ros.sim.generate import generate
 from alpamayo_ros.training.checkpoint import ActionStats, build_config
 from alpamayo_ros.training.collate import Collator
 from alpamayo_ros.training.data import SampleSet

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from alpamayo_ros.core.decisions import Lateral, Longitudinal, parse_decision
+from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.coc import reasoning_from_ids
-from alpamayo_ros.model.inference import load_torch_model, resolve_model_path
 from alpamayo_ros.model.loader import load_checkpoint
 from alpamayo_ros.model.tokenizer import ALPAMAYO_SPECIAL_NAMES, check_against_config, special_token, token_ids
-from alpamayo_ros.runtime.spec import ModelSpec
+from alpamayo_ros.runtime.torch_backend import load_torch_model, resolve_model_path
 from alpamayo_ros.training.checkpoint import (
     ActionStats,
     DriverSize,

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
+from alpamayo_ros.core.model_spec import BACKENDS, FAST_PATHS, ModelSpec
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.sync import MISSING_CAMERA_POLICIES
-from alpamayo_ros.runtime.spec import BACKENDS, FAST_PATHS, ModelSpec
 
 NODE_NAME = "alpamayo_node"
 ParamValue = Union[bool, int, float, str, list[float]]  # noqa: UP007 (a runtime alias)

@@ -54,13 +54,13 @@ from typing import Any, Protocol
 
 import torch
 
+from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.types import DrivingModel, ModelInfo, ModelInput, Prediction
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1, ExpertContext, ExpertStep, VisionOutput
-from alpamayo_ros.model.inference import AlpamayoDrivingModel, load_torch_model
 from alpamayo_ros.model.processor import prompt_ids, target_size
 from alpamayo_ros.runtime import onnx_export as ox
 from alpamayo_ros.runtime.engine_cache import EngineCache
-from alpamayo_ros.runtime.spec import ModelSpec
+from alpamayo_ros.runtime.torch_backend import AlpamayoDrivingModel, load_torch_model
 
 LOG = logging.getLogger(__name__)
 Log = Callable[[str], None]

@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
 
-    from alpamayo_ros.model.inference import load_torch_model
+    from alpamayo_ros.core.model_spec import ModelSpec
     from alpamayo_ros.runtime import onnx_export as ox
     from alpamayo_ros.runtime.accelerated import PRECISIONS_FILE, deployment_for
-    from alpamayo_ros.runtime.spec import ModelSpec
+    from alpamayo_ros.runtime.torch_backend import load_torch_model
 
     def say(message: str) -> None:
         print(f"[build-engines] {message}", flush=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from alpamayo_ros.core.model_spec import ModelSpec
     from alpamayo_ros.core.types import DrivingModel
-    from alpamayo_ros.runtime.spec import ModelSpec
 
 
 def load_model(spec: ModelSpec) -> DrivingModel:
@@ -17,7 +17,7 @@ def load_model(spec: ModelSpec) -> DrivingModel:
 
         return TestPolicy(spec)
     if spec.backend == "torch":
-        from alpamayo_ros.model.inference import load_torch_model
+        from alpamayo_ros.runtime.torch_backend import load_torch_model
 
         return load_torch_model(spec)
     if spec.backend in ("onnxruntime", "tensorrt"):

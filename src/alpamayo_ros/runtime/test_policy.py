@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
+from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC, FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.core.types import ModelInfo, ModelInput, Prediction, StageTimings
-from alpamayo_ros.runtime.spec import ModelSpec
 
 
 class TestPolicyError(RuntimeError):

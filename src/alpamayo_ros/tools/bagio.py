@@ -35,7 +35,7 @@ from alpamayo_ros.interfaces import typestore
 if TYPE_CHECKING:
     from rosbags.rosbag2 import Writer
 
-    from alpamayo_ros.tools.scenarios.labels import ReferenceLabel
+    from alpamayo_ros.sim.labels import ReferenceLabel
 
 STORAGES: tuple[str, ...] = ("mcap", "sqlite3")
 ODOM_TOPIC = "/odom"

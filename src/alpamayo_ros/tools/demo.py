@@ -26,10 +26,10 @@ from typing import IO
 
 import numpy as np
 
+from alpamayo_ros.core.model_spec import BACKENDS, ModelSpec
 from alpamayo_ros.core.rig import CAMERA_NAMES
-from alpamayo_ros.runtime.spec import BACKENDS, ModelSpec
+from alpamayo_ros.sim import SCENARIOS
 from alpamayo_ros.tools import bagio
-from alpamayo_ros.tools.scenarios import SCENARIOS
 
 NODE_NAME = "alpamayo_node"
 OUTPUT_TOPICS = (f"/{NODE_NAME}/output/path", f"/{NODE_NAME}/output/reasoning", f"/{NODE_NAME}/debug/stage_latency")
@@ -125,7 +125,7 @@ class Child:
 
 
 def bag_cache_path(out: Path, args: argparse.Namespace) -> Path:
-    from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
+    from alpamayo_ros.sim.fingerprint import generator_fingerprint
 
     kind = "jpeg" if args.compressed else "raw"
     size = f"{args.width}x{args.height}_{kind}"
@@ -138,7 +138,7 @@ def ensure_bag(path: Path, args: argparse.Namespace) -> tuple[Path, bool]:
         return path, True
     if path.exists():
         shutil.rmtree(path)  # an interrupted earlier generation
-    from alpamayo_ros.tools.scenarios import generate
+    from alpamayo_ros.sim import generate
     from alpamayo_ros.tools.synth import write_scenario_bag
 
     path.parent.mkdir(parents=True, exist_ok=True)

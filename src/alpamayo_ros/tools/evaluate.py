@@ -22,7 +22,7 @@ import math
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from alpamayo_ros.core.ego_history import (
     make_odom_sample,
 )
 from alpamayo_ros.core.images import compressed_to_rgb, raw_to_rgb, resize_rgb
+from alpamayo_ros.core.model_spec import BACKENDS, ModelSpec
 from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
 from alpamayo_ros.core.sync import (
     FrameEntry,
@@ -55,47 +56,11 @@ from alpamayo_ros.core.sync import (
 )
 from alpamayo_ros.core.transforms import quat_to_matrix, to_local
 from alpamayo_ros.core.types import FloatArray, ModelInfo, ModelInput, UInt8Array
-from alpamayo_ros.runtime.spec import BACKENDS, ModelSpec
 from alpamayo_ros.tools import bagio, metrics
+from alpamayo_ros.tools.results import BagEvaluation, TickResult
 from alpamayo_ros.tools.synth import load_sidecar
 
 MOSAIC_WIDTH = 320  # per-camera width of the report mosaic (px)
-
-
-@dataclass
-class TickResult:
-    """One planning tick: the plan, the truth, the baseline and the verdicts (XY in the t0 ego frame, metres)."""
-
-    bag: str
-    t0_ns: int
-    t_sec: float  # since the bag's first message
-    speed_mps: float
-    pred_xy: FloatArray  # (S, 64, 2)
-    gt_xy: FloatArray  # (64, 2)
-    baseline_xy: FloatArray  # (64, 2)
-    reasoning: str
-    stated: Decision
-    shown: Decision
-    agreement: Agreement
-    agreement_detail: str
-    reference: Decision | None
-    reference_text: str
-    errors: metrics.TickErrors
-    baseline_errors: metrics.TickErrors
-    latency_ms: float | None
-    frames: dict[str, UInt8Array] = field(default_factory=dict)  # small RGB per camera (report ticks only)
-    overlay_rgb: UInt8Array | None = None  # full-size front camera frame (report ticks only)
-
-
-@dataclass
-class BagEvaluation:
-    bag: Path
-    sidecar: dict[str, Any] | None
-    anchor_frames: int = 0
-    ticks: list[TickResult] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    model_failures: Counter[str] = field(default_factory=Counter)  # reason -> ticks (also counted in skipped)
-    camera_info: dict[str, Any] = field(default_factory=dict)  # camera -> (k (9,), width, height)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,10 +19,10 @@ from alpamayo_ros.core.decisions import Agreement, Decision
 from alpamayo_ros.core.overlay import PinholeCamera, draw_overlay, project
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.types import FloatArray, UInt8Array
-from alpamayo_ros.tools.scenarios.rig import RIG_MOUNTS
+from alpamayo_ros.sim.rig import RIG_MOUNTS
 
 if TYPE_CHECKING:
-    from alpamayo_ros.tools.evaluate import BagEvaluation, TickResult
+    from alpamayo_ros.tools.results import BagEvaluation, TickResult
 
 OVERLAY_CAMERA = "camera_front_wide_120fov"
 GT_RGB = (230, 40, 230)  # magenta: the node's overlay colours the plan by agreement (green/red/amber)

@@ -14,9 +14,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from alpamayo_ros.sim import SCENARIOS, generate
+from alpamayo_ros.sim.generate import GeneratedScenario
 from alpamayo_ros.tools import bagio
-from alpamayo_ros.tools.scenarios import SCENARIOS, generate
-from alpamayo_ros.tools.scenarios.generate import GeneratedScenario
 
 SIDECAR = "scenario.json"
 

@@ -61,7 +61,7 @@ class EpisodeData:
 
 
 def cache_key(spec: DataSpec, ep: Episode) -> str:
-    from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
+    from alpamayo_ros.sim.fingerprint import generator_fingerprint
 
     blob = json.dumps([asdict(spec), asdict(ep), generator_fingerprint()], sort_keys=True).encode()
     return f"{ep.scenario}_s{ep.seed}_{ep.seconds:g}s_{hashlib.sha256(blob).hexdigest()[:10]}"
@@ -86,9 +86,9 @@ def raw_actions(hist_xyz: np.ndarray, hist_yaw: np.ndarray, future: np.ndarray) 
 
 def render_episode(spec: DataSpec, ep: Episode) -> EpisodeData:
     """Simulate an episode and render the sampled ticks (every ``tick_stride``-th, after 1.5 s of history)."""
-    from alpamayo_ros.tools.scenarios import generate
-    from alpamayo_ros.tools.scenarios.planner import CAMERA_EVERY
-    from alpamayo_ros.tools.scenarios.render import Renderer
+    from alpamayo_ros.sim import generate
+    from alpamayo_ros.sim.planner import CAMERA_EVERY
+    from alpamayo_ros.sim.render import Renderer
 
     gen = generate(ep.scenario, ep.seed, ep.seconds, spec.render_wh[0], spec.render_wh[1])
     renderer = Renderer(gen.scenario, gen.cameras)
@@ -265,7 +265,7 @@ VAL_SEEDS: tuple[int, ...] = (900, 901)
 
 def training_episodes(seeds_target: int = 48, seeds_other: int = 24) -> list[Episode]:
     """The default training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900)."""
-    from alpamayo_ros.tools.scenarios import SCENARIOS
+    from alpamayo_ros.sim import SCENARIOS
 
     out: list[Episode] = []
     for name in SCENARIOS:
@@ -275,6 +275,6 @@ def training_episodes(seeds_target: int = 48, seeds_other: int = 24) -> list[Epi
 
 
 def validation_episodes() -> list[Episode]:
-    from alpamayo_ros.tools.scenarios import SCENARIOS
+    from alpamayo_ros.sim import SCENARIOS
 
     return episodes(SCENARIOS, VAL_SEEDS, (20.0,))

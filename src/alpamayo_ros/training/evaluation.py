@@ -23,8 +23,8 @@ EVAL_WH = (320, 180)
 
 def ensure_bags(root: Path, scenarios: list[str], seeds: tuple[int, ...], progress: bool) -> dict[str, list[Path]]:
     """scenario -> bag directories under ``root`` (synthesised when missing)."""
-    from alpamayo_ros.tools.scenarios import generate
-    from alpamayo_ros.tools.scenarios.fingerprint import generator_fingerprint
+    from alpamayo_ros.sim import generate
+    from alpamayo_ros.sim.fingerprint import generator_fingerprint
     from alpamayo_ros.tools.synth import write_scenario_bag
 
     out: dict[str, list[Path]] = {}
@@ -272,10 +272,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from alpamayo_ros.model.inference import load_torch_model
-    from alpamayo_ros.runtime.spec import ModelSpec
+    from alpamayo_ros.core.model_spec import ModelSpec
+    from alpamayo_ros.runtime.torch_backend import load_torch_model
+    from alpamayo_ros.sim import SCENARIOS
     from alpamayo_ros.tools.evaluate import evaluate_bag, summarize
-    from alpamayo_ros.tools.scenarios import SCENARIOS
 
     torch.set_num_threads(args.threads)
     scenarios = list(args.scenarios or SCENARIOS)
@@ -310,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
-    from alpamayo_ros.model.inference import load_torch_model
-    from alpamayo_ros.runtime.spec import ModelSpec
+    from alpamayo_ros.core.model_spec import ModelSpec
+    from alpamayo_ros.runtime.torch_backend import load_torch_model
     from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
 
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))

@@ -9,7 +9,7 @@ not change.
 
 The classes are the label's evidence sentences with their numbers masked ("The traffic light ahead is red and the
 stop line is # m away."), read from the training texts, so they follow the label templates without a second list.
-A label is evidence sentences + one decision sentence + one action sentence (``tools.scenarios.labels``).
+A label is evidence sentences + one decision sentence + one action sentence (``sim.labels``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ BASE_VOCAB_SIZE = 640  # 256 byte symbols + merges: enough for every label word 
 
 def label_corpus(num_seeds: int = 60, seconds: float = 20.0) -> list[str]:
     """Reference-label texts of every scenario (ground truth only, no rendering) plus distances 0..199 m."""
-    from alpamayo_ros.tools.scenarios import SCENARIOS, generate
+    from alpamayo_ros.sim import SCENARIOS, generate
 
     texts: set[str] = set()
     for name in SCENARIOS:

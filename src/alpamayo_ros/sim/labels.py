@@ -22,7 +22,7 @@ from alpamayo_ros.core.decisions import (
     TrajectoryThresholds,
     classify_facts,
 )
-from alpamayo_ros.tools.scenarios.planner import Context
+from alpamayo_ros.sim.planner import Context
 
 # The decisions module's enums carry the DrivingDecision / CausalStep message constants.
 LON_STOP, LON_YIELD, LON_DECELERATE = Longitudinal.STOP, Longitudinal.YIELD, Longitudinal.DECELERATE

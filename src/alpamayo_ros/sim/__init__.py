@@ -7,9 +7,9 @@ timestamped camera frames, odometry samples and ground truth that bags.py writes
 
 from __future__ import annotations
 
-from alpamayo_ros.tools.scenarios.generate import CameraTick, GeneratedScenario, OdomSample, generate
-from alpamayo_ros.tools.scenarios.rig import RIG_MOUNTS, PinholeCamera, make_rig
-from alpamayo_ros.tools.scenarios.world import SCENARIOS, build_scenario
+from alpamayo_ros.sim.generate import CameraTick, GeneratedScenario, OdomSample, generate
+from alpamayo_ros.sim.rig import RIG_MOUNTS, PinholeCamera, make_rig
+from alpamayo_ros.sim.world import SCENARIOS, build_scenario
 
 __all__ = [
     "RIG_MOUNTS",

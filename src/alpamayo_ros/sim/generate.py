@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from alpamayo_ros.core.decisions import trajectory_facts
 from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.core.types import FloatArray, UInt8Array
-from alpamayo_ros.tools.scenarios.labels import ReferenceLabel, make_label
-from alpamayo_ros.tools.scenarios.planner import CAMERA_EVERY, ODOM_EVERY, SIM_DT, EgoTrack, plan, simulate
-from alpamayo_ros.tools.scenarios.render import Renderer
-from alpamayo_ros.tools.scenarios.rig import PinholeCamera, make_rig
-from alpamayo_ros.tools.scenarios.world import Scenario, build_scenario
+from alpamayo_ros.sim.labels import ReferenceLabel, make_label
+from alpamayo_ros.sim.planner import CAMERA_EVERY, ODOM_EVERY, SIM_DT, EgoTrack, plan, simulate
+from alpamayo_ros.sim.render import Renderer
+from alpamayo_ros.sim.rig import PinholeCamera, make_rig
+from alpamayo_ros.sim.world import Scenario, build_scenario
 
 LOOKAHEAD_STEP_SEC = 0.5
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: a fixed, recognisable epoch for synthetic bags

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alpamayo_ros.tools.scenarios.road import LANE_WIDTH_M, Road, Segment
+from alpamayo_ros.sim.road import LANE_WIDTH_M, Road, Segment
 
 SCENARIOS: tuple[str, ...] = (
     "free_road",

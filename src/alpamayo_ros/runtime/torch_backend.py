@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC, CAMERA_NAMES, HISTORY_STEPS
 from alpamayo_ros.core.types import ModelInfo, ModelInput, Prediction, StageTimings
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
@@ -37,7 +38,6 @@ from alpamayo_ros.model.presets import PRESETS, build_preset
 from alpamayo_ros.model.processor import ImageProcessorConfig, preprocess_images, prompt_ids
 from alpamayo_ros.model.rollout import RolloutInputs, RolloutSettings, run_rollout
 from alpamayo_ros.model.tokenizer import check_against_config, load_tokenizer, token_ids
-from alpamayo_ros.runtime.spec import ModelSpec
 
 LOG = logging.getLogger(__name__)
 # The package's default model: the small driver trained on the synthetic scenarios (tools/train), when shipped.

@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.types import FloatArray, UInt8Array
-from alpamayo_ros.tools.scenarios.rig import PinholeCamera
-from alpamayo_ros.tools.scenarios.road import LANE_WIDTH_M
-from alpamayo_ros.tools.scenarios.world import Color, Scenario
+from alpamayo_ros.sim.rig import PinholeCamera
+from alpamayo_ros.sim.road import LANE_WIDTH_M
+from alpamayo_ros.sim.world import Color, Scenario
 
 # Ego-centred top-down texture: x in [BEV_X_MIN, BEV_X_MAX], y in [-BEV_Y_HALF, BEV_Y_HALF], BEV_RES m/texel.
 BEV_X_MIN, BEV_X_MAX, BEV_Y_HALF, BEV_RES = -90.0, 130.0, 45.0, 0.05

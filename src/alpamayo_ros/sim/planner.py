@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from alpamayo_ros.core.types import FloatArray
-from alpamayo_ros.tools.scenarios.road import LANE_WIDTH_M
-from alpamayo_ros.tools.scenarios.world import Scenario
+from alpamayo_ros.sim.road import LANE_WIDTH_M
+from alpamayo_ros.sim.world import Scenario
 
 SIM_DT = 0.01  # integration step (s); odometry is published every ODOM_EVERY steps, cameras every CAMERA_EVERY
 ODOM_EVERY = 2  # 50 Hz
