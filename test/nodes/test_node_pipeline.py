@@ -1,5 +1,5 @@
 """alpamayo_node over real DDS between processes: the node (child process, backend test_policy, sim time) is fed
-seven cameras + odometry by this process; outputs, diagnostics and every bad-input case of issue 3.
+seven cameras + odometry by this process; outputs, diagnostics and every bad-input case.
 
 One node process serves the whole module (start-up and discovery cost seconds on 2 cores). Each fault test
 records the sim time its fault took effect and checks that no plan with t0 in the affected window arrives, that
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,13 +27,22 @@ GRID_NS = 100_000_000
 SEC = 1_000_000_000
 
 
+PEERS = Path(__file__).resolve().parents[1] / "peers"
+
+
 @pytest.fixture(scope="module")
-def feeder(ros_env: dict[str, str], python_exe: str) -> Iterator[Feeder]:
+def fail_switch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """While this file exists the node's model raises (an injected model, see peers/node_with_switchable_failure)."""
+    return tmp_path_factory.mktemp("node") / "fail"
+
+
+@pytest.fixture(scope="module")
+def feeder(ros_env: dict[str, str], python_exe: str, fail_switch: Path) -> Iterator[Feeder]:
     rclpy.init()
     fd = Feeder(compressed=frozenset({COMPRESSED}))
     proc = start_process(
         [
-            python_exe, "-m", "alpamayo_ros.cli", "node", "--ros-args",
+            python_exe, str(PEERS / "node_with_switchable_failure.py"), "--ros-args",
             "-p", "use_sim_time:=true",
             "-p", "model.backend:=test_policy",
             "-p", "diagnostics.period_sec:=0.25",
@@ -42,7 +52,7 @@ def feeder(ros_env: dict[str, str], python_exe: str) -> Iterator[Feeder]:
             "-p", "publish_all_samples:=true",
             "-p", "overlay.enabled:=true",
         ],
-        ros_env,
+        {**ros_env, "ALPAMAYO_TEST_FAIL_FILE": str(fail_switch)},
     )  # fmt: skip
     try:
         matched = wait_until(
@@ -234,15 +244,14 @@ def test_camera_200ms_out_of_sync(healthy: Feeder) -> None:
 
 def test_duplicate_and_out_of_order_stamps(healthy: Feeder) -> None:
     fd = healthy
-    dup, swapped = "camera_cross_right_120fov", "camera_front_wide_120fov"
+    dup = "camera_cross_right_120fov"
     n = fd.count_paths()
     fd.apply(lambda f: (f.duplicate.add(dup), f.swap.add("camera_cross_left_120fov")))
     wait_status(fd, f"camera {dup}", lambda s: int(s[2]["duplicates"]) > 3)
     wait_status(fd, "camera camera_cross_left_120fov", lambda s: int(s[2]["out_of_order"]) > 3)
     # duplicates are dropped and late frames reordered: planning goes on, at most the odd sample lost
     assert wait_until(lambda: fd.count_paths() >= n + 5, 8.0)
-    assert swapped  # the anchor keeps its order: t0 stays monotonic
-    stamps = fd.path_stamps()[n:]
+    stamps = fd.path_stamps()[n:]  # the anchor keeps its order: t0 stays monotonic
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
 
@@ -325,20 +334,18 @@ def _set_param(fd: Feeder, name: str, value: object) -> tuple[bool, str]:
         fd.node.destroy_client(client)
 
 
-def test_model_raising(healthy: Feeder) -> None:
+def test_model_raising(healthy: Feeder, fail_switch: Path) -> None:
     fd = healthy
-    ok, reason = _set_param(fd, "model.test_policy_raise", True)
-    assert ok, reason
+    fail_switch.touch()
     try:
         st = wait_status(fd, "planning", lambda s: "model raised" in s[1] and int(s[2]["model_failures"]) >= 2)
-        assert "TestPolicyError" in st[1]
+        assert "InjectedFailureError" in st[1]
         n = fd.count_paths()
         failures = int(st[2]["model_failures"])
         wait_status(fd, "planning", lambda s: int(s[2]["model_failures"]) >= failures + 2)
         assert fd.count_paths() == n, "published while the model was raising"
     finally:
-        ok, reason = _set_param(fd, "model.test_policy_raise", False)
-    assert ok, reason
+        fail_switch.unlink()
     assert wait_until(lambda: fd.count_paths() >= n + 2, 8.0)
 
 

@@ -116,21 +116,23 @@ def test_a_prediction_failing_the_node_sanity_gate_is_a_model_failure_not_scored
     assert all(math.isfinite(v) for t in summary["per_tick"] for v in t["ade"].values())
 
 
-def test_evaluate_synchronises_with_the_node_sync_config(tiny_bag: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The synchroniser settings are the node's (core.planning.sync_config), not a formula of evaluate's own."""
+def test_evaluate_uses_the_node_parameters(tiny_bag: Path, tmp_path: Path) -> None:
+    """The node's settings reach the evaluation's tick (a fill policy plans on the same anchor frames), and a
+    parameter file gives the same result as the same values set in code."""
     from alpamayo_ros.core import params as P
-    from alpamayo_ros.core.planning import sync_config
-    from alpamayo_ros.core.sync import FrameSynchronizer
     from alpamayo_ros.runtime.registry import load_model
-    from alpamayo_ros.tools import evaluate
 
-    configs: list[Any] = []
-
-    def recording(config: Any) -> FrameSynchronizer:
-        configs.append(config)
-        return FrameSynchronizer(config)
-
-    monkeypatch.setattr(evaluate, "FrameSynchronizer", recording)
     model = load_model(ModelSpec(backend="test_policy"))
-    evaluate.evaluate_bag(tiny_bag, model, max_ticks=1, report_ticks=0, progress=False)
-    assert configs == [sync_config(P.from_values({}), model.info)]
+    default = evaluate_bag(tiny_bag, model, report_ticks=0, progress=False)
+    assert len(default.ticks) == 20
+    lagging = P.replace(P.NodeParams(), {"sync.tolerance_sec": 0.001, "sync.missing_camera_policy": "black"})
+    filled = evaluate_bag(tiny_bag, model, params=lagging, report_ticks=0, progress=False)
+    assert [t.t0_ns for t in filled.ticks] == [t.t0_ns for t in default.ticks]  # frames share their stamps
+    params_file = tmp_path / "node.yaml"
+    params_file.write_text('"/**":\n  ros__parameters:\n    ego:\n      max_extrapolation_sec: 0.0\n')
+    from_file = evaluate_bag(tiny_bag, model, params=P.load_params_file(params_file), report_ticks=0, progress=False)
+    in_code = evaluate_bag(
+        tiny_bag, model, params=P.replace(P.NodeParams(), {"ego.max_extrapolation_sec": 0.0}), progress=False
+    )
+    assert [t.t0_ns for t in from_file.ticks] == [t.t0_ns for t in in_code.ticks]
+    assert from_file.skipped == in_code.skipped

@@ -142,3 +142,18 @@ def test_demo_end_to_end_with_test_policy(tmp_path: Path, ros_env: dict[str, str
     summary = json.loads((out / "report" / "metrics.json").read_text())
     assert summary["ticks"]["scored"] == len(set(path_t0))
     assert summary["model"]["name"].startswith("test-policy")
+
+    # One tick: the offline evaluation (same bag, same model, no DDS) plans exactly what the node published.
+    from alpamayo_ros.core.model_spec import ModelSpec
+    from alpamayo_ros.runtime.registry import load_model
+    from alpamayo_ros.tools.evaluate import evaluate_bag
+
+    offline = {
+        t.t0_ns: t for t in evaluate_bag(scenario, load_model(ModelSpec(backend="test_policy")), progress=False).ticks
+    }
+    texts = {bagio.stamp_ns(c.header.stamp): str(c.reasoning_text) for c in cocs}
+    for p in paths:
+        t0 = bagio.stamp_ns(p.header.stamp)
+        node_xy = np.array([[q.pose.position.x, q.pose.position.y] for q in p.poses])
+        assert np.array_equal(offline[t0].pred_xy[0], node_xy), f"plans differ at t0 {t0}"
+        assert offline[t0].reasoning == texts[t0]

@@ -82,9 +82,14 @@ class _RosLogHandler(logging.Handler):
         self._ros_logger = ros_logger
 
     def emit(self, record: logging.LogRecord) -> None:
+        # one call site per severity: rclpy refuses a call site whose severity changes between calls
         text = f"[{record.name}] {record.getMessage()}"
-        level = "error" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING else ""
-        getattr(self._ros_logger, level or "info")(text)
+        if record.levelno >= logging.ERROR:
+            self._ros_logger.error(text)
+        elif record.levelno >= logging.WARNING:
+            self._ros_logger.warning(text)
+        else:
+            self._ros_logger.info(text)
 
 
 def _qos(reliability: str, depth: int) -> QoSProfile:
@@ -430,8 +435,12 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
     def _log(self, notices: Iterable[Notice]) -> None:
         """Throttled per key (``log_throttle_sec``)."""
         for notice in notices:
-            if self._throttle.ready(notice.key, self.params.node.log_throttle_sec):
-                getattr(self.get_logger(), "error" if notice.level == "error" else "warning")(notice.text)
+            if not self._throttle.ready(notice.key, self.params.node.log_throttle_sec):
+                continue
+            if notice.level == "error":  # one call site per severity (rclpy refuses a changing one)
+                self.get_logger().error(notice.text)
+            else:
+                self.get_logger().warning(notice.text)
 
     def _diagnostics_timer(self) -> Timer:
         return self.create_timer(self.params.diagnostics.period_sec, self._publish_diagnostics, clock=self._steady)

@@ -10,9 +10,11 @@ import functools
 import hashlib
 from pathlib import Path
 
-_SCENARIOS = Path(__file__).resolve().parent
-# Everything a scenario's frames, trajectory and labels depend on (labels use the monitor's classification).
-_SOURCES = (*sorted(_SCENARIOS.glob("*.py")), _SCENARIOS.parent.parent / "core" / "decisions.py")
+_SIM = Path(__file__).resolve().parent
+# Everything a scenario's frames, trajectory and labels depend on (labels use the monitor's classification); the
+# closed-loop modules beside them do not change what the open-loop generator writes.
+_GENERATOR_MODULES = ("generate", "labels", "planner", "render", "rig", "road", "world")
+_SOURCES = (*(_SIM / f"{name}.py" for name in _GENERATOR_MODULES), _SIM.parent / "core" / "decisions.py")
 
 
 @functools.cache
