@@ -86,6 +86,7 @@ def test_stream_values() -> None:
     stats.duplicates, stats.out_of_order = 2, 1
     assert stream_values(stats, NOW) == {
         "rate_hz": "0.0",
+        "delivery_pct": "",
         "age_ms": "250",
         "received": 1,
         "rejected": 0,
@@ -95,23 +96,20 @@ def test_stream_values() -> None:
     }
 
 
-def test_size_change_is_a_warning_not_a_rejection() -> None:
+def test_delivery_counts_the_messages_that_never_arrived() -> None:
     stats = StreamStats()
-    assert stats.note_size((640, 480), NOW) is None
-    assert stats.note_size((640, 480), NOW) is None
-    changed = stats.note_size((320, 240), NOW + 1)
-    assert changed == "image size changed from 640x480 to 320x240"
-    assert (stats.last_error, stats.last_error_stamp_ns, stats.rejected, stats.size_wh) == (
-        changed,
-        NOW + 1,
-        0,
-        (320, 240),
-    )
+    assert stats.delivery() is None
+    for k in range(20):  # a 10 Hz stream missing every third frame
+        if k % 3 != 2:
+            stats.accepted(NOW + k * SEC // 10)
+    delivery = stats.delivery()
+    assert delivery is not None and abs(delivery - 14 / 20) < 1e-9
+    assert stream_values(stats, NOW + 2 * SEC)["delivery_pct"] == "70"
 
 
 def test_camera_and_odometry_status_values() -> None:
     stats = stream(NOW - SEC // 10)
-    stats.note_size((1920, 1080), NOW)
+    stats.size_wh = (1920, 1080)
     cam = camera_status(stats, NOW, 0.5, topic="~/input/front/image", message_type="raw", used_by_model=True)
     assert cam.level is Level.OK
     assert list(cam.values)[-4:] == ["topic", "message_type", "used_by_model", "size"]

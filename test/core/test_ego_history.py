@@ -130,7 +130,14 @@ def test_buffer_order_duplicates_and_jumps() -> None:
     assert buf.add(s(10 * SEC)) is BufferOutcome.DUPLICATE
     assert buf.add(s(11 * SEC)) is BufferOutcome.ADDED
     assert buf.add(s(10 * SEC + SEC // 2 + 1)) is BufferOutcome.OUT_OF_ORDER
-    assert buf.add(s(5 * SEC)) is BufferOutcome.TIME_JUMPED_BACK
+    conflicting = make_odom_sample(11 * SEC, (99.0, 0, 0), (0, 0, 0, 1))
+    assert buf.add(conflicting) is BufferOutcome.CONFLICTING_DUPLICATE
+    # one glitched stamp far back is dropped; three in a row are time going backwards
+    assert buf.add(s(5 * SEC)) is BufferOutcome.STRAY_BACKWARDS
+    assert buf.add(s(11 * SEC + SEC // 10)) is BufferOutcome.ADDED and len(buf) == 4
+    assert buf.add(s(5 * SEC)) is BufferOutcome.STRAY_BACKWARDS
+    assert buf.add(s(5 * SEC + SEC // 20)) is BufferOutcome.STRAY_BACKWARDS
+    assert buf.add(s(5 * SEC + SEC // 10)) is BufferOutcome.TIME_JUMPED_BACK
     assert len(buf) == 1
     for k in range(200):
         buf.add(s(5 * SEC + k * SEC // 20))

@@ -145,7 +145,7 @@ def _odometry(stamp_ns: int, x: float, frame_id: str = "odom") -> Odometry:
 
 
 def _frame(stamp_ns: int) -> Image:
-    img = rgb_image()
+    img = rgb_image(32, 48)
     img.header.stamp = stamp_from_ns(stamp_ns)
     return img
 

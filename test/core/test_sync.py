@@ -129,7 +129,12 @@ def test_duplicate_out_of_order_too_old_and_backwards_jump() -> None:
     assert sync.newest_stamp_ns("a") == 1200 * MS
     sync.add("b", FrameEntry(1200 * MS, None))
     assert len(sync) == 4
-    assert sync.add("a", FrameEntry(200 * MS, None)) is BufferOutcome.TIME_JUMPED_BACK
+    # a single stamp far back is a glitch (dropped); three in a row are time going backwards
+    assert sync.add("a", FrameEntry(200 * MS, None)) is BufferOutcome.STRAY_BACKWARDS
+    assert sync.add("a", FrameEntry(1300 * MS, None)) is BufferOutcome.ADDED and len(sync) == 5
+    assert sync.add("a", FrameEntry(200 * MS, None)) is BufferOutcome.STRAY_BACKWARDS
+    assert sync.add("a", FrameEntry(300 * MS, None)) is BufferOutcome.STRAY_BACKWARDS
+    assert sync.add("a", FrameEntry(400 * MS, None)) is BufferOutcome.TIME_JUMPED_BACK
     assert len(sync) == 1, "a backwards jump flushes every camera"
     assert sync.newest_stamp_ns("b") is None
 

@@ -51,6 +51,9 @@ class Faults:
     odom_nan: bool = False
     odom_stopped: bool = False
     jump_back_ns: int = 0  # applied once
+    # camera -> a change made to that camera's next message only (hostile inputs: sizes, stamps, data)
+    mangle_once: dict[str, Callable[[Any], None]] = field(default_factory=dict)
+    odom_mangled_copy_once: Callable[[Odometry], None] | None = None  # also publish a changed copy, once
 
 
 class Feeder:
@@ -223,6 +226,9 @@ class Feeder:
             msg.data = self._image_bytes(hw)
         msg.header.stamp = self._stamp(stamp_ns)
         msg.header.frame_id = cam
+        mangle = f.mangle_once.pop(cam, None)
+        if mangle is not None:
+            mangle(msg)
         return msg
 
     def _odom_msg(self, stamp_ns: int) -> Odometry:
@@ -271,6 +277,11 @@ class Feeder:
             self.clock_pub.publish(Clock(clock=self._stamp(stamp_ns)))
         if not f.odom_stopped:
             self.odom_pub.publish(self._odom_msg(stamp_ns))
+            if f.odom_mangled_copy_once is not None:
+                copy = self._odom_msg(stamp_ns)
+                f.odom_mangled_copy_once(copy)
+                f.odom_mangled_copy_once = None
+                self.odom_pub.publish(copy)
         if self.step % CAMERA_EVERY:
             return
         # wall-clock runs: put camera stamps on the 0.1 s grid too

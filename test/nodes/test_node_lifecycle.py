@@ -47,7 +47,7 @@ def _call(fd: Feeder, srv_type: Any, name: str, request: Any) -> Any:
     try:
         assert client.wait_for_service(timeout_sec=10.0), f"service {name} not available"
         future = client.call_async(request)
-        assert wait_until(future.done, 15.0), f"{name} did not answer"
+        assert wait_until(future.done, 60.0), f"{name} did not answer"  # a torch import under load takes a while
         return future.result()
     finally:
         fd.node.destroy_client(client)
@@ -137,3 +137,31 @@ def test_invalid_topic_fails_configure_with_the_reason(managed: tuple[Feeder, An
     _set(fd, cameras__camera_rear_tele_30fov__topic="~/input/camera_rear_tele_30fov/image")
     assert _transition(fd, Transition.TRANSITION_CONFIGURE)
     assert wait_until(lambda: (fd.status("model") or (0, ""))[1] == "ready", 5.0)
+
+
+def test_shutdown_transition_ends_the_process(ros_env: dict[str, str], python_exe: str) -> None:
+    """After the lifecycle shutdown transition the process exits 0, so a supervisor or launch sees the node is gone."""
+    from lifecycle_msgs.msg import Transition
+
+    proc = start_process(
+        [python_exe, "-m", "alpamayo_ros.cli", "node", "--ros-args", "-p", "model.backend:=test_policy",
+         "-r", "__node:=alpamayo_node_shutdown"],
+        ros_env,
+    )  # fmt: skip
+    if not rclpy.ok():
+        rclpy.init()
+    node = rclpy.create_node("alpamayo_shutdown_caller")
+    try:
+        from lifecycle_msgs.srv import ChangeState
+
+        client = node.create_client(ChangeState, "/alpamayo_node_shutdown/change_state")
+        assert client.wait_for_service(timeout_sec=30.0), "node did not come up:\n" + stop_process(proc)
+        request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVE_SHUTDOWN))
+        future = client.call_async(request)
+        rclpy.spin_until_future_complete(node, future, timeout_sec=15.0)
+        assert future.done() and future.result().success, "shutdown transition refused"
+        assert proc.wait(timeout=10.0) == 0, stop_process(proc)
+    finally:
+        node.destroy_node()
+        out = stop_process(proc)
+    assert "shut down" in out

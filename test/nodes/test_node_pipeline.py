@@ -9,8 +9,10 @@ diagnostics say why, and that plans resume by themselves once the fault is remov
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -260,7 +262,8 @@ def test_corrupt_jpeg(healthy: Feeder) -> None:
     index = len(fd.path_stamps())
     applied = fd.apply(lambda f: f.corrupt_once.add(COMPRESSED))
     bad_stamp = first_grid_at_or_after(applied)
-    wait_status(fd, "planning", lambda s: "does not decode" in s[1], 5.0)
+    # the camera's own status says why (checked on arrival, from the header, before any decode)
+    wait_status(fd, f"camera {COMPRESSED}", lambda s: "no readable header" in s[2]["last_error"], 5.0)
     wait_recovery(fd, bad_stamp + 3 * GRID_NS)
     # every sample that would contain the corrupt frame (t0 .. t0+0.3 s) is skipped
     assert_no_plan_in(fd, index, bad_stamp, bad_stamp + 3 * GRID_NS + 1)
@@ -393,4 +396,121 @@ def test_parameter_types_are_checked_not_fatal(healthy: Feeder) -> None:
     ok, reason = _set_param(fd, "output.text_wrap_chars", 60.0)  # an integral float is an integer
     assert ok, reason
     ok, reason = _set_param(fd, "output.text_wrap_chars", 48)
+    assert ok, reason
+
+
+# --- hostile inputs: none becomes a plan, the input's own status says why, planning recovers by itself -----------
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A valid PNG (signature, IHDR, empty IDAT, IEND) whose header declares width x height rgb8 pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def _refused_once(fd: Feeder, camera: str, mangle: Any, reason: str) -> None:
+    """One mangled frame of ``camera``: refused on arrival (its status says ``reason``), no plan from it, recovery."""
+    index = len(fd.path_stamps())
+    before = int(fd.status(f"camera {camera}")[2]["rejected"])  # type: ignore[index]
+    applied = fd.apply(lambda f: f.mangle_once.update({camera: mangle}))
+    bad = first_grid_at_or_after(applied)
+    st = wait_status(
+        fd, f"camera {camera}", lambda s: reason in s[2]["last_error"] and int(s[2]["rejected"]) > before, 5.0
+    )
+    assert st[0] == 1  # WARN while the error is recent
+    wait_recovery(fd, bad + 3 * GRID_NS)
+    assert_no_plan_in(fd, index, bad, bad + 3 * GRID_NS + 1)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "reason"),
+    [(20_000, 20_000, "declares a huge size"), (5_000, 5_000, "more than input.max_image_pixels")],
+)
+def test_decompression_bomb_is_refused_from_its_header(healthy: Feeder, width: int, height: int, reason: str) -> None:
+    def bomb(msg: Any) -> None:
+        msg.format = "png"
+        msg.data = _png_declaring(width, height)
+
+    _refused_once(healthy, COMPRESSED, bomb, reason)
+
+
+def test_one_frame_of_another_size_never_becomes_a_plan(healthy: Feeder) -> None:
+    def tiny(msg: Any) -> None:
+        msg.height, msg.width, msg.step, msg.data = 1, 1, 3, bytes(3)
+
+    _refused_once(healthy, "camera_cross_left_120fov", tiny, "below input.min_image_side_px")
+
+    def smaller(msg: Any) -> None:
+        msg.height, msg.width, msg.step, msg.data = 32, 48, 144, bytes(32 * 144)
+
+    _refused_once(healthy, "camera_cross_left_120fov", smaller, "image size changed from 96x64 to 48x32")
+
+
+@pytest.mark.parametrize(
+    ("mangle", "reason"),
+    [
+        (lambda m: setattr(m, "data", bytes(m.data) + bytes(7)), "the data is"),  # longer than step x height
+        (lambda m: setattr(m, "data", bytes(m.data)[:100]), "the data is"),  # short
+        (lambda m: setattr(m, "step", 10), "row step 10 B"),
+        (lambda m: (setattr(m, "width", 40 * 16), setattr(m, "height", 16), setattr(m, "step", 40 * 48),
+                    setattr(m, "data", bytes(40 * 48 * 16))), "aspect ratio"),
+    ],
+)  # fmt: skip
+def test_raw_frames_whose_fields_lie_are_refused_on_arrival(healthy: Feeder, mangle: Any, reason: str) -> None:
+    _refused_once(healthy, "camera_cross_right_120fov", mangle, reason)
+
+
+def test_a_far_future_stamp_is_refused_and_planning_goes_on(healthy: Feeder) -> None:
+    """One glitched stamp per second on one camera: once it became the camera's newest, every following frame looked
+    like time going backwards and all buffers were flushed (no plans for seconds)."""
+    fd = healthy
+    cam = "camera_front_wide_120fov"  # the anchor camera
+
+    def from_the_future(msg: Any) -> None:
+        msg.header.stamp.sec += 1000
+
+    n = fd.count_paths()
+    flushes = fd.status("planning")[2]["buffer_flushes"]  # type: ignore[index]
+    for _ in range(3):
+        fd.apply(lambda f: f.mangle_once.update({cam: from_the_future}))
+        time.sleep(1.0)
+    st = wait_status(fd, f"camera {cam}", lambda s: "ahead of the clock" in s[2]["last_error"])
+    assert int(st[2]["rejected"]) >= 3
+    planning = fd.status("planning")
+    assert planning is not None and planning[2]["buffer_flushes"] == flushes
+    assert fd.count_paths() >= n + 15, f"{fd.count_paths() - n} plans in 3 s with a glitching camera"
+
+
+def test_duplicate_odometry_stamp_with_another_pose_is_reported(healthy: Feeder) -> None:
+    fd = healthy
+
+    def moved(msg: Any) -> None:
+        msg.pose.pose.position.y += 3.0
+
+    fd.apply(lambda f: setattr(f, "odom_mangled_copy_once", moved))
+    wait_status(fd, "odometry", lambda s: "different content" in s[2]["last_error"], 5.0)
+
+
+def test_double_array_parameters_set_at_run_time(healthy: Feeder) -> None:
+    ok, reason = _set_param(healthy, "overlay.mount_xyz_m", [1.6, 0.0, 1.4])
+    assert ok, reason
+    ok, reason = _set_param(healthy, "overlay.mount_xyz_m", [1.7, 0.0, 1.5])
+    assert ok, reason
+
+
+def test_pending_configure_time_changes_are_checked_together(healthy: Feeder) -> None:
+    """Each change alone fits; together the frame buffer is shorter than 0.3 s + tolerance + anchor lag."""
+    ok, reason = _set_param(healthy, "sync.buffer_sec", 0.5)
+    assert ok, reason
+    try:
+        ok, reason = _set_param(healthy, "sync.max_anchor_lag_sec", 0.2)
+        assert not ok and "sync.buffer_sec = 0.5 is shorter" in reason
+    finally:
+        ok, reason = _set_param(healthy, "sync.buffer_sec", 0.6)
     assert ok, reason

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,6 +81,22 @@ class StreamStats:
     size_wh: tuple[int, int] | None = None
     stamps: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=RATE_WINDOW))
 
+    def delivery(self) -> float | None:
+        """Share of the stream's messages that arrived, over the last ``RATE_WINDOW`` accepted stamps: the stamps'
+        span divided by their median spacing gives how many were sent (None before three stamps).
+
+        A best-effort camera topic over default DDS settings loses large frames silently; this makes it visible.
+        """
+        if len(self.stamps) < 3:
+            return None
+        ordered = sorted(self.stamps)
+        gaps = [b - a for a, b in itertools.pairwise(ordered) if b > a]
+        if not gaps:
+            return None
+        period = sorted(gaps)[len(gaps) // 2]
+        sent = round((ordered[-1] - ordered[0]) / period) + 1
+        return min(1.0, len(ordered) / sent)
+
     def rate_hz(self) -> float:
         """Message rate over the last ``RATE_WINDOW`` accepted stamps (message time, not arrival time)."""
         if len(self.stamps) < 2:
@@ -92,19 +109,6 @@ class StreamStats:
         self.rejected += 1
         self.last_error = text
         self.last_error_stamp_ns = stamp_ns
-
-    def note_size(self, size_wh: tuple[int, int], stamp_ns: int) -> str | None:
-        """Record an accepted image's (width, height); returns the warning text when it changed, else None.
-
-        A size change is not a rejection (the frame is still buffered), but it is kept as the last error.
-        """
-        changed = None
-        if self.size_wh is not None and size_wh != self.size_wh:
-            changed = f"image size changed from {self.size_wh[0]}x{self.size_wh[1]} to {size_wh[0]}x{size_wh[1]}"
-            self.last_error = changed
-            self.last_error_stamp_ns = stamp_ns
-        self.size_wh = size_wh
-        return changed
 
     def accepted(self, stamp_ns: int, *, time_jumped_back: bool = False) -> None:
         """A buffered message: feeds the rate; the newest stamp only grows unless time jumped back."""
@@ -185,8 +189,10 @@ class Throttle:
 def stream_values(stats: StreamStats, now_ns: int) -> dict[str, Any]:
     """The values every stream reports: rate, age of the newest stamp (ms, "" before any), counters, last error."""
     age = "" if stats.last_stamp_ns is None else f"{(now_ns - stats.last_stamp_ns) / 1e6:.0f}"
+    delivery = stats.delivery()
     return {
         "rate_hz": f"{stats.rate_hz():.1f}",
+        "delivery_pct": "" if delivery is None else f"{100 * delivery:.0f}",
         "age_ms": age,
         "received": stats.received,
         "rejected": stats.rejected,

@@ -95,10 +95,15 @@ class OdometryBuffer:
     """Odometry samples ordered by stamp, pruned to ``buffer_sec``. Not thread-safe."""
 
     def __init__(
-        self, buffer_sec: float = EgoParams.buffer_sec, backwards_jump_sec: float = SyncParams.backwards_jump_sec
+        self,
+        buffer_sec: float = EgoParams.buffer_sec,
+        backwards_jump_sec: float = SyncParams.backwards_jump_sec,
+        backwards_jump_messages: int = SyncParams.backwards_jump_messages,
     ) -> None:
         self._buffer_ns = int(buffer_sec * 1e9)
         self._jump_ns = int(backwards_jump_sec * 1e9)
+        self._jump_messages = backwards_jump_messages
+        self._stray = 0  # consecutive samples far behind the newest
         self._stamps: list[int] = []
         self._samples: list[OdomSample] = []
         self.frame_id = ""
@@ -112,14 +117,16 @@ class OdometryBuffer:
     def flush(self) -> None:
         self._stamps.clear()
         self._samples.clear()
+        self._stray = 0
 
     def add(self, sample: OdomSample, frame_id: str = "") -> BufferOutcome:
         """Insert in stamp order; returns what happened to the sample.
 
-        TIME_JUMPED_BACK: older than the newest by more than ``backwards_jump_sec``: the buffer was flushed, then the
-        sample added. FRAME_CHANGED: ``frame_id`` differs from the buffer's: the buffer was flushed, then the sample
-        added in the new frame. BAD_STAMP: stamp <= 0, not added, buffer untouched. An empty ``frame_id`` keeps the
-        buffer's frame.
+        TIME_JUMPED_BACK: the ``backwards_jump_messages``-th consecutive sample older than the newest by more than
+        ``backwards_jump_sec``: the buffer was flushed, then the sample added (the ones before it: STRAY_BACKWARDS,
+        dropped). CONFLICTING_DUPLICATE: a stamp already buffered with another pose (dropped). FRAME_CHANGED:
+        ``frame_id`` differs from the buffer's: the buffer was flushed, then the sample added in the new frame.
+        BAD_STAMP: stamp <= 0, not added, buffer untouched. An empty ``frame_id`` keeps the buffer's frame.
         """
         if sample.stamp_ns <= 0:
             return BufferOutcome.BAD_STAMP
@@ -130,19 +137,26 @@ class OdometryBuffer:
                 self.flush()
                 outcome = BufferOutcome.FRAME_CHANGED
             self.frame_id = frame_id
+        if stamps and sample.stamp_ns < stamps[-1] - self._jump_ns:
+            self._stray += 1
+            if self._stray < self._jump_messages:
+                return BufferOutcome.STRAY_BACKWARDS
+            self.flush()
+            outcome = BufferOutcome.TIME_JUMPED_BACK
+        self._stray = 0
         if stamps and sample.stamp_ns <= stamps[-1]:
-            if sample.stamp_ns < stamps[-1] - self._jump_ns:
-                self.flush()
-                outcome = BufferOutcome.TIME_JUMPED_BACK
-            elif sample.stamp_ns < stamps[-1] - self._buffer_ns:
+            if sample.stamp_ns < stamps[-1] - self._buffer_ns:
                 return BufferOutcome.TOO_OLD
-            else:
-                idx = bisect.bisect_left(stamps, sample.stamp_ns)
-                if idx < len(stamps) and stamps[idx] == sample.stamp_ns:
-                    return BufferOutcome.DUPLICATE
-                stamps.insert(idx, sample.stamp_ns)
-                self._samples.insert(idx, sample)
-                return BufferOutcome.OUT_OF_ORDER
+            idx = bisect.bisect_left(stamps, sample.stamp_ns)
+            if idx < len(stamps) and stamps[idx] == sample.stamp_ns:
+                same = self._samples[idx]
+                identical = np.array_equal(same.position, sample.position) and np.array_equal(
+                    same.quat_xyzw, sample.quat_xyzw
+                )
+                return BufferOutcome.DUPLICATE if identical else BufferOutcome.CONFLICTING_DUPLICATE
+            stamps.insert(idx, sample.stamp_ns)
+            self._samples.insert(idx, sample)
+            return BufferOutcome.OUT_OF_ORDER
         stamps.append(sample.stamp_ns)
         self._samples.append(sample)
         drop = bisect.bisect_left(stamps, sample.stamp_ns - self._buffer_ns) - 1  # keep one sample before the window

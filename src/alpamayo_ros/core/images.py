@@ -7,10 +7,13 @@ this module runs without rclpy: pass ``msg.encoding, msg.height, msg.width, msg.
 
 from __future__ import annotations
 
+import io
+import warnings
 from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image as PILImage
 
 from alpamayo_ros.core.types import UInt8Array
 
@@ -47,6 +50,52 @@ class CorruptImageError(ImageConversionError):
 
 def is_supported_encoding(encoding: str) -> bool:
     return encoding.lower() in _RAW_LAYOUTS
+
+
+def raw_layout_problem(encoding: str, height: int, width: int, step: int, size_bytes: int) -> str | None:
+    """Why a raw sensor_msgs/Image's fields do not describe its data, or None; checked without touching pixels.
+
+    The data must be exactly ``step * height`` bytes (REP 118 / sensor_msgs: ``step`` is the full row length), rows at
+    least ``width * channels`` bytes: shorter data cannot be read, longer data means the fields lie about it.
+    """
+    layout = _RAW_LAYOUTS.get(encoding.lower())
+    if layout is None:
+        return str(UnsupportedEncodingError(encoding))
+    channels = layout[0]
+    if height <= 0 or width <= 0:
+        return f"image size {width}x{height} is empty"
+    if step < width * channels:
+        return f"row step {step} B < width {width} x {channels} channels ({encoding})"
+    if size_bytes != step * height:
+        return f"{encoding} {width}x{height} step {step} is {step * height} B, the data is {size_bytes} B"
+    return None
+
+
+def compressed_size(fmt: str, data: Any) -> tuple[int, int]:
+    """(width, height) a JPEG/PNG declares in its header, read without decoding the pixels (Pillow's lazy open).
+
+    Raises:
+        UnsupportedEncodingError: a format that is not JPEG/PNG.
+        CorruptImageError: no readable image header, or a header declaring an absurd size (a decompression bomb:
+            Pillow refuses more than twice its MAX_IMAGE_PIXELS before decoding anything).
+    """
+    lowered = fmt.lower()
+    if lowered and not any(name in lowered for name in SUPPORTED_COMPRESSED_FORMATS):
+        raise UnsupportedEncodingError(fmt)
+    raw = bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(raw)) as img:
+                if img.format not in ("JPEG", "PNG"):
+                    raise CorruptImageError(f"compressed image ({fmt or 'no format'}) is {img.format}, not JPEG/PNG")
+                width, height = img.size
+    except PILImage.DecompressionBombError as exc:
+        raise CorruptImageError(f"compressed image ({fmt or 'no format'}) declares a huge size: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        what = f"compressed image ({fmt or 'no format'}, {len(raw)} B)"
+        raise CorruptImageError(f"{what} has no readable header") from exc
+    return int(width), int(height)
 
 
 def raw_to_rgb(encoding: str, height: int, width: int, step: int, data: Any) -> UInt8Array:

@@ -20,7 +20,7 @@ import numpy as np
 
 from alpamayo_ros.core.diagnostics import StreamStats
 from alpamayo_ros.core.ego_history import EgoParams, OdometryBuffer, OdometryRejectedError, make_odom_sample
-from alpamayo_ros.core.images import UnsupportedEncodingError, is_supported_encoding
+from alpamayo_ros.core.images import ImageConversionError, compressed_size, raw_layout_problem
 from alpamayo_ros.core.param_fields import param
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.sync import FrameEntry, FrameSynchronizer, SyncConfig
@@ -30,6 +30,39 @@ MESSAGE_TYPES: tuple[str, ...] = ("image", "compressed")
 RELIABILITIES: tuple[str, ...] = ("best_effort", "reliable")
 COMPRESSED_FORMATS: tuple[str, ...] = ("jpeg", "jpg", "png")
 CAMERA_PLACEHOLDER = "<camera>"
+# Wider than any real camera (panoramic ones are ~4:1); the model's image processor refuses extreme ratios anyway.
+MAX_ASPECT_RATIO = 10.0
+
+
+@dataclass(frozen=True)
+class InputParams:
+    """Limits every incoming frame and stamp is checked against before it is buffered (the ``input.*`` parameters).
+
+    A frame that fails a check is kept as an unusable entry (the synchroniser says why no sample is complete), counted
+    and shown on its camera's diagnostic status; it is never decoded and never becomes a plan.
+    """
+
+    max_image_pixels: int = param(
+        16_777_216,
+        "frames declaring more pixels than this (width x height, read from the header before decoding) are refused",
+        min_value=1024,
+        max_value=268_435_456,
+    )
+    min_image_side_px: int = param(16, "frames narrower or lower than this are refused", min_value=1, max_value=4096)
+    resolution_change_frames: int = param(
+        10,
+        "a camera's size is established by its first frame; a new size is accepted after this many consecutive "
+        "frames of it (frames of two sizes never share a sample)",
+        min_value=1,
+        max_value=1000,
+    )
+    max_future_stamp_sec: float = param(
+        1.0,
+        "messages stamped more than this ahead of the node clock are refused (a glitched stamp must not become "
+        "its stream's newest)",
+        min_value=0.01,
+        max_value=60.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -72,10 +105,21 @@ def stamp_ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+@dataclass
+class _SizeState:
+    """A camera's established frame size and a candidate new one (width, height in pixels)."""
+
+    established: tuple[int, int] | None = None
+    candidate: tuple[int, int] | None = None
+    candidate_frames: int = 0
+
+
 class InputIntake:
     """Buffers and statistics of every input stream. Not thread-safe: the node calls it from its executor only.
 
     ``configure`` creates the buffers for one model (before it, messages are only counted); ``release`` drops them.
+    ``now_ns`` (the receiver's clock, ROS time) lets the intake refuse stamps from the future; None or 0 (sim time
+    before the first /clock) skips that check.
     """
 
     def __init__(self) -> None:
@@ -83,13 +127,18 @@ class InputIntake:
         self.odometry_stats = StreamStats()
         self.sync: FrameSynchronizer | None = None
         self.odometry = OdometryBuffer()
+        self.limits = InputParams()
         self.generation = 0  # bumped on every flush
         self.flushes = 0
+        self._sizes: dict[str, _SizeState] = {cam: _SizeState() for cam in CAMERA_NAMES}
 
-    def configure(self, sync: SyncConfig, ego: EgoParams) -> None:
+    def configure(self, sync: SyncConfig, ego: EgoParams, limits: InputParams | None = None) -> None:
         """Buffers for one model's synchronisation settings (raises ValueError for settings that do not fit it)."""
         self.sync = FrameSynchronizer(sync)
-        self.odometry = OdometryBuffer(ego.buffer_sec, sync.params.backwards_jump_sec)
+        jump = sync.params
+        self.odometry = OdometryBuffer(ego.buffer_sec, jump.backwards_jump_sec, jump.backwards_jump_messages)
+        self.limits = limits or InputParams()
+        self._sizes = {cam: _SizeState() for cam in CAMERA_NAMES}
 
     def release(self) -> None:
         self.sync = None
@@ -97,54 +146,99 @@ class InputIntake:
 
     # --- cameras ---------------------------------------------------------------------------------------------
 
-    def add_image(self, camera: str, msg: Any) -> list[Notice]:
-        """A raw sensor_msgs/Image of ``camera``: encoding checked, size recorded, buffered undecoded."""
-        stats = self.camera_stats[camera]
-        stamp = stamp_ns(msg.header.stamp)
-        notices: list[Notice] = []
-        error: str | None = None
-        if not is_supported_encoding(msg.encoding):
-            error = str(UnsupportedEncodingError(msg.encoding))
-            stats.error(stamp, error)
-            notices.append(Notice(f"enc/{camera}", f"{camera}: {error}", "error"))
-        size = (int(msg.width), int(msg.height))
-        if error is None:
-            changed = stats.note_size(size, stamp)
-            if changed is not None:
-                notices.append(Notice(f"size/{camera}", f"{camera}: {changed}"))
-        return notices + self._buffer_frame(camera, FrameEntry(stamp, msg, size, error))
+    def add_image(self, camera: str, msg: Any, now_ns: int | None = None) -> list[Notice]:
+        """A raw sensor_msgs/Image of ``camera``: fields checked against the data, size checked, buffered undecoded."""
+        height, width = int(msg.height), int(msg.width)
+        problem = raw_layout_problem(str(msg.encoding), height, width, int(msg.step), len(msg.data))
+        return self._add_frame(camera, msg, now_ns, (width, height), problem)
 
-    def add_compressed(self, camera: str, msg: Any) -> list[Notice]:
-        """A sensor_msgs/CompressedImage of ``camera`` (JPEG/PNG; an empty format is decoded by content)."""
-        stamp = stamp_ns(msg.header.stamp)
-        fmt = str(msg.format).lower()
-        notices: list[Notice] = []
-        error = None
-        if fmt and not any(name in fmt for name in COMPRESSED_FORMATS):
-            error = str(UnsupportedEncodingError(msg.format))
-            self.camera_stats[camera].error(stamp, error)
-            notices.append(Notice(f"enc/{camera}", f"{camera}: {error}", "error"))
-        return notices + self._buffer_frame(camera, FrameEntry(stamp, msg, None, error))
+    def add_compressed(self, camera: str, msg: Any, now_ns: int | None = None) -> list[Notice]:
+        """A sensor_msgs/CompressedImage of ``camera`` (JPEG/PNG): its header's size checked, buffered undecoded."""
+        try:
+            size: tuple[int, int] | None = compressed_size(str(msg.format), msg.data)
+            problem = None
+        except ImageConversionError as exc:
+            size, problem = None, str(exc)
+        return self._add_frame(camera, msg, now_ns, size, problem)
 
-    def add_frame(self, camera: str, msg: Any) -> list[Notice]:
+    def add_frame(self, camera: str, msg: Any, now_ns: int | None = None) -> list[Notice]:
         """Either kind of camera message (told apart by its fields: a CompressedImage has ``format``)."""
-        return self.add_compressed(camera, msg) if hasattr(msg, "format") else self.add_image(camera, msg)
+        if hasattr(msg, "format"):
+            return self.add_compressed(camera, msg, now_ns)
+        return self.add_image(camera, msg, now_ns)
+
+    def _add_frame(
+        self, camera: str, msg: Any, now_ns: int | None, size: tuple[int, int] | None, problem: str | None
+    ) -> list[Notice]:
+        stats = self.camera_stats[camera]
+        stats.received += 1
+        stamp = stamp_ns(msg.header.stamp)
+        notices: list[Notice] = []
+        if stamp <= 0:
+            stats.error(stamp, "zero stamp (frame dropped)")
+            return [Notice(f"stamp/{camera}", f"{camera}: frame without a stamp dropped")]
+        future = self._future_problem(stamp, now_ns)
+        if future is not None:
+            stats.error(stamp, f"frame {future} (dropped)")
+            return [Notice(f"future/{camera}", f"{camera}: frame {future} (dropped)")]
+        if problem is None and size is not None:
+            problem = self._size_problem(camera, size, notices)
+        if problem is not None:
+            stats.error(stamp, problem)
+            notices.append(Notice(f"frame/{camera}", f"{camera}: {problem}", "error"))
+            msg = None  # an unusable frame keeps its stamp and reason, not its (possibly huge) data
+        elif size is not None:
+            stats.size_wh = self._sizes[camera].established
+        return notices + self._buffer_frame(camera, FrameEntry(stamp, msg, size, problem))
+
+    def _future_problem(self, stamp: int, now_ns: int | None) -> str | None:
+        if now_ns is None or now_ns <= 0 or stamp - now_ns <= self.limits.max_future_stamp_sec * 1e9:
+            return None
+        return f"stamped {(stamp - now_ns) / 1e9:.3f} s ahead of the clock"
+
+    def _size_problem(self, camera: str, size: tuple[int, int], notices: list[Notice]) -> str | None:
+        """Why a frame of this size is refused, or None; tracks the camera's established size and changes to it."""
+        width, height = size
+        limits = self.limits
+        if width * height > limits.max_image_pixels:
+            return f"frame declares {width}x{height} ({width * height} px), more than input.max_image_pixels"
+        if min(width, height) < limits.min_image_side_px:
+            return f"frame size {width}x{height} is below input.min_image_side_px ({limits.min_image_side_px})"
+        if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+            return f"frame size {width}x{height} has an aspect ratio beyond {MAX_ASPECT_RATIO:g}:1"
+        state = self._sizes[camera]
+        if state.established is None or state.established == size:
+            state.established, state.candidate, state.candidate_frames = size, None, 0
+            return None
+        if state.candidate == size:
+            state.candidate_frames += 1
+        else:
+            state.candidate, state.candidate_frames = size, 1
+        old = state.established
+        if state.candidate_frames < limits.resolution_change_frames:
+            return (
+                f"image size changed from {old[0]}x{old[1]} to {width}x{height} "
+                f"({state.candidate_frames} of {limits.resolution_change_frames} consistent frames to accept it)"
+            )
+        state.established, state.candidate, state.candidate_frames = size, None, 0
+        if self.sync is not None:
+            self.sync.flush_camera(camera)
+        notices.append(
+            Notice(f"size/{camera}", f"{camera}: resolution changed from {old[0]}x{old[1]} to {width}x{height}")
+        )
+        return None
 
     def _buffer_frame(self, camera: str, entry: FrameEntry) -> list[Notice]:
         stats = self.camera_stats[camera]
-        stats.received += 1
-        if entry.stamp_ns <= 0:
-            stats.error(entry.stamp_ns, "zero stamp (frame dropped)")
-            return [Notice(f"stamp/{camera}", f"{camera}: frame without a stamp dropped")]
         if self.sync is None:
             return []
         outcome = self.sync.add(camera, entry)
         if outcome is BufferOutcome.DUPLICATE:
             stats.duplicates += 1
             return [Notice(f"dup/{camera}", f"{camera}: duplicate stamp {entry.stamp_ns} dropped")]
-        if outcome is BufferOutcome.TOO_OLD:
-            stats.error(entry.stamp_ns, "frame older than the buffer (dropped)")
-            return []
+        if outcome in (BufferOutcome.TOO_OLD, BufferOutcome.STRAY_BACKWARDS):
+            stats.error(entry.stamp_ns, f"frame {outcome.value}")
+            return [Notice(f"old/{camera}", f"{camera}: frame at {entry.stamp_ns / 1e9:.3f} s {outcome.value}")]
         notices = []
         if outcome is BufferOutcome.OUT_OF_ORDER:
             stats.out_of_order += 1
@@ -156,11 +250,15 @@ class InputIntake:
 
     # --- odometry --------------------------------------------------------------------------------------------
 
-    def add_odometry(self, msg: Any) -> list[Notice]:
+    def add_odometry(self, msg: Any, now_ns: int | None = None) -> list[Notice]:
         """A nav_msgs/Odometry: stamp, pose and twist must be finite; buffered in its header frame."""
         stats = self.odometry_stats
         stats.received += 1
         stamp = stamp_ns(msg.header.stamp)
+        future = self._future_problem(stamp, now_ns)
+        if future is not None:
+            stats.error(stamp, f"odometry {future} (dropped)")
+            return [Notice("odom/future", f"odometry {future} (dropped)")]
         p, q, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
         try:
             twist = (tw.linear.x, tw.linear.y, tw.linear.z, tw.angular.x, tw.angular.y, tw.angular.z)
@@ -178,9 +276,9 @@ class InputIntake:
         if outcome is BufferOutcome.BAD_STAMP:
             stats.error(stamp, f"odometry stamp {stamp} ns is not a time (dropped)")
             return [Notice("odom/stamp", f"odometry with stamp {stamp} ns dropped")]
-        if outcome is BufferOutcome.TOO_OLD:
-            stats.error(stamp, "odometry older than the buffer (dropped)")
-            return []
+        if outcome in (BufferOutcome.TOO_OLD, BufferOutcome.STRAY_BACKWARDS, BufferOutcome.CONFLICTING_DUPLICATE):
+            stats.error(stamp, f"odometry {outcome.value}")
+            return [Notice(f"odom/{outcome.name.lower()}", f"odometry at {stamp / 1e9:.3f} s: {outcome.value}")]
         notices = []
         if outcome is BufferOutcome.OUT_OF_ORDER:
             stats.out_of_order += 1

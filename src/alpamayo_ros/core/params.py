@@ -1,7 +1,7 @@
 """The node's parameters, gathered from the config dataclasses of the modules that use them.
 
 Each setting is declared once, as a ``param(...)`` field of its module's frozen config (``core.model_spec.ModelSpec``,
-``core.sync.SyncParams``, ``core.ego_history.EgoParams``, ``core.planning.PlanningParams``,
+``core.intake.InputParams``, ``core.sync.SyncParams``, ``core.ego_history.EgoParams``, ``core.planning.PlanningParams``,
 ``core.output_params.OutputParams``, ``core.overlay.OverlayParams``, ``core.diagnostics.DiagnosticsParams``,
 ``core.intake.CameraInput`` per camera, and ``NodeOptions`` below). This module only derives from them:
 ``PARAM_SPECS`` (what the node declares), ``NodeParams`` (the typed, frozen view), ``validate`` (reasons, never
@@ -21,7 +21,7 @@ from typing import Any, Union
 
 from alpamayo_ros.core.diagnostics import DiagnosticsParams
 from alpamayo_ros.core.ego_history import EgoParams
-from alpamayo_ros.core.intake import CAMERA_PLACEHOLDER, CameraInput
+from alpamayo_ros.core.intake import CAMERA_PLACEHOLDER, CameraInput, InputParams
 from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.output_params import OutputParams
 from alpamayo_ros.core.overlay import OverlayParams
@@ -54,6 +54,7 @@ GROUPS: tuple[tuple[str, str, type[Any]], ...] = (
     ("", "node", NodeOptions),
     ("", "planning", PlanningParams),
     ("model.", "model", ModelSpec),
+    ("input.", "input", InputParams),
     ("sync.", "sync", SyncParams),
     ("ego.", "ego", EgoParams),
     ("output.", "output", OutputParams),
@@ -112,6 +113,7 @@ class NodeParams:
     node: NodeOptions = dataclasses.field(default_factory=NodeOptions)
     planning: PlanningParams = dataclasses.field(default_factory=PlanningParams)
     model: ModelSpec = dataclasses.field(default_factory=ModelSpec)
+    input: InputParams = dataclasses.field(default_factory=InputParams)
     sync: SyncParams = dataclasses.field(default_factory=SyncParams)
     ego: EgoParams = dataclasses.field(default_factory=EgoParams)
     output: OutputParams = dataclasses.field(default_factory=OutputParams)

@@ -104,8 +104,12 @@ class FailureKind(enum.Enum):
 
 @dataclass(frozen=True)
 class PlanFailure:
+    """Why a job produced no plan; an input failure names the camera and frame stamp it came from."""
+
     kind: FailureKind
     text: str
+    camera: str | None = None
+    stamp_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -231,14 +235,14 @@ def plan_once(job: PlanJob, model: DrivingModel) -> PlanResult:
     stage: dict[str, float] = {"select_ms": job.select_ms}
     info = model.info
 
-    def failed(kind: FailureKind, text: str) -> PlanResult:
-        return PlanResult(job.t0_ns, job.generation, None, (), PlanFailure(kind, text), stage)
+    def failed(failure: PlanFailure) -> PlanResult:
+        return PlanResult(job.t0_ns, job.generation, None, (), failure, stage)
 
     t = time.perf_counter()
     try:
         images = assemble_images(job.sample, decode_frame, info.image_size_hw)
     except ImageAssemblyError as exc:
-        return failed(FailureKind.INPUT, f"bad camera frame: {exc}")
+        return failed(PlanFailure(FailureKind.INPUT, f"bad camera frame: {exc}", exc.camera, exc.stamp_ns))
     stage["images_ms"] = (time.perf_counter() - t) * 1e3
     sample = ModelInput(
         t0_ns=job.t0_ns, images=images, frame_offsets_sec=tuple(info.frame_offsets_sec), ego_history=job.ego.history
@@ -247,11 +251,12 @@ def plan_once(job: PlanJob, model: DrivingModel) -> PlanResult:
     try:
         pred = model.predict(sample)
     except Exception as exc:  # the model may raise anything; the caller reports it and keeps running
-        return failed(FailureKind.MODEL, f"model raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+        text = f"model raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"
+        return failed(PlanFailure(FailureKind.MODEL, text))
     stage["inference_ms"] = (time.perf_counter() - t) * 1e3
     bad = check_prediction(pred)
     if bad is not None:
-        return failed(FailureKind.OUTPUT, f"model output rejected: {bad}")
+        return failed(PlanFailure(FailureKind.OUTPUT, f"model output rejected: {bad}"))
     speed = job.ego.speed_mps
     reports = tuple(check_consistency(pred.reasoning[i], pred.xyz[i], speed) for i in range(pred.num_samples))
     stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms

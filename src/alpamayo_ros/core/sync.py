@@ -53,7 +53,17 @@ class SyncParams:
         max_value=10.0,
     )
     backwards_jump_sec: float = param(
-        0.5, "a stamp this much older than its stream's newest flushes all buffers", min_value=0.05, max_value=60.0
+        0.5,
+        "a stamp this much older than its stream's newest is time going backwards",
+        min_value=0.05,
+        max_value=60.0,
+    )
+    backwards_jump_messages: int = param(
+        3,
+        "time going backwards flushes all buffers only after this many consecutive messages of one stream say so "
+        "(a single glitched stamp is dropped instead)",
+        min_value=1,
+        max_value=100,
     )
 
     def problems(self, prefix: str = "sync.") -> list[str]:
@@ -162,11 +172,17 @@ class FrameSynchronizer:
         self._lag_ns = int(config.params.max_anchor_lag_sec * 1e9)
         self._jump_ns = int(config.params.backwards_jump_sec * 1e9)
         self._offsets_ns = tuple(round(off * 1e9) for off in config.frame_offsets_sec)
+        self._stray: dict[str, int] = dict.fromkeys(config.cameras, 0)  # consecutive stamps far behind, per camera
 
     def flush(self) -> None:
         for cam in self.config.cameras:
-            self._stamps[cam].clear()
-            self._entries[cam].clear()
+            self.flush_camera(cam)
+
+    def flush_camera(self, camera: str) -> None:
+        """Forget one camera's frames (its resolution changed: frames of two sizes never share a sample)."""
+        self._stamps[camera].clear()
+        self._entries[camera].clear()
+        self._stray[camera] = 0
 
     def newest_stamp_ns(self, camera: str) -> int | None:
         stamps = self._stamps[camera]
@@ -179,19 +195,22 @@ class FrameSynchronizer:
         """Buffer a frame of ``camera`` (KeyError for an unknown camera)."""
         stamps, entries = self._stamps[camera], self._entries[camera]
         outcome = BufferOutcome.ADDED
+        if stamps and entry.stamp_ns < stamps[-1] - self._jump_ns:
+            self._stray[camera] += 1
+            if self._stray[camera] < self.config.params.backwards_jump_messages:
+                return BufferOutcome.STRAY_BACKWARDS
+            self.flush()
+            outcome = BufferOutcome.TIME_JUMPED_BACK
+        self._stray[camera] = 0
         if stamps and entry.stamp_ns <= stamps[-1]:
-            if entry.stamp_ns < stamps[-1] - self._jump_ns:
-                self.flush()
-                outcome = BufferOutcome.TIME_JUMPED_BACK
-            elif entry.stamp_ns < stamps[-1] - self._buffer_ns:
+            if entry.stamp_ns < stamps[-1] - self._buffer_ns:
                 return BufferOutcome.TOO_OLD
-            else:
-                idx = bisect.bisect_left(stamps, entry.stamp_ns)
-                if idx < len(stamps) and stamps[idx] == entry.stamp_ns:
-                    return BufferOutcome.DUPLICATE
-                stamps.insert(idx, entry.stamp_ns)
-                entries.insert(idx, entry)
-                return BufferOutcome.OUT_OF_ORDER
+            idx = bisect.bisect_left(stamps, entry.stamp_ns)
+            if idx < len(stamps) and stamps[idx] == entry.stamp_ns:
+                return BufferOutcome.DUPLICATE
+            stamps.insert(idx, entry.stamp_ns)
+            entries.insert(idx, entry)
+            return BufferOutcome.OUT_OF_ORDER
         stamps.append(entry.stamp_ns)
         entries.append(entry)
         cutoff = entry.stamp_ns - self._buffer_ns

@@ -25,6 +25,8 @@ class BufferOutcome(enum.Enum):
     DUPLICATE = "duplicate stamp (dropped)"
     TOO_OLD = "older than the buffer (dropped)"
     TIME_JUMPED_BACK = "time jumped backwards (buffers flushed)"
+    STRAY_BACKWARDS = "stamp far behind the stream (dropped; a consistent jump back flushes the buffers)"
+    CONFLICTING_DUPLICATE = "duplicate stamp with different content (dropped)"
     FRAME_CHANGED = "frame changed (buffer restarted in the new frame)"
     BAD_STAMP = "stamp is not a time (dropped)"
 

@@ -40,7 +40,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Float64
 from visualization_msgs.msg import MarkerArray
 
-from alpamayo_ros.core import params as P
 from alpamayo_ros.core.decisions import Agreement
 from alpamayo_ros.core.diagnostics import (
     Lifecycle,
@@ -55,6 +54,17 @@ from alpamayo_ros.core.diagnostics import (
 )
 from alpamayo_ros.core.intake import InputIntake, Notice
 from alpamayo_ros.core.model_spec import ModelSpec
+from alpamayo_ros.core.params import (
+    NODE_NAME,
+    PARAM_SPECS,
+    SPECS_BY_NAME,
+    NodeParams,
+    ParamSpec,
+    from_values,
+    replace,
+    type_problem,
+    validate,
+)
 from alpamayo_ros.core.planning import Skip, select_job, sync_config, synthetic_input
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.types import DrivingModel
@@ -66,6 +76,7 @@ __all__ = ["AlpamayoNode", "add_arguments", "main", "run"]
 
 ModelLoader = Callable[[ModelSpec], DrivingModel]
 DEBUG_TIMES = ("processing", "select", "images", "inference", "build")  # ~/debug/<stage>_time_ms
+SHUTDOWN_GRACE_SEC = 0.5  # spinning on after the lifecycle shutdown transition, so its service reply is delivered
 
 
 def _load_model(spec: ModelSpec) -> DrivingModel:
@@ -104,7 +115,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
     tests pass their own to inject a failing model.
     """
 
-    def __init__(self, node_name: str = P.NODE_NAME, *, load_model: ModelLoader = _load_model, **kwargs: Any) -> None:
+    def __init__(self, node_name: str = NODE_NAME, *, load_model: ModelLoader = _load_model, **kwargs: Any) -> None:
         self.model: DrivingModel | None = None
         self.model_state = ModelState.UNCONFIGURED
         self.model_error = ""
@@ -120,13 +131,13 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self._camera_info: CameraInfo | None = None
         self._throttle = Throttle()
         super().__init__(node_name, **kwargs)
-        for spec in P.PARAM_SPECS:
+        for spec in PARAM_SPECS:
             self.declare_parameter(spec.name, spec.default, self._descriptor(spec))
         values, problems = self._read_parameters()
-        self.params = P.from_values(values) if not problems else P.NodeParams()
-        problems = problems or P.validate(self.params)
+        self.params = from_values(values) if not problems else NodeParams()
+        problems = problems or validate(self.params)
         if problems:  # diagnostics start with defaults; configure re-reads and fails with the reasons
-            self.params = P.NodeParams()
+            self.params = NodeParams()
             self.get_logger().error("invalid parameters: " + "; ".join(problems))
         self._log_handler = _RosLogHandler(self.get_logger())
         package_logger = logging.getLogger("alpamayo_ros")
@@ -145,8 +156,8 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         """Validate parameters, load the model (progress logged), warm it up, create publishers and subscriptions."""
         values, problems = self._read_parameters()
         if not problems:
-            self.params = P.from_values(values)
-            problems = P.validate(self.params)
+            self.params = from_values(values)
+            problems = validate(self.params)
         if problems:
             return self._fail_configure("invalid parameters: " + "; ".join(problems))
         spec = self.params.model
@@ -168,7 +179,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             f"frames at {info.frame_offsets_sec} s; image size {info.image_size_hw or 'native'}"
         )
         try:
-            self._intake.configure(sync_config(self.params.sync, info), self.params.ego)
+            self._intake.configure(sync_config(self.params.sync, info), self.params.ego, self.params.input)
         except ValueError as exc:
             model.close()
             return self._fail_configure(f"synchronisation settings do not fit the model: {exc}")
@@ -261,45 +272,45 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
     # --- parameters --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _descriptor(spec: P.ParamSpec) -> ParameterDescriptor:
+    def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
         return ParameterDescriptor(
             name=spec.name,
             description=f"{spec.description} (applies: {spec.when})",
             additional_constraints=spec.info.range_text(),
             # rclpy would raise on "tokens:=64.0" or "[1, 0, 1]" for a double array and kill the node at start;
-            # types are checked by P.type_problem instead, so a bad one is rejected with a reason
+            # types are checked by type_problem instead, so a bad one is rejected with a reason
             dynamic_typing=True,
         )
 
     def _read_parameters(self, changes: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
         """Every declared value (with ``changes`` applied), and the type problems among them."""
-        values = {spec.name: self.get_parameter(spec.name).value for spec in P.PARAM_SPECS}
+        values = {spec.name: self.get_parameter(spec.name).value for spec in PARAM_SPECS}
         values.update(changes or {})
-        problems = [p for name, v in values.items() if (p := P.type_problem(P.SPECS_BY_NAME[name], v)) is not None]
-        return {k: v for k, v in values.items() if P.type_problem(P.SPECS_BY_NAME[k], v) is None}, problems
+        problems = [p for name, v in values.items() if (p := type_problem(SPECS_BY_NAME[name], v)) is not None]
+        return {k: v for k, v in values.items() if type_problem(SPECS_BY_NAME[k], v) is None}, problems
 
     def _on_set_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
         """Accept a change only if every parameter the next configure will read stays valid together; apply the
         live ones now, keep the configure-time ones for the next configure."""
-        ours = {p.name: p.value for p in changes if p.name in P.SPECS_BY_NAME}
+        ours = {p.name: p.value for p in changes if p.name in SPECS_BY_NAME}
         if not ours:
             return SetParametersResult(successful=True)
         values, problems = self._read_parameters(ours)
         if not problems:
-            problems = P.validate(P.from_values(values))
+            problems = validate(from_values(values))
         if problems:
             self.get_logger().warning("rejected parameter change: " + "; ".join(problems))
             return SetParametersResult(successful=False, reason="; ".join(problems))
-        live = {k: v for k, v in ours.items() if P.SPECS_BY_NAME[k].when == "live"}
+        live = {k: v for k, v in ours.items() if SPECS_BY_NAME[k].when == "live"}
         if self.lifecycle is Lifecycle.UNCONFIGURED:
-            self.params = P.from_values(values)
+            self.params = from_values(values)
         else:
             # The running configuration keeps its configure-time values: a frame_id or topic changing under a live
             # model would mislabel plans. They apply at the next configure (which re-reads every parameter).
             later = sorted(set(ours) - set(live))
             if later:
                 self.get_logger().info(f"{', '.join(later)} will apply at the next configure")
-            self.params = P.replace(self.params, live)
+            self.params = replace(self.params, live)
         return SetParametersResult(successful=True)
 
     # --- inputs ------------------------------------------------------------------------------------------------
@@ -309,12 +320,12 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         for cam in self.params.cameras:
             qos = _qos(cam.reliability, 5)
             if cam.message_type == "compressed":
-                handler = lambda m, c=cam.name: self._log(intake.add_compressed(c, m))  # noqa: E731
+                handler = lambda m, c=cam.name: self._log(intake.add_compressed(c, m, self._now_ns()))  # noqa: E731
                 self._subs.append(self.create_subscription(CompressedImage, cam.topic, handler, qos))
             else:
-                handler = lambda m, c=cam.name: self._log(intake.add_image(c, m))  # noqa: E731
+                handler = lambda m, c=cam.name: self._log(intake.add_image(c, m, self._now_ns()))  # noqa: E731
                 self._subs.append(self.create_subscription(Image, cam.topic, handler, qos))
-        odom = lambda m: self._log(intake.add_odometry(m))  # noqa: E731
+        odom = lambda m: self._log(intake.add_odometry(m, self._now_ns()))  # noqa: E731
         self._subs.append(self.create_subscription(Odometry, "~/input/odometry", odom, _qos("best_effort", 50)))
         if self.params.overlay.enabled:
             self._subs.append(
@@ -325,6 +336,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
+
+    def _now_ns(self) -> int:
+        return int(self.get_clock().now().nanoseconds)
 
     # --- planning tick (executor thread) -----------------------------------------------------------------------
 
@@ -397,6 +411,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return
         if done.messages is None:
             plan.plan_failed(model_failure=done.model_failure)
+            failure = done.result.failure
+            if failure is not None and failure.camera is not None:  # the camera's own status says why too
+                self._intake.camera_stats[failure.camera].error(failure.stamp_ns, failure.text)
             self._not_planned("worker", done.failure)
             return
         if self.lifecycle is not Lifecycle.ACTIVE:
@@ -524,6 +541,9 @@ def spin(argv: list[str], load_model: ModelLoader = _load_model) -> int:
                 node.trigger_activate()
         while rclpy.ok() and node.lifecycle is not Lifecycle.FINALIZED:
             executor.spin_once(timeout_sec=0.1)
+        grace_end = time.monotonic() + SHUTDOWN_GRACE_SEC  # let the reply to the shutdown request go out
+        while rclpy.ok() and time.monotonic() < grace_end:
+            executor.spin_once(timeout_sec=0.05)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -39,7 +39,7 @@ from alpamayo_ros.model.processor import ImageProcessorConfig, preprocess_images
 from alpamayo_ros.model.rollout import RolloutInputs, RolloutSettings, run_rollout
 from alpamayo_ros.model.tokenizer import check_against_config, load_tokenizer, token_ids
 
-LOG = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 # The package's default model: the small driver trained on the synthetic scenarios (tools/train), when shipped.
 SHIPPED_DRIVER_DIR = Path(__file__).resolve().parents[1] / "resources" / "models" / "alpamayo_small_driver"
 
@@ -231,7 +231,7 @@ def load_torch_model(spec: ModelSpec, progress: Callable[[str], None] | None = N
     spec.validate()
 
     def say(message: str) -> None:
-        LOG.info(message)
+        logger.info(message)
         if progress is not None:
             progress(message)
 
@@ -239,7 +239,7 @@ def load_torch_model(spec: ModelSpec, progress: Callable[[str], None] | None = N
     dtype = resolve_dtype(spec.dtype, device)
     name = resolve_model_path(spec.model_path)
     if spec.model_path == "default" and name != "tiny":
-        LOG.warning(
+        logger.warning(
             "model_path 'default' is the small driver trained on synthetic scenarios only: a demo, not a driver for "
             "a real vehicle; set model.model_path to an Alpamayo-R1 checkpoint directory"
         )

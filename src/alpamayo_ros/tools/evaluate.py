@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from alpamayo_ros.core import params as P
 from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, classify_trajectory
 from alpamayo_ros.core.diagnostics import PlanningStats
 from alpamayo_ros.core.ego_history import OdometryBuffer, OdometryRejectedError, make_odom_sample
 from alpamayo_ros.core.images import resize_rgb
 from alpamayo_ros.core.intake import InputIntake
 from alpamayo_ros.core.model_spec import BACKENDS, ModelSpec
+from alpamayo_ros.core.params import NodeParams, ParamsFileError, load_params_file
 from alpamayo_ros.core.planning import FailureKind, Skip, SkipKind, decode_frame, plan_once, select_job, sync_config
 from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
 from alpamayo_ros.core.transforms import quat_to_matrix, to_local
@@ -154,7 +154,7 @@ def evaluate_bag(
     bag: Path,
     model: Any | None,
     *,
-    params: P.NodeParams | None = None,
+    params: NodeParams | None = None,
     predictions: dict[int, _Predicted] | None = None,
     max_ticks: int = 0,
     report_ticks: int = 24,
@@ -168,13 +168,13 @@ def evaluate_bag(
     """
     from tqdm import tqdm
 
-    prm = params or P.NodeParams()
+    prm = params or NodeParams()
     info = model.info if model is not None else None
     anchor = prm.sync.anchor_camera
     # recorded predictions are matched on the anchor camera alone
     sync_info = info or ModelInfo("recorded", "", (anchor,), (0.0,), None)
     intake = InputIntake()
-    intake.configure(sync_config(prm.sync, sync_info), prm.ego)
+    intake.configure(sync_config(prm.sync, sync_info), prm.ego, prm.input)
     stats = PlanningStats()
     result = BagEvaluation(bag, load_sidecar(bag))
     topics = bagio.bag_topics(bag)
@@ -293,7 +293,7 @@ def evaluate_bag(
         cam = camera_of(rec.topic)
         if rec.typename in (bagio.IMAGE, bagio.COMPRESSED) and cam is not None:
             msg = bagio.deserialize(rec.raw, rec.typename)
-            intake.add_frame(cam, msg)
+            intake.add_frame(cam, msg, rec.log_time_ns)
             stamp = bagio.stamp_ns(msg.header.stamp)
             if cam == anchor and stamp > 0:
                 # Synthetic bags log at the stamp (all cameras of a tick share it); recorded bags log at receive
@@ -305,7 +305,7 @@ def evaluate_bag(
             result.camera_info[cam] = (np.asarray(msg.k, dtype=np.float64), int(msg.width), int(msg.height))
         elif rec.typename == bagio.ODOMETRY:
             msg = bagio.deserialize(rec.raw, rec.typename)
-            intake.add_odometry(msg)
+            intake.add_odometry(msg, rec.log_time_ns)
             p, q = msg.pose.pose.position, msg.pose.pose.orientation
             try:
                 sample = make_odom_sample(bagio.stamp_ns(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
@@ -438,7 +438,7 @@ def run_evaluation(
     out: Path,
     spec: ModelSpec | None,
     *,
-    params: P.NodeParams | None = None,
+    params: NodeParams | None = None,
     predictions: Path | None = None,
     max_ticks: int = 0,
     report_ticks: int = 24,
@@ -534,8 +534,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"alpamayo-ros evaluate: not rosbag2 bags: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
-        params = P.load_params_file(args.params_file) if args.params_file is not None else P.NodeParams()
-    except P.ParamsFileError as exc:
+        params = load_params_file(args.params_file) if args.params_file is not None else NodeParams()
+    except ParamsFileError as exc:
         print(f"alpamayo-ros evaluate: {exc}", file=sys.stderr)
         return 2
     spec = None
