@@ -231,3 +231,17 @@ def test_config_validation() -> None:
 def test_the_buffer_always_holds_the_oldest_frame_the_model_reads() -> None:
     config = SyncConfig(CAMS, ("a",), (-0.3, 0.0), SyncParams(anchor_camera="a", buffer_sec=0.2))
     assert config.buffer_sec == pytest.approx(0.3 + 0.05 + 0.1 + 0.1)
+
+
+def test_decoded_frames_are_bounded() -> None:
+    """Each assembled sample caches its decodes; only two samples' worth stay decoded, older entries drop theirs."""
+    sync = make(required=("a",))
+    for k in range(12):
+        sync.add("a", FrameEntry(1000 * MS + k * 100 * MS, np.full((4, 6, 3), k, np.uint8)))
+        sync.add("b", FrameEntry(1000 * MS + k * 100 * MS, None))
+        sample = sync.select()
+        if isinstance(sample, SyncedSample):
+            assemble_images(sample, lambda p: p, None)
+    cached = [e for e in sync._entries["a"] if e._cache is not None]
+    assert len(sync.decoded) == sync.decoded.limit == 8
+    assert 4 <= len(cached) <= 8 and len(sync._entries["a"]) > len(cached)

@@ -16,6 +16,7 @@ decodes only the frames a sample uses, once: the decoded frame is cached on its 
 from __future__ import annotations
 
 import bisect
+import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,6 +146,28 @@ class SyncFailure:
         return "; ".join(f"{p.camera}: {p.reason}" for p in self.problems)
 
 
+class DecodedFrames:
+    """Bounds how many buffered frames keep their decoded pixels: the oldest decode is dropped beyond ``limit``.
+
+    A decode is cached on its entry so that the next tick's sample (which shares all but one frame per camera) does
+    not decode again; without a bound, every buffered frame of a high-resolution camera would keep its pixels.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: collections.deque[FrameEntry] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def remember(self, entry: FrameEntry) -> None:
+        if any(e is entry for e in self._entries):
+            return
+        self._entries.append(entry)
+        while len(self._entries) > self.limit:
+            self._entries.popleft()._cache = None
+
+
 @dataclass(frozen=True)
 class SyncedSample:
     """Frames chosen for one t0: per required camera one entry per frame offset (None = black fill)."""
@@ -153,6 +176,7 @@ class SyncedSample:
     frames: dict[str, tuple[FrameEntry | None, ...]]
     filled: dict[str, str]  # camera -> why it was filled (empty under the skip policy)
     warnings: tuple[CameraProblem, ...]  # problems of cameras the model does not consume
+    decoded: DecodedFrames | None = None  # the synchroniser's decode cache bound, when it made the sample
 
 
 def _fmt_ms(ns: int) -> str:
@@ -173,6 +197,8 @@ class FrameSynchronizer:
         self._jump_ns = int(config.params.backwards_jump_sec * 1e9)
         self._offsets_ns = tuple(round(off * 1e9) for off in config.frame_offsets_sec)
         self._stray: dict[str, int] = dict.fromkeys(config.cameras, 0)  # consecutive stamps far behind, per camera
+        # two samples' worth of decoded frames: this tick's and the next one's shared frames
+        self.decoded = DecodedFrames(2 * max(1, len(config.required)) * len(config.frame_offsets_sec))
 
     def flush(self) -> None:
         for cam in self.config.cameras:
@@ -297,7 +323,7 @@ class FrameSynchronizer:
                 _, reason = self._check(cam, t0_ns, 0)
                 if reason is not None:
                     warnings.append(CameraProblem(cam, reason))
-        return SyncedSample(t0_ns, frames, filled, tuple(warnings))
+        return SyncedSample(t0_ns, frames, filled, tuple(warnings), self.decoded)
 
 
 class ImageAssemblyError(ValueError):
@@ -339,6 +365,8 @@ def assemble_images(
                 entry.error = str(exc)
                 raise ImageAssemblyError(cam, entry.stamp_ns, str(exc)) from exc
             entry._cache = (size_hw, rgb)
+            if sample.decoded is not None:
+                sample.decoded.remember(entry)
             frames.append(rgb)
         shapes = {f.shape for f in frames if f is not None}
         if len(shapes) > 1:
