@@ -92,9 +92,7 @@ def main() -> int:
 
     print(f"building {len(CAMERA_NAMES)} x 6 rgb8 {cam_w}x{cam_h} messages ...", flush=True)
     images = make_images(6, cam_h, cam_w)
-    sync = FrameSynchronizer(
-        SyncConfig(CAMERA_NAMES, tuple(model_cams), "camera_front_wide_120fov", ALPAMAYO_R1_FRAME_OFFSETS_SEC)
-    )
+    sync = FrameSynchronizer(SyncConfig(CAMERA_NAMES, tuple(model_cams), ALPAMAYO_R1_FRAME_OFFSETS_SEC))
     odom = OdometryBuffer()
     stages: dict[str, list[float]] = {k: [] for k in ("callbacks", "select+ego", "convert+resize", "build", "total")}
     t_ns = 1_000 * 1_000_000_000

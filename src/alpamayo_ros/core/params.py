@@ -224,6 +224,37 @@ def replace(params: NodeParams, values: Mapping[str, Any]) -> NodeParams:
     return from_values({**to_values(params), **values})
 
 
+@dataclass(frozen=True)
+class ParameterChange:
+    """The verdict on a set of parameter changes: refused with reasons, or the configuration to run with now."""
+
+    problems: list[str]
+    running: NodeParams | None  # None when refused
+    deferred: list[str]  # accepted configure-time names that apply at the next configure
+
+
+def check_change(
+    running: NodeParams, declared: Mapping[str, Any], changes: Mapping[str, Any], *, configured: bool
+) -> ParameterChange:
+    """Validate ``changes`` as one transaction against every value the next configure will read (``declared``: the
+    node's current parameter values, pending configure-time changes included), not against the running
+    configuration: two individually valid changes must not make the next configure fail.
+
+    While configured, the running configuration takes only the live changes: a frame_id or topic changing under a live
+    model would mislabel plans; the others apply at the next configure.
+    """
+    pending = {**declared, **changes}
+    problems = [p for name, v in pending.items() if (p := type_problem(SPECS_BY_NAME[name], v)) is not None]
+    if not problems:
+        problems = validate(from_values(pending))
+    if problems:
+        return ParameterChange(problems, None, [])
+    if not configured:
+        return ParameterChange([], from_values(pending), [])
+    live = {k: v for k, v in changes.items() if SPECS_BY_NAME[k].when == "live"}
+    return ParameterChange([], replace(running, live), sorted(set(changes) - set(live)))
+
+
 # --- parameter files ---------------------------------------------------------------------------------------------
 
 
@@ -353,7 +384,9 @@ __all__ = [
     "NodeOptions",
     "NodeParams",
     "ParamSpec",
+    "ParameterChange",
     "ParamsFileError",
+    "check_change",
     "default_values",
     "from_values",
     "load_params_file",

@@ -20,62 +20,48 @@ import concurrent.futures
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from nav_msgs.msg import Odometry, Path
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, LifecyclePublisher
+from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle.node import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Float64
-from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.core.decisions import Agreement
-from alpamayo_ros.core.diagnostics import (
-    Lifecycle,
-    ModelState,
-    PlanningStats,
-    Status,
-    Throttle,
-    camera_status,
-    model_status,
-    odometry_status,
-    planning_status,
-)
+from alpamayo_ros.core.diagnostics import Lifecycle, ModelState, PlanningStats, Throttle
 from alpamayo_ros.core.intake import InputIntake, Notice
+from alpamayo_ros.core.model_setup import ModelLoader, ModelSetupError, prepare_model
 from alpamayo_ros.core.model_spec import ModelSpec
+from alpamayo_ros.core.node_status import node_statuses
 from alpamayo_ros.core.params import (
     NODE_NAME,
     PARAM_SPECS,
     SPECS_BY_NAME,
     NodeParams,
-    ParamSpec,
+    check_change,
     from_values,
-    replace,
     type_problem,
     validate,
 )
-from alpamayo_ros.core.planning import Skip, select_job, sync_config, synthetic_input
-from alpamayo_ros.core.rig import CAMERA_NAMES
+from alpamayo_ros.core.planning import Skip, select_job
 from alpamayo_ros.core.types import DrivingModel
-from alpamayo_ros.msg import ChainOfCausation, StageLatency
 from alpamayo_ros.nodes.plan_messages import WorkerResult, plan_and_build
+from alpamayo_ros.nodes.plan_publishers import PlanPublishers
+from alpamayo_ros.nodes.ros_glue import RosLogHandler, descriptor, diagnostic_array, qos
 from alpamayo_ros.rosenv import apply_ros_defaults
 
 __all__ = ["AlpamayoNode", "add_arguments", "main", "run"]
 
-ModelLoader = Callable[[ModelSpec], DrivingModel]
-DEBUG_TIMES = ("processing", "select", "images", "inference", "build")  # ~/debug/<stage>_time_ms
 SHUTDOWN_GRACE_SEC = 0.5  # spinning on after the lifecycle shutdown transition, so its service reply is delivered
 
 
@@ -83,29 +69,6 @@ def _load_model(spec: ModelSpec) -> DrivingModel:
     from alpamayo_ros.runtime.registry import load_model  # torch is imported only when a model is loaded
 
     return load_model(spec)
-
-
-class _RosLogHandler(logging.Handler):
-    """Forwards the package's Python logging (model load progress, provenance) to the node's ROS logger."""
-
-    def __init__(self, ros_logger: Any) -> None:
-        super().__init__(logging.INFO)
-        self._ros_logger = ros_logger
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # one call site per severity: rclpy refuses a call site whose severity changes between calls
-        text = f"[{record.name}] {record.getMessage()}"
-        if record.levelno >= logging.ERROR:
-            self._ros_logger.error(text)
-        elif record.levelno >= logging.WARNING:
-            self._ros_logger.warning(text)
-        else:
-            self._ros_logger.info(text)
-
-
-def _qos(reliability: str, depth: int) -> QoSProfile:
-    rel = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=rel)
 
 
 class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for mypy here
@@ -124,7 +87,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self._intake = InputIntake()
         self._plan = PlanningStats()
         self._subs: list[Subscription[Any]] = []
-        self._pubs: dict[str, LifecyclePublisher[Any]] = {}
+        self._outputs: PlanPublishers | None = None
         self._plan_timer: Timer | None = None
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._future: concurrent.futures.Future[WorkerResult] | None = None
@@ -132,14 +95,14 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self._throttle = Throttle()
         super().__init__(node_name, **kwargs)
         for spec in PARAM_SPECS:
-            self.declare_parameter(spec.name, spec.default, self._descriptor(spec))
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
         values, problems = self._read_parameters()
         self.params = from_values(values) if not problems else NodeParams()
         problems = problems or validate(self.params)
         if problems:  # diagnostics start with defaults; configure re-reads and fails with the reasons
             self.params = NodeParams()
             self.get_logger().error("invalid parameters: " + "; ".join(problems))
-        self._log_handler = _RosLogHandler(self.get_logger())
+        self._log_handler = RosLogHandler(self.get_logger())
         package_logger = logging.getLogger("alpamayo_ros")
         package_logger.addHandler(self._log_handler)
         if package_logger.level == logging.NOTSET:
@@ -160,40 +123,15 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             problems = validate(self.params)
         if problems:
             return self._fail_configure("invalid parameters: " + "; ".join(problems))
-        spec = self.params.model
         self.model_state, self.model_error = ModelState.LOADING, ""
         self._publish_diagnostics()
-        self.get_logger().info(
-            f"loading model: backend={spec.backend} model_path={spec.model_path} device={spec.device}"
-        )
-        started = time.perf_counter()
         try:
-            model = self._load_model(spec)
-        except Exception as exc:  # any loader failure is reported, never silently replaced by another backend
-            self.get_logger().error(f"model load failed: {type(exc).__name__}: {exc}")
-            return self._fail_configure(f"model load failed ({spec.backend}, {spec.model_path}): {exc}")
-        info = model.info
-        self.get_logger().info(
-            f"model loaded in {time.perf_counter() - started:.1f} s: {info.name} {info.version}"
-            f"{' (UNTRAINED)' if info.untrained else ''}; cameras {', '.join(info.cameras)}; "
-            f"frames at {info.frame_offsets_sec} s; image size {info.image_size_hw or 'native'}"
-        )
-        try:
-            self._intake.configure(sync_config(self.params.sync, info), self.params.ego, self.params.input)
-        except ValueError as exc:
-            model.close()
-            return self._fail_configure(f"synchronisation settings do not fit the model: {exc}")
-        if spec.warmup:
-            warm_started = time.perf_counter()
-            try:
-                model.predict(synthetic_input(info.image_size_hw, info.cameras, info.frame_offsets_sec))
-            except Exception as exc:  # a model that cannot run one inference is not ready
-                model.close()
-                return self._fail_configure(f"warm-up inference failed: {type(exc).__name__}: {exc}")
-            self.get_logger().info(f"warm-up inference done in {(time.perf_counter() - warm_started) * 1e3:.0f} ms")
+            model = prepare_model(self._load_model, self.params, self._intake, self.get_logger().info)
+        except ModelSetupError as exc:
+            return self._fail_configure(str(exc))
         self.model, self.model_state = model, ModelState.READY
         try:
-            self._create_outputs()
+            self._outputs = PlanPublishers(self, self.params)
             self._create_inputs()
         except Exception as exc:  # rclpy raises on invalid topic names; without this the reason is swallowed
             self.release()
@@ -259,9 +197,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs.clear()
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
-        self._pubs.clear()
+        if self._outputs is not None:
+            self._outputs.destroy()
+            self._outputs = None
         if self.model is not None:
             self.model.close()
             self.model = None
@@ -271,46 +209,26 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     # --- parameters --------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-        return ParameterDescriptor(
-            name=spec.name,
-            description=f"{spec.description} (applies: {spec.when})",
-            additional_constraints=spec.info.range_text(),
-            # rclpy would raise on "tokens:=64.0" or "[1, 0, 1]" for a double array and kill the node at start;
-            # types are checked by type_problem instead, so a bad one is rejected with a reason
-            dynamic_typing=True,
-        )
-
-    def _read_parameters(self, changes: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
-        """Every declared value (with ``changes`` applied), and the type problems among them."""
+    def _read_parameters(self) -> tuple[dict[str, Any], list[str]]:
+        """Every declared value of the right type, and the type problems of the others."""
         values = {spec.name: self.get_parameter(spec.name).value for spec in PARAM_SPECS}
-        values.update(changes or {})
-        problems = [p for name, v in values.items() if (p := type_problem(SPECS_BY_NAME[name], v)) is not None]
-        return {k: v for k, v in values.items() if type_problem(SPECS_BY_NAME[k], v) is None}, problems
+        problems = {name: type_problem(SPECS_BY_NAME[name], v) for name, v in values.items()}
+        return {k: v for k, v in values.items() if problems[k] is None}, [p for p in problems.values() if p]
 
     def _on_set_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
-        """Accept a change only if every parameter the next configure will read stays valid together; apply the
-        live ones now, keep the configure-time ones for the next configure."""
+        """Validate the changes together with every value the next configure will read (``core.params.check_change``);
+        apply the live ones now, keep the configure-time ones for the next configure."""
         ours = {p.name: p.value for p in changes if p.name in SPECS_BY_NAME}
         if not ours:
             return SetParametersResult(successful=True)
-        values, problems = self._read_parameters(ours)
-        if not problems:
-            problems = validate(from_values(values))
-        if problems:
-            self.get_logger().warning("rejected parameter change: " + "; ".join(problems))
-            return SetParametersResult(successful=False, reason="; ".join(problems))
-        live = {k: v for k, v in ours.items() if SPECS_BY_NAME[k].when == "live"}
-        if self.lifecycle is Lifecycle.UNCONFIGURED:
-            self.params = from_values(values)
-        else:
-            # The running configuration keeps its configure-time values: a frame_id or topic changing under a live
-            # model would mislabel plans. They apply at the next configure (which re-reads every parameter).
-            later = sorted(set(ours) - set(live))
-            if later:
-                self.get_logger().info(f"{', '.join(later)} will apply at the next configure")
-            self.params = replace(self.params, live)
+        declared = {spec.name: self.get_parameter(spec.name).value for spec in PARAM_SPECS}
+        verdict = check_change(self.params, declared, ours, configured=self.lifecycle is not Lifecycle.UNCONFIGURED)
+        if verdict.running is None:
+            self.get_logger().warning("rejected parameter change: " + "; ".join(verdict.problems))
+            return SetParametersResult(successful=False, reason="; ".join(verdict.problems))
+        if verdict.deferred:
+            self.get_logger().info(f"{', '.join(verdict.deferred)} will apply at the next configure")
+        self.params = verdict.running
         return SetParametersResult(successful=True)
 
     # --- inputs ------------------------------------------------------------------------------------------------
@@ -318,19 +236,19 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
     def _create_inputs(self) -> None:
         intake = self._intake
         for cam in self.params.cameras:
-            qos = _qos(cam.reliability, 5)
+            profile = qos(cam.reliability, 5)
             if cam.message_type == "compressed":
                 handler = lambda m, c=cam.name: self._log(intake.add_compressed(c, m, self._now_ns()))  # noqa: E731
-                self._subs.append(self.create_subscription(CompressedImage, cam.topic, handler, qos))
+                self._subs.append(self.create_subscription(CompressedImage, cam.topic, handler, profile))
             else:
                 handler = lambda m, c=cam.name: self._log(intake.add_image(c, m, self._now_ns()))  # noqa: E731
-                self._subs.append(self.create_subscription(Image, cam.topic, handler, qos))
+                self._subs.append(self.create_subscription(Image, cam.topic, handler, profile))
         odom = lambda m: self._log(intake.add_odometry(m, self._now_ns()))  # noqa: E731
-        self._subs.append(self.create_subscription(Odometry, "~/input/odometry", odom, _qos("best_effort", 50)))
+        self._subs.append(self.create_subscription(Odometry, "~/input/odometry", odom, qos("best_effort", 50)))
         if self.params.overlay.enabled:
             self._subs.append(
                 self.create_subscription(
-                    CameraInfo, self.params.overlay.camera_info_topic, self._on_camera_info, _qos("best_effort", 2)
+                    CameraInfo, self.params.overlay.camera_info_topic, self._on_camera_info, qos("best_effort", 2)
                 )
             )
 
@@ -375,23 +293,6 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     # --- outputs (executor thread) -----------------------------------------------------------------------------
 
-    def _create_outputs(self) -> None:
-        reliable = _qos("reliable", 10)
-        topics: dict[str, tuple[type[Any], str]] = {
-            "path": (Path, "~/output/path"),
-            "reasoning": (ChainOfCausation, "~/output/reasoning"),
-            "markers": (MarkerArray, "~/output/markers"),
-            "stage_latency": (StageLatency, "~/debug/stage_latency"),
-            **{f"{stage}_ms": (Float64, f"~/debug/{stage}_time_ms") for stage in DEBUG_TIMES},
-        }
-        if self.params.output.publish_odom_path:
-            topics["path_odom"] = (Path, "~/output/path_odom")
-        if self.params.node.publish_all_samples or self.params.model.num_samples > 1:
-            topics["path_samples"] = (Path, "~/output/path_samples")
-        self._pubs = {key: self.create_lifecycle_publisher(t, name, reliable) for key, (t, name) in topics.items()}
-        if self.params.overlay.enabled:
-            self._pubs["overlay"] = self.create_lifecycle_publisher(Image, "~/output/overlay", _qos("reliable", 2))
-
     def _on_result_ready(self) -> None:
         future = self._future
         if future is None or not future.done():
@@ -423,22 +324,8 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     def _publish(self, done: WorkerResult) -> None:
         out = done.messages
-        assert out is not None
-        pubs = self._pubs
-        pubs["path"].publish(out.path)
-        for msg in out.reasoning:
-            pubs["reasoning"].publish(msg)
-        pubs["markers"].publish(out.markers)
-        if out.path_odom is not None and "path_odom" in pubs:
-            pubs["path_odom"].publish(out.path_odom)
-        for sample_path in out.sample_paths if "path_samples" in pubs else ():
-            pubs["path_samples"].publish(sample_path)
-        if out.overlay is not None and "overlay" in pubs:
-            pubs["overlay"].publish(out.overlay)
-        for stage in DEBUG_TIMES:
-            if f"{stage}_ms" in done.result.stage_ms:
-                pubs[f"{stage}_ms"].publish(Float64(data=float(done.result.stage_ms[f"{stage}_ms"])))
-        pubs["stage_latency"].publish(out.latency)
+        assert out is not None and self._outputs is not None
+        self._outputs.publish(out, done.result.stage_ms)
         self._plan.published_plan(f"{out.agreement.name}: {out.agreement_detail}", time.monotonic())
         self._plan.last_publish_age_ms = (self.get_clock().now().nanoseconds - done.result.t0_ns) / 1e6
         if out.agreement is Agreement.DISAGREE:
@@ -463,46 +350,20 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         return self.create_timer(self.params.diagnostics.period_sec, self._publish_diagnostics, clock=self._steady)
 
     def _publish_diagnostics(self) -> None:
-        """Model, planning, odometry and one status per camera, derived in core.diagnostics; stamped node time."""
-        now_ns = self.get_clock().now().nanoseconds
-        prm, intake = self.params, self._intake
-        info = self.model.info if self.model is not None else None
-        max_age = prm.planning.max_sample_age_sec
-        self._plan.flushes = intake.flushes
-        statuses = {
-            "model": model_status(
-                self.model_state,
-                self.lifecycle,
-                self.model_error,
-                backend=prm.model.backend,
-                model_path=prm.model.model_path,
-                info=info,
-            ),
-            "planning": planning_status(self._plan, self.lifecycle),
-            "odometry": odometry_status(intake.odometry_stats, now_ns, max_age, frame_id=intake.odometry.frame_id),
-        }
-        required = set(info.cameras) if info is not None else set()
-        for cam in CAMERA_NAMES:
-            statuses[f"camera {cam}"] = camera_status(
-                intake.camera_stats[cam],
-                now_ns,
-                max_age,
-                topic=prm.camera(cam).topic,
-                message_type=prm.camera(cam).message_type,
-                used_by_model=cam in required,
-            )
-        msg = DiagnosticArray(status=[self._status_msg(name, status) for name, status in statuses.items()])
-        msg.header.stamp = self.get_clock().now().to_msg() if now_ns > 0 else TimeMsg()
-        self._diag_pub.publish(msg)
-
-    def _status_msg(self, name: str, status: Status) -> DiagnosticStatus:
-        return DiagnosticStatus(
-            level=bytes([status.level]),
-            name=f"{self.get_name()}: {name}",
-            message=status.message,
-            hardware_id=self.get_fully_qualified_name(),
-            values=[KeyValue(key=k, value=str(v)) for k, v in status.values.items()],
+        """Model, planning, odometry and one status per camera (``core.node_status``); stamped node time."""
+        now_ns = self._now_ns()
+        statuses = node_statuses(
+            self.params,
+            model_state=self.model_state,
+            lifecycle=self.lifecycle,
+            model_error=self.model_error,
+            info=self.model.info if self.model is not None else None,
+            intake=self._intake,
+            plan=self._plan,
+            now_ns=now_ns,
         )
+        stamp = self.get_clock().now().to_msg() if now_ns > 0 else TimeMsg()
+        self._diag_pub.publish(diagnostic_array(statuses, self.get_name(), self.get_fully_qualified_name(), stamp))
 
 
 # --- entry points ----------------------------------------------------------------------------------------------
