@@ -137,10 +137,11 @@ class ReactiveAgents:
         self._agents = [_Agent(actor) for actor in scenario.actors]
         self.t_s = 0.0
 
-    def step(self, dt: float, ego: EgoFootprint) -> None:
+    def step(self, t: float, dt: float, ego: EgoFootprint) -> None:
+        """Advance every agent from time t to t + dt, reacting to the ego as it is at t."""
         for agent in self._agents:
-            agent.step(self.t_s, dt, ego)
-        self.t_s += dt
+            agent.step(t, dt, ego)
+        self.t_s = t + dt
         for agent in self._agents:
             agent.sync(self.t_s)
 

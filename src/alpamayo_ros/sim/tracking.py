@@ -32,6 +32,7 @@ from alpamayo_ros.sim.vehicle import VehicleParams, VehicleState
 STALE_AFTER_S = 1.0
 STALE_BRAKE_MPS2 = -3.0  # firm, inside nuPlan's comfort bound (-4.05 m/s^2): a planned fallback, not an emergency
 CONTROL_DT_S = STEP_SEC
+ACCEL_WINDOW_S = 0.3
 MIN_LINEARISATION_MPS = 1.0  # below this the lateral gains are those of 1 m/s (a standing car cannot steer its pose)
 
 
@@ -72,17 +73,18 @@ class Plan:
 
 
 def _path_heading(xy: FloatArray) -> FloatArray:
-    """Heading of each point from the position deltas; held where the path stands still (< 1 cm steps)."""
-    d = np.diff(xy, axis=0)
-    moving = np.hypot(d[:, 0], d[:, 1]) > 0.01
+    """Heading (rad) of the origin and each pose from the position deltas: 0 at the origin (the ego frame's x
+    axis), central differences between the poses, held where the path stands still (steps < 1 cm)."""
+    poses = xy[1:]
+    ahead = np.vstack([poses[1:], poses[-1:]])
+    behind = np.vstack([poses[:1], poses[:-1]])
+    delta = ahead - behind
     heading = np.zeros(len(xy))
     last = 0.0
-    for i, step in enumerate(d):
-        if moving[i]:
+    for i, step in enumerate(delta):
+        if math.hypot(step[0], step[1]) > 0.01:
             last = math.atan2(step[1], step[0])
         heading[i + 1] = last
-    first_moving = np.nonzero(moving)[0]
-    heading[0] = heading[first_moving[0] + 1] if first_moving.size else 0.0
     return heading
 
 
@@ -166,21 +168,23 @@ class LqrTracker:
             return TrackingCommand(STALE_BRAKE_MPS2, state.curvature_per_m, math.inf, True, 0.0, 0.0)
         age = t_s - plan.t0_s
         times, poses = plan.world()
-        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(poses[:, :2], axis=0).T))])
-        # Path projection: nearest point of the polyline, its arc length, tangent, lateral offset.
-        s_proj, e_d, heading = _project(poses, arc, state.x, state.y)
-        e_psi = _wrap(state.yaw - heading)
-        kappa_ref = _curvature_at(poses, arc, s_proj + state.v_mps * self.vehicle.curvature_lag_s)
+        path = poses[1:]  # the 64 planned poses; the origin only anchors time and arc length
+        arc = _arc_length(poses)
+        s_proj, e_d, heading, s_seg = _project(path, arc[1:], state.x, state.y)
+        kappa_ref = _curvature_at(path, arc[1:], s_proj + state.v_mps * self.vehicle.curvature_lag_s)
+        # The segment's direction is the path heading at its middle; carried to the projection along the bend.
+        e_psi = _wrap(state.yaw - heading - _curvature_at(path, arc[1:], s_proj) * (s_proj - s_seg))
         v_lin = min(max(state.v_mps, MIN_LINEARISATION_MPS), float(self._speeds[-1]))
         k_lat = np.array([np.interp(v_lin, self._speeds, self._lat_k[:, j]) for j in range(3)])
         u_lat = -float(k_lat @ np.array([e_d, e_psi, state.curvature_per_m - kappa_ref]))
         curvature = kappa_ref + u_lat
-        # Time-indexed station reference (clamped to the plan's end).
+        # Time-indexed station reference (held at the plan's end).
         s_ref, v_ref, a_ref = _station(times, arc, age)
         e_s = s_proj - s_ref
         if age > STALE_AFTER_S:
             return TrackingCommand(STALE_BRAKE_MPS2, curvature, age, True, e_d, e_s)
         _, _, a_ff = _station(times, arc, age + self.vehicle.accel_lag_s)
+        a_ff = min(max(a_ff, self.vehicle.accel_min_mps2), self.vehicle.accel_max_mps2)
         e_v = state.v_mps - v_ref
         accel = a_ff - float(self._lon_k @ np.array([e_s, e_v, state.accel_mps2 - a_ref]))
         return TrackingCommand(accel, curvature, age, False, e_d, e_s)
@@ -190,41 +194,61 @@ def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2.0 * math.pi) - math.pi
 
 
-def _project(poses: FloatArray, arc: FloatArray, x: float, y: float) -> tuple[float, float, float]:
-    """(arc length m, signed lateral offset m (+ left), path heading rad) of the nearest point on the polyline."""
-    p0, p1 = poses[:-1, :2], poses[1:, :2]
+def _arc_length(poses: FloatArray) -> FloatArray:
+    """(65,) arc length (m) of the origin and the 64 poses along the plan's path. The lead-in from the origin
+    counts only its part along the path's first direction, so a plan whose first pose sits beside the ego (a
+    lateral offset to correct) does not read as a burst of speed."""
+    seg = np.diff(poses[1:, :2], axis=0)
+    length = np.hypot(seg[:, 0], seg[:, 1])
+    moving = np.nonzero(length > 1e-3)[0]
+    yaw0 = math.atan2(seg[moving[0], 1], seg[moving[0], 0]) if moving.size else float(poses[1, 2])
+    lead_in = max(0.0, float((poses[1, :2] - poses[0, :2]) @ np.array([math.cos(yaw0), math.sin(yaw0)])))
+    return np.concatenate([[0.0], lead_in + np.concatenate([[0.0], np.cumsum(length)])])
+
+
+def _project(path: FloatArray, arc: FloatArray, x: float, y: float) -> tuple[float, float, float, float]:
+    """(arc length m, signed lateral offset m (+ left), heading rad and arc length of the middle of the nearest
+    segment) of the nearest point on the polyline,
+    extended straight beyond both ends (an ego behind the first pose or past the last still has an error)."""
+    p0, p1 = path[:-1, :2], path[1:, :2]
     seg = p1 - p0
     length2 = np.einsum("ij,ij->i", seg, seg)
-    rel = np.array([x, y]) - p0
-    u = np.clip(np.einsum("ij,ij->i", rel, seg) / np.maximum(length2, 1e-12), 0.0, 1.0)
+    point = np.array([x, y])
+    rel = point - p0
+    u = np.einsum("ij,ij->i", rel, seg) / np.maximum(length2, 1e-12)
+    lo = np.zeros(len(seg))
+    hi = np.ones(len(seg))
+    lo[0], hi[-1] = -np.inf, np.inf
+    u = np.clip(u, lo, hi)
     nearest = p0 + u[:, None] * seg
-    dist2 = np.sum((np.array([x, y]) - nearest) ** 2, axis=1)
-    i = int(np.argmin(dist2))
+    i = int(np.argmin(np.sum((point - nearest) ** 2, axis=1)))
     # A standing plan has no direction of travel: its heading is the pose's own.
-    heading = float(poses[i, 2]) if length2[i] < 1e-8 else math.atan2(seg[i, 1], seg[i, 0])
+    heading = float(path[i, 2]) if length2[i] < 1e-8 else math.atan2(seg[i, 1], seg[i, 0])
     normal = np.array([-math.sin(heading), math.cos(heading)])
-    e_d = float((np.array([x, y]) - nearest[i]) @ normal)
-    return float(arc[i] + u[i] * math.sqrt(length2[i])), e_d, heading
+    e_d = float((point - nearest[i]) @ normal)
+    length = math.sqrt(length2[i])
+    return float(arc[i] + u[i] * length), e_d, heading, float(arc[i] + 0.5 * length)
 
 
-def _curvature_at(poses: FloatArray, arc: FloatArray, s: float) -> float:
-    """Path curvature (1/m) at arc length s: heading change over arc length, over a window of >= 2 m."""
-    if arc[-1] < 2.0:
+def _curvature_at(path: FloatArray, arc: FloatArray, s: float) -> float:
+    """Path curvature (1/m) at arc length s: heading change over a 2 m window of arc length (0 on a short plan)."""
+    if arc[-1] - arc[0] < 2.0:
         return 0.0
-    s0, s1 = max(0.0, s - 1.0), min(float(arc[-1]), s + 1.0)
-    if s1 - s0 < 2.0:
-        s0, s1 = (s1 - 2.0, s1) if s1 >= arc[-1] else (s0, s0 + 2.0)
-    h0, h1 = np.interp([s0, s1], arc, poses[:, 2])
-    return float((h1 - h0) / (s1 - s0))
+    s0 = min(max(s - 1.0, float(arc[0])), float(arc[-1]) - 2.0)
+    h0, h1 = np.interp([s0, s0 + 2.0], arc, path[:, 2])
+    return float((h1 - h0) / 2.0)
 
 
 def _station(times: FloatArray, arc: FloatArray, t: float) -> tuple[float, float, float]:
-    """Arc length (m), speed (m/s) and acceleration (m/s^2) the plan has at time t after its t0."""
+    """Arc length (m), speed (m/s) and acceleration (m/s^2) the plan has at time t after its t0 (held at its end).
+    Acceleration is the speed change over ACCEL_WINDOW_S: a plan's 0.1 s steps are too noisy to difference."""
     t = min(max(t, 0.0), float(times[-1]))
     speed = np.diff(arc) / np.diff(times)  # per segment, at the segment midpoints
     mid = 0.5 * (times[1:] + times[:-1])
-    accel = np.diff(speed) / np.diff(mid)
     s = float(np.interp(t, times, arc))
     v = float(np.interp(t, mid, speed))
-    a = float(np.interp(t, 0.5 * (mid[1:] + mid[:-1]), accel)) if t < times[-1] else 0.0
-    return s, v, a
+    if t >= times[-1]:
+        return s, v, 0.0
+    half = ACCEL_WINDOW_S / 2
+    v_lo, v_hi = np.interp([t - half, t + half], mid, speed)
+    return s, v, float((v_hi - v_lo) / ACCEL_WINDOW_S)
