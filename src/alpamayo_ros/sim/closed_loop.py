@@ -54,7 +54,8 @@ WARMUP_S = 1.5
 ROAD_RIGHT_EDGE_D = -LANE_WIDTH_M / 2  # the paved road spans both lanes (Frenet d, m)
 ROAD_LEFT_EDGE_D = 1.5 * LANE_WIDTH_M
 GOAL_TOLERANCE_M = 10.0  # the goal region starts this far (or 20 % of the reference's progress) short of it
-MARKER_RANGE_M = (-40.0, 120.0)  # road edges reported around the ego (arc length behind, ahead)
+MARKER_RANGE_M = (-40.0, 120.0)
+CV_RECENTRE_S = 2.0  # road edges reported around the ego (arc length behind, ahead)
 
 
 @dataclass(frozen=True)
@@ -431,8 +432,8 @@ class ExpertDriver:
 
 
 class ConstantVelocityDriver:
-    """Keeps its lane (the current offset from the lane centre) at the current speed, blind to agents and lights:
-    the lower bound of the drivers."""
+    """Keeps its lane at its current speed, blind to agents and lights: the lower bound of the drivers. The plan
+    returns to the lane centre linearly over CV_RECENTRE_S (the warm-up may hand over mid-manoeuvre)."""
 
     name = "constant_velocity"
 
@@ -442,8 +443,9 @@ class ConstantVelocityDriver:
     def plan(self, observation: Observation) -> DriverOutput:
         world, st = self.world, self.world.vehicle.state
         s, d = world.ego_frenet()
-        ss = s + observation.ego.v_mps * STEP_SEC * np.arange(1, FUTURE_STEPS + 1)
-        x, y = world.road.to_world(ss, np.full(FUTURE_STEPS, d))
+        t = STEP_SEC * np.arange(1, FUTURE_STEPS + 1)
+        ss = s + observation.ego.v_mps * t
+        x, y = world.road.to_world(ss, d * np.clip(1.0 - t / CV_RECENTRE_S, 0.0, 1.0))
         return DriverOutput(to_ego_frame(st, x, y, world.road.heading_at(ss)), "Keep lane and speed.")
 
 
