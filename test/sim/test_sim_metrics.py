@@ -142,7 +142,7 @@ def test_red_light_violation_only_on_red() -> None:
 
     m = evaluate_rollout(_rollout(states(15), light=light), expert_progress_m=29.0)
     assert m.red_light_violation and m.scene_score == 0.0
-    assert [f.condition for f in m.failures][0] == "red_light_violation" and m.failures[0].tick == 17
+    assert (m.failures[0].condition, m.failures[0].tick) == ("red_light_violation", 17)
     assert not evaluate_rollout(_rollout(states(18), light=light)).red_light_violation  # crossed on yellow
 
 
