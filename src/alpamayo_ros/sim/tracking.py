@@ -186,7 +186,7 @@ class LqrTracker:
         # Time-indexed station reference (held at the plan's end).
         s_ref, v_ref, a_ref = _station(times[1:], arc[1:], age)
         e_s = s_proj - s_ref
-        if age > STALE_AFTER_S:
+        if age > STALE_AFTER_S + 1e-6:  # tolerance: tick times are sums of 0.1 s
             return TrackingCommand(STALE_BRAKE_MPS2, curvature, age, True, e_d, e_s)
         _, _, a_ff = _station(times[1:], arc[1:], age + self.vehicle.accel_lag_s)
         a_ff = min(max(a_ff, self.vehicle.accel_min_mps2), self.vehicle.accel_max_mps2)
