@@ -14,9 +14,10 @@ from alpamayo_ros.sim.closed_loop import (
     Observation,
     run_rollout,
 )
-from alpamayo_ros.sim.generate import START_NS
+from alpamayo_ros.sim.generate import START_NS, generate
 from alpamayo_ros.sim.metrics import evaluate_rollout
 from alpamayo_ros.sim.planner import SIM_DT
+from alpamayo_ros.sim.render import Renderer
 from alpamayo_ros.sim.tracking import STALE_AFTER_S
 
 
@@ -110,3 +111,14 @@ def test_bad_arguments() -> None:
     run_rollout(world, _Silent())
     with pytest.raises(RuntimeError, match="already finished"):
         world.step(None)
+
+
+def test_warm_up_frames_equal_the_open_loop_generator() -> None:
+    world = ClosedLoopWorld("pedestrian_crossing", 4, 4.0, 64, 36)
+    for _ in range(5):
+        world.step(None)
+    gen = generate("pedestrian_crossing", 4, 4.0, 64, 36)
+    tr, i = gen.track, round(0.5 / SIM_DT)  # what gen.ticks() renders for its sixth tick
+    theirs_all = Renderer(gen.scenario, gen.cameras).render(0.5, float(tr.x[i]), float(tr.y[i]), float(tr.yaw[i]))
+    for ours, theirs in zip(world.observe().images, theirs_all, strict=True):
+        assert np.array_equal(ours, theirs)

@@ -263,7 +263,8 @@ class Renderer:
         self._draw_bev(ex, ey, eyaw)
         c, s = math.cos(eyaw), math.sin(eyaw)
         to_ego = np.array([[c, s, 0.0, -(c * ex + s * ey)], [-s, c, 0.0, s * ex - c * ey], [0.0, 0.0, 1.0, 0.0]])
-        boxes = self.boxes_at(t, ex, ey, actors)
+        # Without live actors the call keeps boxes_at's three-argument form (what overriding callers implement).
+        boxes = self.boxes_at(t, ex, ey) if actors is None else self.boxes_at(t, ex, ey, actors)
         shaded = self._shaded_faces(boxes) if boxes else None
         images = []
         for cam, tab in zip(self.cameras, self._tables, strict=True):
