@@ -23,7 +23,7 @@ ROAD = Road((Segment(600.0, 0.0),))
 
 
 def _car(x: float, y: float = 0.0, vx: float = 0.0, length: float = 4.6, kind: str = "vehicle") -> AgentBox:
-    return AgentBox("car", kind, x, y, 0.0, length, 1.8, 1.5, vx, 0.0)
+    return AgentBox("car", kind, x, y, 0.0, (length, 1.8, 1.5), vx, 0.0)
 
 
 def _rec(k: int, x: float, v: float, **kw: object) -> TickRecord:

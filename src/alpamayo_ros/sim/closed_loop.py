@@ -39,9 +39,9 @@ from alpamayo_ros.sim.planner import (
     SIM_DT,
     DriveState,
     drive,
-    plan,
     simulate,
 )
+from alpamayo_ros.sim.planner import plan as decide
 from alpamayo_ros.sim.render import Renderer
 from alpamayo_ros.sim.rig import make_rig
 from alpamayo_ros.sim.road import LANE_WIDTH_M, Road
@@ -60,22 +60,21 @@ CV_RECENTRE_S = 2.0  # road edges reported around the ego (arc length behind, ah
 
 @dataclass(frozen=True)
 class AgentBox:
-    """A road user as an oriented box on the ground: centre (m), heading (rad), size (m), velocity (m/s), world."""
+    """A road user as an oriented box on the ground, world frame: centre (m), heading (rad), size (length along
+    its heading, width, height; m) and velocity (m/s)."""
 
     name: str
     kind: str
     x: float
     y: float
     yaw: float
-    length: float
-    width: float
-    height: float
+    size_m: tuple[float, float, float]
     vx: float
     vy: float
 
     def corners(self) -> FloatArray:
-        half = self.length / 2
-        return box_corners(self.x, self.y, self.yaw, front=half, rear=half, half_width=self.width / 2)
+        half = self.size_m[0] / 2
+        return box_corners(self.x, self.y, self.yaw, front=half, rear=half, half_width=self.size_m[1] / 2)
 
 
 def box_corners(x: float, y: float, yaw: float, *, front: float, rear: float, half_width: float) -> FloatArray:
@@ -277,7 +276,7 @@ class ClosedLoopWorld:
             vx = v_a * math.cos(h) - d_rate * math.sin(h)
             vy = v_a * math.sin(h) + d_rate * math.cos(h)
             boxes.append(
-                AgentBox(actor.name, actor.kind, float(x), float(y), h + actor.heading_rel_rad, *actor.size_m, vx, vy)
+                AgentBox(actor.name, actor.kind, float(x), float(y), h + actor.heading_rel_rad, actor.size_m, vx, vy)
             )
         s_ego, _ = self.ego_frenet()
         ss = np.arange(max(road.s_min, s_ego + MARKER_RANGE_M[0]), min(road.s_max, s_ego + MARKER_RANGE_M[1]), 2.0)
@@ -405,48 +404,53 @@ def to_ego_frame(origin: VehicleState, x: FloatArray, y: FloatArray, yaw: FloatA
     return np.stack([c * dx + s * dy, -s * dx + c * dy, yaw - origin.yaw], axis=1)
 
 
-class ExpertDriver:
+class _PrivilegedDriver:
+    """A reference driver: reads the world directly instead of the observation's sensors."""
+
+    name = ""
+
+    def __init__(self, world: ClosedLoopWorld) -> None:
+        self.world = world
+
+    def _ego(self) -> tuple[VehicleState, float, float]:
+        """The ego's state and its Frenet (s, d) now."""
+        s, d = self.world.ego_frenet()
+        return self.world.vehicle.state, s, d
+
+
+class ExpertDriver(_PrivilegedDriver):
     """The scenario's rule-based planner (planner.drive) replanned every tick from the ego's actual state, with
     privileged state: the live agents now and their scripts ahead. The upper bound of the drivers."""
 
     name = "expert"
 
-    def __init__(self, world: ClosedLoopWorld) -> None:
-        self.world = world
-
     def plan(self, observation: Observation) -> DriverOutput:
-        world, st = self.world, self.world.vehicle.state
-        s, d = world.ego_frenet()
-        psi = st.yaw - float(world.road.heading_at(s))
+        st, s, d = self._ego()
+        psi = st.yaw - float(self.world.road.heading_at(s))
         d_rate = st.v_mps * math.sin(math.atan2(math.sin(psi), math.cos(psi)))
-        live = world.agents.live_scenario()
+        live = self.world.agents.live_scenario()
         steps = round(TICK_S / SIM_DT)
-        track = drive(
-            live, observation.t_s, DriveState(s, d, st.v_mps, st.accel_mps2, d_rate), FUTURE_STEPS * steps + 1
-        )
+        start = DriveState(s, d, st.v_mps, st.accel_mps2, d_rate)
+        track = drive(live, observation.t_s, start, FUTURE_STEPS * steps + 1)
         idx = np.arange(1, FUTURE_STEPS + 1) * steps
-        ctx = plan(live, observation.t_s, s, d, st.v_mps)
+        ctx = decide(live, observation.t_s, s, d, st.v_mps)
         gap = f", {ctx.gap_m:.0f} m ahead" if math.isfinite(ctx.gap_m) else ""
         reasoning = f"Binding constraint: {ctx.reason.replace('_', ' ')}{gap}; command {ctx.accel_cmd:+.1f} m/s^2."
         return DriverOutput(to_ego_frame(st, track.x[idx], track.y[idx], track.yaw[idx]), reasoning)
 
 
-class ConstantVelocityDriver:
+class ConstantVelocityDriver(_PrivilegedDriver):
     """Keeps its lane at its current speed, blind to agents and lights: the lower bound of the drivers. The plan
     returns to the lane centre linearly over CV_RECENTRE_S (the warm-up may hand over mid-manoeuvre)."""
 
     name = "constant_velocity"
 
-    def __init__(self, world: ClosedLoopWorld) -> None:
-        self.world = world
-
     def plan(self, observation: Observation) -> DriverOutput:
-        world, st = self.world, self.world.vehicle.state
-        s, d = world.ego_frenet()
+        st, s, d = self._ego()
         t = STEP_SEC * np.arange(1, FUTURE_STEPS + 1)
         ss = s + observation.ego.v_mps * t
-        x, y = world.road.to_world(ss, d * np.clip(1.0 - t / CV_RECENTRE_S, 0.0, 1.0))
-        return DriverOutput(to_ego_frame(st, x, y, world.road.heading_at(ss)), "Keep lane and speed.")
+        x, y = self.world.road.to_world(ss, d * np.clip(1.0 - t / CV_RECENTRE_S, 0.0, 1.0))
+        return DriverOutput(to_ego_frame(st, x, y, self.world.road.heading_at(ss)), "Keep lane and speed.")
 
 
 REFERENCE_DRIVERS: dict[str, Callable[[ClosedLoopWorld], Driver]] = {
