@@ -23,17 +23,18 @@ from alpamayo_ros.sim.metrics import RolloutMetrics, evaluate_rollout
 from alpamayo_ros.sim.rollout_report import write_rollout_report
 
 COLUMNS = (
-    "scenario                   seed driver             score at_fault any   close red  off  "
-    "progress comfort minTTC  mindist wall_s"
+    "scenario                   seed driver            score fault any close red off progress comfort min_ttc_s "
+    "min_gap_m wall_s   (flags: 1 = yes)"
 )
 
 
 def _row(m: RolloutMetrics, wall_s: float) -> str:
+    flags = (m.collision_at_fault, m.collision_any, m.close_encounter, m.red_light_violation, m.offroad)
+    fault, hit, close, red, off = (int(f) for f in flags)
     return (
-        f"{m.scenario:26s} {m.seed:4d} {m.driver:18s} {m.scene_score:5.2f} {m.collision_at_fault!s:8.5} "
-        f"{m.collision_any!s:5.5} {m.close_encounter!s:5.5} {m.red_light_violation!s:4.4} {m.offroad!s:4.4} "
-        f"{m.progress_ratio:8.2f} {m.comfortable!s:7.5} {m.min_ttc_s:7.2f} {m.min_distance_to_obstacle_m:7.2f} "
-        f"{wall_s:6.1f}"
+        f"{m.scenario:26s} {m.seed:4d} {m.driver:17s} {m.scene_score:5.2f} {fault:5d} {hit:3d} {close:5d} {red:3d} "
+        f"{off:3d} {m.progress_ratio:8.2f} {int(m.comfortable):7d} {m.min_ttc_s:9.2f} "
+        f"{m.min_distance_to_obstacle_m:9.2f} {wall_s:6.1f}"
     )
 
 

@@ -22,7 +22,9 @@ label noise; ours have none).
   expert route): progress_m / the expert's progress_m on the same scenario (1 when the expert moves < 5 m).
 - comfort (nuPlan's bounds): longitudinal acceleration in [-4.05, 2.40] m/s^2, |lateral acceleration| <= 4.89 m/s^2,
   |jerk| (magnitude of the acceleration vector's rate) <= 8.37 m/s^3, |yaw rate| <= 0.95 rad/s; read from the
-  plant's actual acceleration and curvature, differenced over the 0.1 s tick for jerk.
+  plant's actual acceleration and curvature, differenced over the 0.1 s tick for jerk without smoothing (nuPlan
+  differentiates through a Savitzky-Golay filter, so ours reads higher on a step; the roads' straight-to-arc
+  joins are such steps: entering a bend at speed alone gives ~9 m/s^3 of lateral jerk).
 - plan_deviation_{mean,max}_m (AlpaSim's plan_deviation, without its decay weighting): mean L2 distance between
   consecutive plans over the times both cover (world frame).
 - missed_plans (ticks without a new plan), stale_plans (ticks braking on a plan older than 1 s), invalid_plans.
