@@ -122,3 +122,11 @@ def test_warm_up_frames_equal_the_open_loop_generator() -> None:
     theirs_all = Renderer(gen.scenario, gen.cameras).render(0.5, float(tr.x[i]), float(tr.y[i]), float(tr.yaw[i]))
     for ours, theirs in zip(world.observe().images, theirs_all, strict=True):
         assert np.array_equal(ours, theirs)
+
+
+def test_light_goal_follows_what_the_open_loop_drive_did() -> None:
+    stops = ClosedLoopWorld("red_light_stop_line", 1000, 20.0, render=False).goal
+    assert stops.stopped and stops.front_s_max_m < float("inf")
+    # Seed 1001: the ego is still accelerating when the light turns yellow 4 m before the line; it passes on yellow.
+    passes = ClosedLoopWorld("red_light_stop_line", 1001, 20.0, render=False).goal
+    assert not passes.stopped and passes.description.startswith("reach the goal region")

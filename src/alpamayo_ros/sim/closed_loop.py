@@ -251,13 +251,17 @@ class ClosedLoopWorld:
         )
 
     def _goal(self) -> Goal:
+        """Where the scenario's own open-loop drive ends, with tolerance. At a light it is "stop before the line"
+        when that drive stops there; when it passed on yellow (the light's timing assumes the ego keeps its
+        initial speed, so an ego still accelerating can be too close to stop), passing is the goal too."""
         sc, tr = self.scenario, self.reference
-        if sc.light is not None:
+        i_end, i_start = round(sc.seconds / SIM_DT), round(self.warmup_s / SIM_DT)
+        front_end = float(tr.s[i_end]) + EGO_FRONT_M
+        if sc.light is not None and front_end < sc.light.s_stop_m:
             s_stop = sc.light.s_stop_m
             return Goal(f"stop before the stop line at {s_stop:.0f} m", s_stop - GOAL_TOLERANCE_M, s_stop, True)
-        i_end, i_start = round(sc.seconds / SIM_DT), round(self.warmup_s / SIM_DT)
         progress = float(tr.s[i_end] - tr.s[i_start])
-        s_min = float(tr.s[i_end]) + EGO_FRONT_M - max(GOAL_TOLERANCE_M, 0.2 * progress)
+        s_min = front_end - max(GOAL_TOLERANCE_M, 0.2 * progress)
         return Goal(f"reach the goal region from {s_min:.0f} m on", s_min)
 
     # ------------------------------------------------------------------------------------------ observing
