@@ -5,11 +5,13 @@ yaw relative; pose i at t0 + (i+1) * 0.1 s). The tracker turns it into world coo
 pose at t0 (the plan's origin, at t0 itself), so it can follow a plan that is older than the current time: the
 reference is indexed by time, not by the tick that delivered it.
 
-Longitudinal (time-indexed): the ego's arc length projected onto the plan's path minus the arc length the plan
-reaches at the current time (station error), the speed error, and the plant's lagged acceleration form the state;
-input is the acceleration command. Lateral (path-indexed, so a late ego is not pulled across a bend): lateral
-offset from the nearest point of the path, heading error, and the curvature error of the lagged steering; input is
-the curvature command. Each is an infinite-horizon discrete LQR (Riccati iteration in numpy) on the error dynamics
+The path is the 64 planned poses, extended straight beyond both ends; the origin is where the ego was, so a first
+pose beside or ahead of it is an error to correct smoothly, not a swerve or a burst of speed to copy.
+Longitudinal (time-indexed): the ego's arc length projected onto the path minus the arc length the plan reaches at
+the current time (station error), the speed error, and the plant's lagged acceleration form the state; input is
+the acceleration command. Lateral (path-indexed, so a late ego is not pulled across a bend): lateral offset from the
+nearest point of the path, heading error, and the curvature error of the lagged steering; input is the curvature
+command. Each is an infinite-horizon discrete LQR (Riccati iteration in numpy) on the error dynamics
 linearised at the current speed; nuPlan solves the same kind of problem over a 10-step horizon. Feed-forward: the
 plan's acceleration and curvature one actuator lag ahead. Pure pursuit is not used: it has no notion of time, so it
 cannot follow a speed profile (a stop) and loses its look-ahead at walking speed.
