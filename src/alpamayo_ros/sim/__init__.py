@@ -3,6 +3,10 @@
 build_scenario (world.py) draws a scenario from a name and a seed; simulate (planner.py) drives the ego with a
 rule-based planner; Renderer (render.py) draws the cameras; generate (generate.py) ties them into a stream of
 timestamped camera frames, odometry samples and ground truth that bags.py writes as a rosbag2 bag.
+
+Closed loop (the ego driven by a driver's plans): closed_loop.py (ClosedLoopWorld, reference drivers) on vehicle.py
+(bicycle plant), tracking.py (LQR plan tracker) and agents.py (IDM-reactive agents); metrics.py scores a rollout,
+rollout_report.py draws it.
 """
 
 from __future__ import annotations

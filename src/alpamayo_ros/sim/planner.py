@@ -223,13 +223,30 @@ class EgoTrack:
 def simulate(scenario: Scenario, extra_sec: float = 7.0) -> EgoTrack:
     """Drive the ego through the scenario for its duration plus extra_sec (the last ground-truth futures)."""
     n = round((scenario.seconds + extra_sec) / SIM_DT) + 1
-    t = np.arange(n) * SIM_DT
+    return drive(scenario, 0.0, DriveState(0.0, 0.0, scenario.v0_mps, 0.0, 0.0), n)
+
+
+@dataclass(frozen=True)
+class DriveState:
+    """The planner-driven ego's state: Frenet (s, d) (m), speed (m/s), acceleration (m/s^2), lateral speed dd/dt."""
+
+    s: float
+    d: float
+    v: float
+    accel: float
+    d_rate: float
+
+
+def drive(scenario: Scenario, t0: float, start: DriveState, n: int) -> EgoTrack:
+    """n steps of SIM_DT of the rule-based planner driving the ego from `start` at time t0 (the planner runs at
+    20 Hz from t0; t0 should be a multiple of 0.05 s for the same schedule as simulate)."""
+    t = t0 + np.arange(n) * SIM_DT
     s = np.zeros(n)
     d = np.zeros(n)
     v = np.zeros(n)
     acc = np.zeros(n)
     psi = np.zeros(n)  # heading relative to the road
-    s_i, d_i, v_i, a_i, dd_i = 0.0, 0.0, scenario.v0_mps, 0.0, 0.0
+    s_i, d_i, v_i, a_i, dd_i = start.s, start.d, start.v, start.accel, start.d_rate
     road = scenario.road
     for i in range(n):
         s[i], d[i], v[i], acc[i] = s_i, d_i, v_i, a_i

@@ -10,6 +10,7 @@ faces are projected and filled with cv2.fillConvexPoly, far to near (painter's a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -19,7 +20,7 @@ import numpy.typing as npt
 from alpamayo_ros.core.types import FloatArray, UInt8Array
 from alpamayo_ros.sim.rig import PinholeCamera
 from alpamayo_ros.sim.road import LANE_WIDTH_M
-from alpamayo_ros.sim.world import Color, Scenario
+from alpamayo_ros.sim.world import Actor, Color, Scenario
 
 # Ego-centred top-down texture: x in [BEV_X_MIN, BEV_X_MAX], y in [-BEV_Y_HALF, BEV_Y_HALF], BEV_RES m/texel.
 BEV_X_MIN, BEV_X_MAX, BEV_Y_HALF, BEV_RES = -90.0, 130.0, 45.0, 0.05
@@ -177,8 +178,9 @@ class Renderer:
             cv2.fillPoly(self._bev, [p for p, ok in zip(polys, inside, strict=True) if ok], color, cv2.LINE_8, 4)
 
     # ------------------------------------------------------------------------------------------------ boxes
-    def boxes_at(self, t: float, ex: float, ey: float) -> list[Box]:
-        """All boxes in the world at time t within DRAW_RANGE_M of the ego."""
+    def boxes_at(self, t: float, ex: float, ey: float, actors: Sequence[Actor] | None = None) -> list[Box]:
+        """All boxes in the world at time t within DRAW_RANGE_M of the ego; actors: the road users to draw (default:
+        the scenario's own, scripted; the closed loop passes its live ones)."""
         sc, road = self.scenario, self.scenario.road
         boxes: list[Box] = []
         for prop in sc.props:
@@ -186,7 +188,7 @@ class Renderer:
             if abs(float(px) - ex) < DRAW_RANGE_M and abs(float(py) - ey) < DRAW_RANGE_M:
                 yaw = float(road.heading_at(prop.s_m))
                 boxes.append(Box(float(px), float(py), yaw, *prop.size_m, prop.color, prop.z0_m))
-        for actor in sc.actors:
+        for actor in sc.actors if actors is None else actors:
             s_a, d_a, _, a_a = actor.state(t)
             px, py = road.to_world(s_a, d_a)
             if abs(float(px) - ex) > DRAW_RANGE_M or abs(float(py) - ey) > DRAW_RANGE_M:
@@ -253,12 +255,16 @@ class Renderer:
                 )
 
     # --------------------------------------------------------------------------------------------- frames
-    def render(self, t: float, ex: float, ey: float, eyaw: float) -> list[UInt8Array]:
-        """RGB images (H, W, 3) of every camera for the ego at world pose (ex, ey, eyaw) at time t."""
+    def render(
+        self, t: float, ex: float, ey: float, eyaw: float, actors: Sequence[Actor] | None = None
+    ) -> list[UInt8Array]:
+        """RGB images (H, W, 3) of every camera for the ego at world pose (ex, ey, eyaw) at time t (actors: as in
+        boxes_at)."""
         self._draw_bev(ex, ey, eyaw)
         c, s = math.cos(eyaw), math.sin(eyaw)
         to_ego = np.array([[c, s, 0.0, -(c * ex + s * ey)], [-s, c, 0.0, s * ex - c * ey], [0.0, 0.0, 1.0, 0.0]])
-        boxes = self.boxes_at(t, ex, ey)
+        # Without live actors the call keeps boxes_at's three-argument form (what overriding callers implement).
+        boxes = self.boxes_at(t, ex, ey) if actors is None else self.boxes_at(t, ex, ey, actors)
         shaded = self._shaded_faces(boxes) if boxes else None
         images = []
         for cam, tab in zip(self.cameras, self._tables, strict=True):

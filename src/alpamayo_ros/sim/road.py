@@ -7,6 +7,7 @@ s = arc length along the ego lane's centreline, d = lateral offset (+ left). The
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,3 +82,18 @@ class Road:
         xl, yl = self.to_world(ss, np.full(n, d1))
         xr, yr = self.to_world(ss[::-1], np.full(n, d0))
         return np.stack([np.concatenate([xl, xr]), np.concatenate([yl, yr])], axis=1)
+
+    def to_frenet(self, x: float, y: float, s_hint: float | None = None, window_m: float = 30.0) -> tuple[float, float]:
+        """World (x, y) -> Frenet (s, d) of the nearest centreline point; with s_hint only samples within window_m
+        of it are searched (cheap, and it keeps a point near a tight bend on the branch it was on)."""
+        if s_hint is None:
+            lo, hi = 0, self.s.size
+        else:
+            lo = max(0, int((s_hint - window_m - self.s[0]) / SAMPLE_M))
+            hi = min(self.s.size, int((s_hint + window_m - self.s[0]) / SAMPLE_M) + 1)
+        dx, dy = x - self.x[lo:hi], y - self.y[lo:hi]
+        i = lo + int(np.argmin(dx * dx + dy * dy))
+        h = self.heading[i]
+        ex, ey = x - self.x[i], y - self.y[i]
+        along = math.cos(h) * ex + math.sin(h) * ey
+        return float(self.s[i] + along), float(-math.sin(h) * ex + math.cos(h) * ey)
