@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "record": ("alpamayo_ros.tools.record", "record topics into a rosbag2 bag (ros2 bag record)"),
     "evaluate": ("alpamayo_ros.tools.evaluate", "open-loop evaluation of bags: metrics JSON + HTML report"),
     "demo": ("alpamayo_ros.tools.demo", "the main job: synth -> play -> node -> record -> evaluate -> report"),
+    "sim": ("alpamayo_ros.tools.sim", "closed-loop simulation: the node drives, the world answers (metrics, JUnit)"),
     "build-engines": ("alpamayo_ros.runtime.build_engines", "export ONNX and build TensorRT engines, then exit"),
     "train": ("alpamayo_ros.tools.train", "train the small reasoning driver on synthetic scenarios"),
 }

@@ -156,3 +156,11 @@ def test_type_problems_are_reasons_not_crashes(name: str, value: object, problem
         assert found is None
     else:
         assert found is not None and problem in found and name in found
+
+
+def test_a_configuration_round_trips_through_a_parameter_file(tmp_path: Path) -> None:
+    params = P.replace(P.NodeParams(), {"model.backend": "test_policy", "overlay.mount_xyz_m": [1.0, 0.0, 2.0]})
+    path = tmp_path / "node.yaml"
+    path.write_text(P.params_file_text(params, {"use_sim_time": True}))
+    assert P.load_params_file(path) == params
+    assert yaml.safe_load(path.read_text())["/**"]["ros__parameters"]["use_sim_time"] is True

@@ -305,6 +305,21 @@ def load_params_file(path: Path, node_name: str = NODE_NAME) -> NodeParams:
     return params
 
 
+def params_file_text(params: NodeParams, extra: Mapping[str, Any] | None = None) -> str:
+    """A ROS 2 parameter file (keyed ``/**``) holding every value of ``params`` plus ``extra`` ROS parameters
+    (e.g. use_sim_time): how a tool hands a node its exact configuration."""
+    import yaml
+
+    tree: dict[str, Any] = {}
+    for name, value in {**to_values(params), **(extra or {})}.items():
+        *groups, leaf = name.split(".")
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+    return yaml.safe_dump({PARAMS_FILE_KEY: {"ros__parameters": tree}}, sort_keys=False)
+
+
 # --- generated artefacts ---------------------------------------------------------------------------------------
 
 
@@ -390,6 +405,7 @@ __all__ = [
     "default_values",
     "from_values",
     "load_params_file",
+    "params_file_text",
     "render_markdown",
     "render_yaml",
     "replace",

@@ -1,0 +1,213 @@
+"""The closed-loop simulator over real ROS 2: the unchanged ``alpamayo_node`` on sim time, driven tick by tick.
+
+``DdsNode`` owns a small rclpy node ("alpamayo_sim") that publishes a tick's messages (/clock first, odometry, the
+seven frames and CameraInfo, the world as a MarkerArray for RViz) and waits, in lockstep, for the node's Path and
+ChainOfCausation stamped with that tick's t0. The node under test is started as a child process (``alpamayo-ros
+node`` with the rollout's parameter file: the user's parameters, inputs mapped onto the simulator's topics,
+``use_sim_time``), or an already running one is used (``attach``). Every wait has a timeout: a node that never comes
+up or dies mid-rollout ends the rollout with an error naming the log, and the rollout's bag and partial metrics are
+kept by the caller.
+
+Lockstep: the clock does not advance until the node answered the tick (or ``answer_timeout_s`` passed: a missed
+plan). The node plans each anchor frame once, so the answer for t0 is exactly one Path. The node's planning timer
+runs on the wall clock: ``planning_rate_hz`` is raised for a simulated rollout so that a tick waits at most 20 ms for
+it (the node still plans once per frame).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from alpamayo_ros.core.params import NODE_NAME, NodeParams, params_file_text
+from alpamayo_ros.core.rig import CAMERA_NAMES
+from alpamayo_ros.rosenv import apply_ros_defaults
+from alpamayo_ros.sim.closed_loop import WorldState
+from alpamayo_ros.tools import bagio
+from alpamayo_ros.tools.sim_drivers import NodeAnswer, sim_params
+from alpamayo_ros.tools.sim_messages import SimMessage
+
+SIM_PLANNING_RATE_HZ = 50.0
+READY_POLL_S = 0.05
+
+
+def _input_topics(types: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(topic, message class) of everything the simulator sends the node."""
+    topics = [(bagio.CLOCK_TOPIC, types["rosgraph_msgs/msg/Clock"]), (bagio.ODOM_TOPIC, types[bagio.ODOMETRY])]
+    for cam in CAMERA_NAMES:
+        topics += [
+            (bagio.image_topic(cam), types[bagio.IMAGE]),
+            (bagio.camera_info_topic(cam), types[bagio.CAMERA_INFO]),
+        ]
+    return topics
+
+
+class SimTransportError(RuntimeError):
+    """The node under test cannot be reached (never came up, died, refused the configuration); says why."""
+
+
+class DdsNode:
+    """The node under test over DDS, and the simulator's side of the conversation."""
+
+    name = "node"
+
+    def __init__(
+        self,
+        params: NodeParams,
+        *,
+        log_dir: Path,
+        attach: bool = False,
+        startup_timeout_s: float = 120.0,
+        answer_timeout_s: float = 10.0,
+    ) -> None:
+        import rclpy
+        from nav_msgs.msg import Odometry
+        from nav_msgs.msg import Path as PathMsg
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+        from sensor_msgs.msg import CameraInfo, Image
+        from visualization_msgs.msg import MarkerArray
+
+        from alpamayo_ros.msg import ChainOfCausation
+
+        apply_ros_defaults()
+        self.params = sim_params(params)
+        self.answer_timeout_s = answer_timeout_s
+        self._own_context = not rclpy.ok()
+        if self._own_context:
+            rclpy.init()
+        self._rclpy = rclpy
+        self.node = rclpy.create_node("alpamayo_sim")
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self._types: dict[str, Any] = {
+            bagio.IMAGE: Image,
+            bagio.CAMERA_INFO: CameraInfo,
+            bagio.ODOMETRY: Odometry,
+            "rosgraph_msgs/msg/Clock": Clock,
+        }
+        # every input publisher exists before the node starts, and a tick is published only once each has matched
+        # the node's subscription: reliable delivery covers matched subscribers only
+        self._pubs: dict[str, Any] = {
+            topic: self.node.create_publisher(kind, topic, reliable) for topic, kind in _input_topics(self._types)
+        }
+        self._pub_qos = reliable
+        self.markers_pub = self.node.create_publisher(MarkerArray, "/alpamayo_sim/world", reliable)
+        prefix = f"/{NODE_NAME}/output"
+        self.paths: dict[int, Any] = {}
+        self.reasoning: dict[int, Any] = {}
+        self.node.create_subscription(PathMsg, f"{prefix}/path", lambda m: self._keep(self.paths, m), reliable)
+        self.node.create_subscription(
+            ChainOfCausation, f"{prefix}/reasoning", lambda m: self._keep(self.reasoning, m), reliable
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = log_dir / "node.log"
+        if not attach:
+            self.proc = self._start(log_dir)
+        self._wait_ready(startup_timeout_s)
+
+    # --- the node under test -----------------------------------------------------------------------------------
+
+    def _start(self, log_dir: Path) -> subprocess.Popen[bytes]:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        params_path = log_dir / "node_params.yaml"
+        extra = {"use_sim_time": True, "planning_rate_hz": SIM_PLANNING_RATE_HZ}
+        params_path.write_text(params_file_text(self.params, extra))
+        cmd = [
+            sys.executable, "-m", "alpamayo_ros.cli", "node", "--ros-args", "--params-file", str(params_path),
+            "-r", f"/{NODE_NAME}/input/odometry:={bagio.ODOM_TOPIC}",
+        ]  # fmt: skip
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="alpamayo_sim_roslog_"))
+        with self.log_path.open("wb") as log:
+            return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def _alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise SimTransportError(f"the node exited with code {self.proc.returncode} (log: {self.log_path})")
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        """Until every input publisher has matched the node's subscription and the node publishes its path
+        (configured and active)."""
+        deadline = time.monotonic() + timeout_s
+        waiting: list[str] = []
+        while time.monotonic() < deadline:
+            self._alive()
+            waiting = [
+                t for t, pub in self._pubs.items() if "camera_info" not in t and pub.get_subscription_count() < 1
+            ]
+            if not waiting and self.node.count_publishers(f"/{NODE_NAME}/output/path") > 0:
+                return
+            self.executor.spin_once(timeout_sec=READY_POLL_S)
+        self.close()
+        missing = f"no subscription to {', '.join(waiting)}" if waiting else "no path publisher"
+        raise SimTransportError(f"the node did not come up within {timeout_s:.0f} s ({missing}; log: {self.log_path})")
+
+    # --- one tick ----------------------------------------------------------------------------------------------
+
+    def _keep(self, into: dict[int, Any], msg: Any) -> None:
+        into[int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)] = msg
+
+    def _publish(self, m: SimMessage) -> None:
+        from rclpy.serialization import deserialize_message
+
+        self._pubs[m.topic].publish(deserialize_message(m.cdr(), self._types[m.typename]))
+
+    def publish_world(self, world: WorldState, stamp_ns: int) -> Any:
+        """The world as RViz markers (odom frame); returns the message for the bag."""
+        from alpamayo_ros.tools.sim_markers import world_markers
+
+        msg = world_markers(world, stamp_ns)
+        self.markers_pub.publish(msg)
+        return msg
+
+    def answer(
+        self, messages: Iterable[SimMessage], stamp_ns: int, *, want_plan: bool, wait: bool = True
+    ) -> NodeAnswer:
+        """Publish the tick's messages; if ``want_plan``, wait for the node's Path (and reasoning) for ``stamp_ns``.
+
+        ``wait=False`` (real-time runs): return at once with the newest plan that has arrived, whatever its t0.
+        """
+        for m in messages:
+            self._publish(m)
+        if not want_plan or not wait:
+            self._alive()
+            self.executor.spin_once(timeout_sec=0.0)
+            if not want_plan or not self.paths:
+                return NodeAnswer(None, None, "not asked" if not want_plan else "no new plan")
+            newest = max(self.paths)
+            path, reasoning = self.paths.pop(newest), self.reasoning.pop(newest, None)
+            self.paths.clear()
+            return NodeAnswer(path, reasoning)
+        deadline = time.monotonic() + self.answer_timeout_s
+        while time.monotonic() < deadline and stamp_ns not in self.paths:
+            self._alive()
+            self.executor.spin_once(timeout_sec=0.01)
+        path = self.paths.pop(stamp_ns, None)
+        if path is None:
+            return NodeAnswer(None, None, f"no plan within {self.answer_timeout_s:g} s")
+        reasoning_deadline = time.monotonic() + 1.0  # published right after the path, by the same executor callback
+        while time.monotonic() < reasoning_deadline and stamp_ns not in self.reasoning:
+            self.executor.spin_once(timeout_sec=0.01)
+        return NodeAnswer(path, self.reasoning.pop(stamp_ns, None))
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(2)
+            try:
+                self.proc.wait(timeout=20.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.executor.shutdown()
+        self.node.destroy_node()
+        if self._own_context:
+            self._rclpy.try_shutdown()
