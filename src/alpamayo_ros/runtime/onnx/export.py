@@ -193,11 +193,31 @@ def _rms_norm_symbolic(g: Any, x: Any, normalized_shape: Any, weight: Any, eps: 
     return out if symbolic_helper._is_none(weight) else g.op("Mul", out, weight)
 
 
+# torch ScalarType codes (c10) -> ONNX TensorProto types, for the float types a softmax may be asked to run in
+_SOFTMAX_TYPES = {6: 1, 5: 10, 15: 16}  # float32 -> FLOAT, float16 -> FLOAT16, bfloat16 -> BFLOAT16
+
+
+def _softmax_symbolic(g: Any, x: Any, dim: Any, dtype: Any) -> Any:
+    """aten::softmax with ``dtype`` as Cast *then* Softmax: the stock symbolic drops a constant ``dtype``, so an
+    fp16 graph's softmax would run in fp16 (``static_cache.explicit_attention`` asks for float32)."""
+    from torch.onnx import symbolic_helper
+
+    axis = symbolic_helper._get_const(dim, "i", "dim")  # type: ignore[no-untyped-call]
+    if not symbolic_helper._is_none(dtype):
+        scalar = int(symbolic_helper._get_const(dtype, "i", "dtype"))  # type: ignore[no-untyped-call]
+        if scalar not in _SOFTMAX_TYPES:
+            raise ExportError(f"softmax in torch scalar type {scalar} has no ONNX float type here")
+        x = g.op("Cast", x, to_i=_SOFTMAX_TYPES[scalar])
+    return g.op("Softmax", x, axis_i=axis)
+
+
 def _register_symbolics() -> None:
-    """Idempotent: the TorchScript exporter's symbolic for aten::rms_norm (F.rms_norm, used by the shared layers)."""
+    """Idempotent: the TorchScript exporter's symbolics for aten::rms_norm (no stock one at opset 18) and
+    aten::softmax (float32 before, not after, the softmax)."""
     from torch.onnx import register_custom_op_symbolic  # type: ignore[attr-defined]
 
     register_custom_op_symbolic("aten::rms_norm", _rms_norm_symbolic, OPSET)
+    register_custom_op_symbolic("aten::softmax", _softmax_symbolic, OPSET)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
