@@ -125,6 +125,12 @@ class OrtRunner:
         providers: list[Any] = ["CPUExecutionProvider"]
         if self.on_cuda:
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+        unsupported = sorted({s.dtype for s in (*export.inputs, *export.outputs)} - _NUMPY_DTYPES.keys())
+        if unsupported:
+            raise ValueError(
+                f"{export.name}: the onnxruntime runner cannot bind {', '.join(unsupported)} tensors (no numpy type); "
+                "run the fp32 or fp16 graph"
+            )
         self.session = ox.ort_session(path, providers, threads=threads)
         self._np_types = {s.name: _NUMPY_DTYPES[s.dtype] for s in (*export.inputs, *export.outputs)}
 
