@@ -475,7 +475,7 @@ def bench_setting(
                 continue
             if backend == "tensorrt" and not _tensorrt_ok():
                 results.append(
-                    Result(backend, skipped="tensorrt does not import here (not installable on our machines)")
+                    Result(backend, skipped="tensorrt does not import here (the wheels on our machines are stubs)")
                 )
                 continue
             with _phase(f"{setting}: {backend} ({warmup} warm-up + {runs} runs)"):

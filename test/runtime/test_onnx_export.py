@@ -244,6 +244,10 @@ def test_cli_export_only_on_tiny_preset(tmp_path: Path) -> None:
     assert body["model_fingerprint"] == "preset-tiny-seed0"
     assert body["deployment"]["prefix_capacity"] == 3006 + 8  # prompt of 16 images at 320x576 + reasoning budget
     assert (out / "vision.onnx").is_file() and (out / "expert_step.onnx").is_file()
+    # the default engine precision (bf16, strongly typed) needs bf16 graphs: exported beside the float32 ones, and
+    # checked through PyTorch (onnxruntime's CPU provider has no bfloat16 matmul), which the manifest records
+    assert body["subnets"]["expert_step.bf16"]["verified_with"] == "pytorch"
+    assert body["subnets"]["vision"]["verified_with"] == "onnxruntime-cpu"
     if _tensorrt_usable():
         return
     # without --export-only the exports are reused and the missing TensorRT is an error that says so
@@ -251,6 +255,13 @@ def test_cli_export_only_on_tiny_preset(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stdout + result.stderr
     assert f"using ONNX exports in {out}" in result.stdout
     assert "TensorRT engines need TensorRT" in result.stderr
+
+
+def test_cli_refuses_fp8_before_loading(tmp_path: Path) -> None:
+    result = _cli("--model", "tiny", "--out", str(tmp_path / "e"), "--precision-expert", "fp8")
+    assert result.returncode != 0
+    assert "fp8 is not offered for TensorRT yet" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "e").exists()
 
 
 def _tensorrt_usable() -> bool:

@@ -22,6 +22,7 @@ from alpamayo_ros.model.presets import build_preset
 from alpamayo_ros.runtime import onnx as ox
 from alpamayo_ros.runtime.accelerated import ort_runner
 
+pytestmark = pytest.mark.slow  # three exports of two graphs (~20 s on two cores)
 torch.set_num_threads(min(2, torch.get_num_threads()))
 DEPLOYMENT = ox.Deployment(num_images=2, image_grid_thw=(1, 4, 8), prefix_capacity=96, num_samples=2)
 TYPE_NAMES = {onnx.TensorProto.FLOAT: "fp32", onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
