@@ -234,6 +234,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # exports fp32 and bf16 graphs of the tiny preset through the CLI (~90 s on two cores)
 def test_cli_export_only_on_tiny_preset(tmp_path: Path) -> None:
     out = tmp_path / "engines"
     result = _cli("--model", "tiny", "--out", str(out), "--export-only", "--max-reasoning-tokens", "8")
