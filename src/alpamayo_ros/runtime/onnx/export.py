@@ -275,14 +275,11 @@ def _within(err: float, ref_max: float, tol: tuple[float, float]) -> bool:
     return err <= tol[0] + tol[1] * ref_max
 
 
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """onnxruntime feeds: bfloat16 has no numpy dtype, so bf16 inputs must not exist (they are float32 or fp16)."""
-    return tensor.detach().cpu().numpy()
-
-
 def run_on_cpu(path: Path, inputs: dict[str, torch.Tensor], names: Sequence[str]) -> list[np.ndarray] | None:
-    """The graph's outputs from onnxruntime's CPU provider; None where it has no kernel for the graph's types
-    (bfloat16 MatMul/Gemm: NOT_IMPLEMENTED on the CPU provider)."""
+    """The graph's outputs from onnxruntime's CPU provider; None where it cannot run the graph's types (bfloat16:
+    numpy has no such dtype to feed, and the CPU provider has no bfloat16 MatMul/Gemm: NOT_IMPLEMENTED)."""
+    if any(t.dtype == torch.bfloat16 for t in inputs.values()):
+        return None
     try:
         session = ort_session(path)
     except Exception as exc:  # onnxruntime raises its own NotImplemented type; match on the status text
@@ -290,7 +287,7 @@ def run_on_cpu(path: Path, inputs: dict[str, torch.Tensor], names: Sequence[str]
             return None
         raise
     feed_names = [i.name for i in session.get_inputs()]
-    got: list[np.ndarray] = session.run(list(names), {n: _to_numpy(inputs[n]) for n in feed_names})
+    got: list[np.ndarray] = session.run(list(names), {n: inputs[n].detach().cpu().numpy() for n in feed_names})
     return got
 
 

@@ -118,7 +118,7 @@ class ExpertStepGraph(nn.Module):
                 layer, self.linears[index], h, cos=cos, sin=sin, store=store, mask=mask,
                 heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim,
             )  # fmt: skip
-        h = rms_norm(h, self.expert.norm).float()
+        h = rms_norm(h.float(), self.expert.norm)  # final norm and out-projection in float32 (no rounding between)
         velocity: torch.Tensor = self.action_out_proj(h).float()
         return velocity
 
