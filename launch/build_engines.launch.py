@@ -3,7 +3,8 @@
     ros2 launch alpamayo_ros build_engines.launch.py model:=/models/Alpamayo-R1-10B out:=/models/engines
 
 Runs `alpamayo-ros build-engines` (installed as lib/alpamayo_ros/alpamayo_cli) with the launch arguments below and
-shuts the launch down when it exits, with its exit code in the log (3 = TensorRT missing: ONNX exported only).
+shuts the launch down when it exits, with its exit code in the log (3 = TensorRT missing: ONNX exported only;
+2 = the installed TensorRT cannot build the requested precision / typing, the log says what to do).
 Point the node's `model.engine_dir` at the same `out` folder and select `model.backend:=tensorrt`.
 """
 
@@ -20,7 +21,8 @@ ARGUMENTS = {
     "model": ("default", "checkpoint directory, or default / tiny"),
     "out": ("engines", "output folder: ONNX exports + manifest, engines/ below"),
     "precision_vision": ("bf16", "vision encoder engine precision: fp32 | fp16 | bf16"),
-    "precision_expert": ("bf16", "expert step engine precision: fp32 | fp16 | bf16 | fp8"),
+    "precision_expert": ("bf16", "expert step engine precision: fp32 | fp16 | bf16"),
+    "typing": ("strong", "TensorRT network typing: strong (10.12+ and 11) | weak (legacy, TensorRT 10.x only)"),
     "camera_size": ("1080x1920", "raw camera frame size HxW (sets the image grid)"),
     "max_reasoning_tokens": ("128", "reasoning budget (sets the expert's prefix capacity)"),
     "num_samples": ("1", "trajectory samples per input"),
@@ -45,6 +47,8 @@ def generate_launch_description() -> LaunchDescription:
             LaunchConfiguration("precision_vision"),
             "--precision-expert",
             LaunchConfiguration("precision_expert"),
+            "--typing",
+            LaunchConfiguration("typing"),
             "--camera-size",
             LaunchConfiguration("camera_size"),
             "--max-reasoning-tokens",

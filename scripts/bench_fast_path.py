@@ -4,7 +4,8 @@
 Full-size R1 architecture (Qwen3-VL-8B + 2.3B expert) with random bf16 weights built on the GPU, 16 images at
 320x576 (prompt 3006 tokens incl. 48 history tokens), exactly 40 reasoning tokens (eos and
 ``<|traj_future_start|>`` masked: the eager path through its logits hook, the fast path through
-``FastOptions.banned_tokens``), 10 flow steps, 1 sample, the same inputs and noise for every backend. Backends:
+``fast_variants.VariantRollout``'s banned ids), 10 flow steps, 1 sample, the same inputs and noise for every
+backend. Backends:
 
 * ``eager``: ``rollout.run_rollout`` (transformers modules, DynamicCache), greedy; few runs (it is the reference).
 * ``fast-bf16``: ``model.fast.FastRollout``, greedy: static KV, one CUDA graph per decode step, one for the flow.
@@ -236,8 +237,9 @@ def main() -> int:
     source = gcm._prepare_imports(args.wheels if args.wheels.is_dir() else None)
     import torch
     import transformers
+    from fast_variants import VariantRollout
 
-    from alpamayo_ros.model.fast import FastOptions, FastRollout
+    from alpamayo_ros.model.fast import FastOptions
     from alpamayo_ros.model.generation import SamplingConfig
     from alpamayo_ros.model.rollout import RolloutSettings, run_rollout
 
@@ -310,9 +312,10 @@ def main() -> int:
         results["eager"] = res
         return summarize("eager", laps, cuda, {})
 
-    def fast(name: str, settings: RolloutSettings, options: FastOptions, runs: int) -> dict[str, Any]:
+    def fast(name: str, settings: RolloutSettings, runs: int, **variant: Any) -> dict[str, Any]:
         t_setup = time.perf_counter()
-        runner = FastRollout(model, tokens, options)
+        options = FastOptions(fp8_decode=variant.pop("fp8", False))
+        runner = VariantRollout(model, tokens, options, banned=banned, **variant)
         setup_s = time.perf_counter() - t_setup
         gen = torch.Generator(device=device)
 
@@ -342,18 +345,14 @@ def main() -> int:
             torch.cuda.empty_cache()
         return summarize(name, laps, cuda, extra)
 
-    sdpa_attn = FastOptions(banned_tokens=banned, attention="sdpa")
-    fp8 = FastOptions(banned_tokens=banned, fp8_decode=True)
     plans: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        ("fast-bf16", lambda: fast("fast-bf16", greedy, FastOptions(banned_tokens=banned), args.runs)),
+        ("fast-bf16", lambda: fast("fast-bf16", greedy, args.runs)),
         ("eager", eager),
-        ("fast-bf16-sdpa", lambda: fast("fast-bf16-sdpa", greedy, sdpa_attn, args.topp_runs)),
+        ("fast-bf16-sdpa", lambda: fast("fast-bf16-sdpa", greedy, args.topp_runs, attention="sdpa")),
     ]
     if not args.no_fp8:
-        plans.append(("fast-fp8", lambda: fast("fast-fp8", greedy, fp8, args.runs)))
-    plans.append(
-        ("fast-bf16-topp", lambda: fast("fast-bf16-topp", topp, FastOptions(banned_tokens=banned), args.topp_runs))
-    )
+        plans.append(("fast-fp8", lambda: fast("fast-fp8", greedy, args.runs, fp8=True)))
+    plans.append(("fast-bf16-topp", lambda: fast("fast-bf16-topp", topp, args.topp_runs)))
 
     def save() -> None:  # after every part: a later timeout or crash keeps what was measured
         if args.json:
@@ -363,8 +362,7 @@ def main() -> int:
     for name, fn in plans:
         row = guarded(name, fn)
         if row is None and name == "fast-bf16":  # no graphs at all: still measure the static path and parity
-            options = FastOptions(banned_tokens=banned, cuda_graphs=False)
-            row = guarded("fast-bf16-nograph", lambda o=options: fast("fast-bf16", greedy, o, 10))
+            row = guarded("fast-bf16-nograph", lambda: fast("fast-bf16", greedy, 10, graphs=False))
             if row is not None:
                 row["backend"] = "fast-bf16-nograph"
         if row is not None:

@@ -11,21 +11,18 @@ peak GPU memory per backend.
 
 Backends: ``torch-eager`` = the model's own stage methods (transformers modules, DynamicCache), the reference;
 ``torch-fast`` / ``torch-fast-fp8`` = the model code's fast path (``alpamayo_ros.model.fast.FastRollout``, bf16 or
-FP8 decode weights), skipped where the code has none; ``torch-probe`` = a probe of the PyTorch fast path built
-here from the export wrappers (named torch-fast in the first H200 runs): batched-SDPA vision tower in
-one CUDA graph, eager prefill into a static KV buffer, one CUDA graph per decode step (device-side position,
-mask, grouped-query attention over the static cache with the query heads of a KV head as rows, top-p +
-Gumbel-max sampling), one CUDA graph for all 10 Euler steps over the static prefix (``--attention``: explicit
-matmul/softmax or SDPA) (on the CPU the
-same code runs without graphs); ``onnxruntime`` = vision + expert step from the ONNX exports (tiny only: a float32
-CPU run of the full-size graphs would take minutes per inference, and exporting them minutes more); ``tensorrt``
-where ``tensorrt`` imports (never on our machines).
+FP8 decode weights: batched vision tower, prefill into a static KV buffer, one CUDA graph per decode step, one for
+all 10 Euler steps; on the CPU the same code runs without graphs; eos and the marker banned through
+``fast_variants.VariantRollout``); ``onnxruntime`` = vision + expert step from the ONNX exports (tiny only: a
+float32 CPU run of the full-size graphs would take minutes per inference, and exporting them minutes more);
+``tensorrt`` where ``tensorrt`` imports (never on our machines).
 
 Rooflines (computed from the architecture, rates measured here): decode = bytes read per token (decoder layers +
 final norm + lm_head + KV cache) / device-to-device copy bandwidth (bytes read + written); expert step = (expert
 weights + prefix KV) / copy bandwidth; prefill and vision = FLOPs / bf16 8192^3 matmul rate; FP8 backends are
 compared with the decode bound of 1-byte decoder-linear weights. The prefill/decode
-decision of ``runtime/accelerated.py`` needs: eager vs graphed-static decode ms/token beside the decode roofline.
+decision (``docs/benchmarks/decode_design_h200_2026-11-26.md``) needs: eager vs graphed-static decode ms/token beside
+the decode roofline.
 
     python scripts/bench_latency.py                 # GPU: full + tiny, 50 runs each
     python scripts/bench_latency.py --quick --only full --json out.json
@@ -54,6 +51,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.config import QWEN3_VL_8B_CONFIG, ActionInProjConfig, AlpamayoConfig, validate
@@ -63,15 +61,10 @@ from alpamayo_ros.model.history import history_token_ids
 from alpamayo_ros.model.presets import tiny_config
 from alpamayo_ros.model.rollout import StageClock
 from alpamayo_ros.model.rope import mrope_position_ids
-from alpamayo_ros.runtime import onnx_export as ox
+from alpamayo_ros.runtime import onnx as ox
 
 STAGES = ("vision", "prefill", "decode_per_token", "action", "total")
 NUM_IMAGES, GRID, HISTORY_TOKENS, REASONING_TOKENS, FLOW_STEPS, SAMPLES = 16, (1, 20, 36), 48, 40, 10, 1
-# Attention of the fast-path probe (decode step and expert): "explicit" (matmul / float32 softmax / matmul) or "sdpa"
-# (scaled_dot_product_attention with the additive mask). Measured on an H200 (2026-11-26): explicit decode
-# 10.38 ms/token vs sdpa 11.06 (the masked SDPA call goes to cuDNN's flash kernel, 65 us per layer for one query
-# row group); expert 10 steps 115 vs 109 ms. Set by --attention.
-ATTENTION = {"mode": "explicit"}
 SAMPLING = SamplingConfig(max_new_tokens=REASONING_TOKENS, temperature=0.6, top_p=0.98)
 
 
@@ -247,7 +240,9 @@ def model_fast_runner(
 
     Raises ImportError where the model code has no fast path.
     """
-    from alpamayo_ros.model.fast import FastOptions, FastRollout
+    from fast_variants import VariantRollout
+
+    from alpamayo_ros.model.fast import FastOptions
     from alpamayo_ros.model.rollout import RolloutInputs, RolloutSettings
 
     cfg = model.cfg
@@ -259,8 +254,8 @@ def model_fast_runner(
         eos=(IM_END_ID, PAD_ID),
         history_placeholder=cfg.traj_token_ids["history"],
     )
-    options = FastOptions(banned_tokens=(x.future_start, IM_END_ID, PAD_ID), fp8_decode=fp8)
-    fast = FastRollout(model, tokens, options)
+    banned = (x.future_start, IM_END_ID, PAD_ID)
+    fast = VariantRollout(model, tokens, FastOptions(fp8_decode=fp8), banned=banned)
     inputs = RolloutInputs(x.ids_placeholders, x.pixels, x.grids, x.hist_xyz, x.hist_rot)
     # max_new_tokens 41: the first token comes from the prefill logits, then 40 decode steps (as the eager loop)
     sampling = dataclasses.replace(SAMPLING, max_new_tokens=REASONING_TOKENS + 1)
@@ -280,349 +275,11 @@ def model_fast_runner(
     return run, f"alpamayo_ros.model.fast.FastRollout{fp8_note}, {graphs}"
 
 
-# -- torch fast path probe -----------------------------------------------------------------------------------------
-def _rotate_half(t: torch.Tensor) -> torch.Tensor:
-    half = t.shape[-1] // 2
-    return torch.cat((-t[..., half:], t[..., :half]), dim=-1)
-
-
-class StaticDecoder(nn.Module):
-    """One decode step over a static KV buffer, all state on the device (position, counter, sampled tokens).
-
-    Grouped-query attention reads each KV head once (no repeat); the mask is ``arange(capacity) <= position``;
-    sampling = trajectory-token mask, temperature, top-p, Gumbel-max (no multinomial, no host sync).
-    """
-
-    def __init__(self, model: AlpamayoR1, capacity: int, forced: torch.Tensor, rope_delta: int) -> None:
-        super().__init__()
-        self.model = model
-        lm = model.language_model
-        cfg = lm.config
-        self.layers_n, self.kv, self.d = int(cfg.num_hidden_layers), int(cfg.num_key_value_heads), int(cfg.head_dim)
-        self.heads = int(cfg.num_attention_heads)
-        device, dtype = model.device, model.dtype
-        self.keys = torch.zeros(self.layers_n, 1, self.kv, capacity, self.d, device=device, dtype=dtype)
-        self.values = torch.zeros_like(self.keys)
-        self.capacity = capacity
-        self.pos = torch.zeros(1, dtype=torch.long, device=device)  # tokens in the cache
-        self.step_index = torch.zeros(1, dtype=torch.long, device=device)
-        self.forced = forced
-        self.sampled = torch.zeros(len(forced), dtype=torch.long, device=device)
-        self.delta = torch.tensor(rope_delta, device=device)
-        self.columns = torch.arange(capacity, device=device)
-        self.logits = torch.zeros(1, int(model.vlm.lm_head.weight.shape[0]), device=device)
-        self.traj = (model.cfg.traj_token_start_idx, model.cfg.traj_vocab_size)
-        self.attention = ATTENTION["mode"]  # explicit (bmm, float32 softmax) | sdpa (with the mask: cuDNN on H200)
-        self.with_head = True  # profiling variants switch off the lm_head and/or the sampling
-        self.with_sampling = True
-
-    def load_prefix(self, cache: Any, length: int) -> None:
-        for i, layer in enumerate(cache.layers):
-            self.keys[i, :, :, :length] = layer.keys
-            self.values[i, :, :, :length] = layer.values
-        self.pos.fill_(length)
-        self.step_index.zero_()
-
-    def sample(self, logits: torch.Tensor) -> torch.Tensor:
-        start, size = self.traj
-        scores = logits.float().clone()
-        scores[:, start : start + size] = float("-inf")
-        scores = scores / SAMPLING.temperature
-        sorted_scores, order = torch.sort(scores, descending=False, dim=-1)
-        cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
-        drop = cumulative <= (1.0 - SAMPLING.top_p)
-        drop[..., -1:] = False
-        scores = scores.masked_fill(drop.scatter(1, order, drop), float("-inf"))
-        gumbel = -torch.log(-torch.log(torch.rand_like(scores).clamp_(1e-20, 1.0)))
-        return (scores + gumbel).argmax(dim=-1)
-
-    def forward(self) -> None:
-        lm = self.model.language_model
-        token = self.forced.index_select(0, self.step_index).view(1, 1)
-        h = lm.embed_tokens(token)
-        position_ids = (self.pos + self.delta).view(1, 1, 1).expand(3, 1, 1)
-        cos, sin = lm.rotary_emb(h, position_ids)
-        cos, sin = cos[:, None], sin[:, None]
-        mask = torch.where(self.columns <= self.pos, 0.0, float("-inf")).view(1, 1, 1, -1)
-        if self.attention == "sdpa":
-            mask = mask.to(h.dtype)
-        group = self.heads // self.kv
-        for i, layer in enumerate(lm.layers):
-            attn = layer.self_attn
-            x = layer.input_layernorm(h)
-            q = attn.q_norm(attn.q_proj(x).view(1, 1, self.heads, self.d)).transpose(1, 2)
-            k = attn.k_norm(attn.k_proj(x).view(1, 1, self.kv, self.d)).transpose(1, 2)
-            v = attn.v_proj(x).view(1, 1, self.kv, self.d).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
-            self.keys[i].index_copy_(2, self.pos, k)
-            self.values[i].index_copy_(2, self.pos, v)
-            # the query heads of one KV head act as `group` query rows: GQA without repeating K/V
-            qg = q.reshape(1, self.kv, group, self.d)
-            if self.attention == "sdpa":
-                grouped = nn.functional.scaled_dot_product_attention(qg, self.keys[i], self.values[i], attn_mask=mask)
-            else:
-                scores = torch.matmul(qg, self.keys[i].transpose(-1, -2)).float() * (self.d**-0.5) + mask
-                grouped = torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), self.values[i])
-            out = grouped.reshape(1, 1, self.heads * self.d)
-            h = h + attn.o_proj(out)
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
-        if self.with_head:
-            logits = self.model.vlm.lm_head(lm.norm(h)[:, -1])
-            self.logits.copy_(logits.float())
-            if self.with_sampling:
-                self.sampled.index_copy_(0, self.step_index, self.sample(logits))
-        self.pos.add_(1)
-        self.step_index.add_(1)
-
-
-class Graphed:
-    """``fn()`` captured once in a CUDA graph on CUDA (replayed by ``__call__``), called directly elsewhere."""
-
-    def __init__(self, fn: Callable[[], Any], device: torch.device, warmup: int = 2) -> None:
-        self.fn = fn
-        self.graph: torch.cuda.CUDAGraph | None = None
-        if device.type == "cuda":
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                for _ in range(warmup):
-                    fn()
-            torch.cuda.current_stream().wait_stream(stream)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.out = fn()
-
-    def __call__(self) -> Any:
-        if self.graph is None:
-            return self.fn()
-        self.graph.replay()
-        return self.out
-
-
-def fast_runner(model: AlpamayoR1, x: Inputs, device: torch.device) -> tuple[Callable[[], dict[str, float]], str]:
-    from transformers.cache_utils import DynamicCache
-
-    prompt_len = int(x.ids.shape[1])
-    capacity = prompt_len + REASONING_TOKENS + 8
-    deployment = ox.Deployment(NUM_IMAGES, GRID, capacity, SAMPLES)
-    vision_wrapper = ox.VisionEncoderWrapper(model, deployment, attention="sdpa")
-    aux = {k: v.to(device) for k, v in ox.vision_aux_inputs(model, deployment).items()}
-    pixels = x.pixels.clone()
-    vision_graph = Graphed(lambda: vision_wrapper(pixels, **aux), device)
-
-    decoder = StaticDecoder(model, capacity, x.forced, int(x.rope_deltas.item()))
-    cache0 = DynamicCache(config=model.language_model.config)
-    vision0 = model.encode_images(x.pixels, x.grids)
-    model.prefill(x.ids, vision0, x.position_ids, cache0)
-    decoder.load_prefix(cache0, prompt_len)
-    decode_graph = Graphed(decoder, device)  # the warm-up steps advanced the state; load_prefix resets it per run
-
-    expert = ox.ExpertStepWrapper(model, deployment, attention=ATTENTION["mode"])
-    n = int(model.n_action_tokens)
-    x_buf = x.noise.clone()
-    prefix_mask = torch.zeros(SAMPLES, capacity, device=device)
-    cos_buf = torch.zeros(SAMPLES, n, int(model.expert.config.head_dim), device=device)
-    sin_buf = torch.zeros_like(cos_buf)
-    times = [torch.full((SAMPLES, 1, 1), i / FLOW_STEPS, device=device) for i in range(FLOW_STEPS)]
-
-    def flow() -> torch.Tensor:
-        a = x_buf
-        for t in times:
-            a = a + (1.0 / FLOW_STEPS) * expert(a, t, decoder.keys, decoder.values, prefix_mask, cos_buf, sin_buf)
-        return a
-
-    flow_graph = Graphed(flow, device)
-    ids_with_forced = torch.cat([x.ids, x.forced[None]], dim=1)
-
-    def run() -> dict[str, float]:
-        clock = StageClock(device)
-        pixels.copy_(x.pixels)
-        embeds, *deepstack = vision_graph()
-        clock.lap("vision")
-        from alpamayo_ros.model.alpamayo_r1 import VisionOutput
-
-        cache = DynamicCache(config=model.language_model.config)
-        model.prefill(x.ids, VisionOutput(embeds, list(deepstack)), x.position_ids, cache)
-        decoder.load_prefix(cache, prompt_len)
-        clock.lap("prefill")
-        for _ in range(REASONING_TOKENS):
-            decode_graph()
-        clock.lap("decode")
-        # expert context: offset after <|traj_future_start|>, positions, mask over the static buffer
-        is_start = ids_with_forced == x.future_start
-        offset = is_start.int().argmax(dim=1) + 1
-        length = prompt_len + REASONING_TOKENS  # cache = prompt + fed tokens
-        positions = torch.arange(n, device=device)[None] + (x.rope_deltas + offset[:, None])
-        cos, sin = ox.expert_rope(model, positions[None].expand(3, 1, n))
-        cos_buf.copy_(cos)
-        sin_buf.copy_(sin)
-        cols = torch.arange(capacity, device=device)[None]
-        prefix_mask.copy_(
-            torch.where((cols >= offset[:, None]) | (cols >= length), torch.finfo(torch.float32).min, 0.0)
-        )
-        x_buf.copy_(x.noise)
-        action = flow_graph()
-        model.action_space.action_to_traj(action.float(), x.hist_xyz, x.hist_rot)
-        clock.lap("action")
-        return clock.ms
-
-    graphs = "CUDA graphs: vision, decode step, 10-step flow" if device.type == "cuda" else "no graphs (CPU)"
-    return run, f"probe: batched SDPA vision, eager prefill, static KV, {ATTENTION['mode']} attention, {graphs}"
-
-
-def fast_vs_eager(model: AlpamayoR1, x: Inputs, device: torch.device) -> dict[str, float]:
-    """Max |fast - eager| of the vision embeddings and of one decode step's logits (same inputs; a sanity check)."""
-    from transformers.cache_utils import DynamicCache
-
-    prompt_len = int(x.ids.shape[1])
-    deployment = ox.Deployment(NUM_IMAGES, GRID, prompt_len + REASONING_TOKENS + 8, SAMPLES)
-    aux = {k: v.to(device) for k, v in ox.vision_aux_inputs(model, deployment).items()}
-    eager_vision = model.encode_images(x.pixels, x.grids)
-    fast_vision = ox.VisionEncoderWrapper(model, deployment, attention="sdpa")(x.pixels, **aux)
-    cache = DynamicCache(config=model.language_model.config)
-    model.prefill(x.ids, eager_vision, x.position_ids, cache)
-    decoder = StaticDecoder(model, deployment.prefix_capacity, x.forced, int(x.rope_deltas.item()))
-    decoder.load_prefix(cache, prompt_len)
-    decoder()
-    eager_logits = model.decode_step(x.forced[:1].view(1, 1), cache, x.rope_deltas)
-    return {
-        "vision_max_abs_diff": float((fast_vision[0].float() - eager_vision.image_embeds.float()).abs().max()),
-        "vision_max_abs": float(eager_vision.image_embeds.float().abs().max()),
-        "decode_logits_max_abs_diff": float((decoder.logits - eager_logits).abs().max()),
-        "decode_logits_max_abs": float(eager_logits.abs().max()),
-    }
-
-
-# -- profile of the fast path (where the time goes) ----------------------------------------------------------------
-def _timed_ms(fn: Callable[[], Any], device: torch.device, reps: int) -> list[float]:
-    """Wall-clock ms of ``reps`` calls after 3 warm-up calls (device-synchronised)."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        clock = StageClock(device)
-        fn()
-        clock.lap("t")
-        times.append(clock.ms["t"])
-    return times
-
-
-def _median_ms(fn: Callable[[], Any], device: torch.device, reps: int = 20) -> float:
-    return float(np.median(_timed_ms(fn, device, reps)))
-
-
-def _top_kernels(fn: Callable[[], Any], device: torch.device, top: int = 10) -> list[str]:
-    """Kernel names with their summed device time for one call (un-graphed), biggest first."""
-    from torch.profiler import ProfilerActivity, profile
-
-    fn()
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-    if device.type == "cuda":
-        events = [e for e in prof.key_averages() if e.device_time_total > 0 and not e.key.startswith("aten")]
-        cost = {e.key: e.device_time_total for e in events}
-    else:  # CPU: operator self time (the script's smoke mode)
-        events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
-        cost = {e.key: e.self_cpu_time_total for e in events}
-    events.sort(key=lambda e: cost[e.key], reverse=True)
-    total = sum(cost.values()) / 1000.0
-    lines = [f"kernel time {total:.2f} ms in {sum(e.count for e in events)} launches"]
-    lines += [f"{cost[e.key] / 1000.0:8.3f} ms x{e.count:<5} {e.key[:90]}" for e in events[:top]]
-    return lines
-
-
-def profile_fast(model: AlpamayoR1, x: Inputs, device: torch.device, roof: dict[str, Any]) -> dict[str, Any]:
-    """Breakdown of the fast-path probe: decode-step variants, GEMV bandwidth, flow graph vs action_to_traj."""
-    from transformers.cache_utils import DynamicCache
-
-    out: dict[str, Any] = {}
-    prompt_len = int(x.ids.shape[1])
-    capacity = prompt_len + REASONING_TOKENS + 8
-    cache = DynamicCache(config=model.language_model.config)
-    vision = model.encode_images(x.pixels, x.grids)
-    model.prefill(x.ids, vision, x.position_ids, cache)
-    decoder = StaticDecoder(model, capacity, x.forced, int(x.rope_deltas.item()))
-
-    def steps(graph: Graphed) -> Callable[[], None]:
-        def run() -> None:
-            decoder.pos.fill_(prompt_len)
-            decoder.step_index.zero_()
-            for _ in range(REASONING_TOKENS):
-                graph()
-
-        return run
-
-    decoder.load_prefix(cache, prompt_len)
-    for head, sampling in ((True, True), (True, False), (False, False)):
-        decoder.with_head, decoder.with_sampling = head, sampling
-        decoder.pos.fill_(prompt_len)
-        decoder.step_index.zero_()  # the capture's warm-up steps advance the state
-        graph = Graphed(decoder, device)
-        name = "decode_step_ms" + ("" if sampling else "_no_sampling") + ("" if head else "_no_lm_head")
-        out[name] = _median_ms(steps(graph), device, reps=5) / REASONING_TOKENS
-    decoder.with_head, decoder.with_sampling = True, True
-    lm = model.language_model
-    h = torch.randn(1, 1, int(lm.config.hidden_size), device=device, dtype=model.dtype)
-    mlp = lm.layers[0].mlp
-    gemv = Graphed(lambda: [mlp.gate_proj(h) for _ in range(100)], device)
-    gemv_ms = _median_ms(gemv, device) / 100
-    out["gemv_4096x12288_ms"] = gemv_ms
-    out["gemv_bandwidth_tb_s"] = mlp.gate_proj.weight.numel() * 2 / (gemv_ms / 1e3) / 1e12
-    head = Graphed(lambda: [model.vlm.lm_head(h) for _ in range(10)], device)
-    out["lm_head_ms"] = _median_ms(head, device) / 10
-
-    def one_decode_step() -> None:
-        decoder.pos.fill_(prompt_len)
-        decoder.step_index.zero_()
-        decoder()
-
-    out["decode_step_kernels"] = _top_kernels(one_decode_step, device)
-
-    deployment = ox.Deployment(NUM_IMAGES, GRID, capacity, SAMPLES)
-    expert = ox.ExpertStepWrapper(model, deployment, attention=ATTENTION["mode"])
-    n = int(model.n_action_tokens)
-    positions = (torch.arange(n, device=device)[None] + prompt_len + 40 + x.rope_deltas)[None].expand(3, 1, n)
-    cos, sin = ox.expert_rope(model, positions)
-    mask = torch.zeros(SAMPLES, capacity, device=device)
-    mask[:, prompt_len + REASONING_TOKENS :] = torch.finfo(torch.float32).min
-    a = x.noise.clone()
-    t = torch.full((SAMPLES, 1, 1), 0.5, device=device)
-
-    def one_step() -> torch.Tensor:
-        return expert(a, t, decoder.keys, decoder.values, mask, cos, sin)
-
-    def flow() -> torch.Tensor:
-        y = a
-        for i in range(FLOW_STEPS):
-            y = y + (1.0 / FLOW_STEPS) * expert(
-                y, torch.full_like(t, i / FLOW_STEPS), decoder.keys, decoder.values, mask, cos, sin
-            )
-        return y
-
-    out["expert_step_eager_ms"] = _median_ms(one_step, device)
-    out["expert_flow_graph_ms"] = _median_ms(Graphed(flow, device), device)
-    out["expert_step_roofline_ms"] = roof["ms"]["action"] / FLOW_STEPS
-    out["action_to_traj_ms"] = _median_ms(lambda: model.action_space.action_to_traj(a, x.hist_xyz, x.hist_rot), device)
-    out["expert_step_kernels"] = _top_kernels(one_step, device)
-    for key, value in out.items():
-        if isinstance(value, list):
-            print(f"[profile] {key}:")
-            for line in value:
-                print(f"[profile]   {line}")
-        else:
-            print(f"[profile] {key}: {value:.3f}")
-    return out
-
-
 # -- onnxruntime / tensorrt ----------------------------------------------------------------------------------------
 def accelerated_runner(  # noqa: PLR0917
     backend: str, model: AlpamayoR1, cfg_name: str, x: Inputs, device: torch.device, seed: int, work: Path
 ) -> tuple[Callable[[], dict[str, float]], str, Callable[[], None]]:
-    from alpamayo_ros.runtime.accelerated import AcceleratedStages, OrtRunner, SubnetRunner
+    from alpamayo_ros.runtime.accelerated import AcceleratedStages, SubnetRunner, ort_runner
 
     prompt_len = int(x.ids.shape[1])
     deployment = ox.Deployment(NUM_IMAGES, GRID, prompt_len + REASONING_TOKENS + 8, SAMPLES)
@@ -633,8 +290,8 @@ def accelerated_runner(  # noqa: PLR0917
     del cpu_model
     note = ""
     if backend == "onnxruntime":
-        vision: SubnetRunner = OrtRunner(work / "vision.onnx", manifest.subnets[ox.VISION], device, print)
-        expert: SubnetRunner = OrtRunner(work / "expert_step.onnx", manifest.subnets[ox.EXPERT], device, print)
+        vision: SubnetRunner = ort_runner(work, manifest.graph(ox.VISION), device, print)
+        expert: SubnetRunner = ort_runner(work, manifest.graph(ox.EXPERT), device, print)
         on_cuda = getattr(vision, "on_cuda", False)
         note = "CUDA EP" if on_cuda else "CPU EP (tensors copied to/from the host)"
     else:
@@ -656,6 +313,19 @@ def accelerated_runner(  # noqa: PLR0917
 
 
 # -- rates and rooflines -------------------------------------------------------------------------------------------
+def _timed_ms(fn: Callable[[], Any], device: torch.device, reps: int) -> list[float]:
+    """Wall-clock ms of ``reps`` calls after 3 warm-up calls (device-synchronised)."""
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        clock = StageClock(device)
+        fn()
+        clock.lap("t")
+        times.append(clock.ms["t"])
+    return times
+
+
 def measure_rates(device: torch.device) -> dict[str, float]:
     """Copy bandwidth (bytes read + written) and matmul rate (bf16 on CUDA, float32 on CPU), each best of 10."""
     cuda = device.type == "cuda"
@@ -805,7 +475,7 @@ def bench_setting(
                 continue
             if backend == "tensorrt" and not _tensorrt_ok():
                 results.append(
-                    Result(backend, skipped="tensorrt does not import here (not installable on our machines)")
+                    Result(backend, skipped="tensorrt does not import here (the wheels on our machines are stubs)")
                 )
                 continue
             with _phase(f"{setting}: {backend} ({warmup} warm-up + {runs} runs)"):
@@ -816,8 +486,6 @@ def bench_setting(
                             eager_runner(model, x, device),
                             "model stage methods, DynamicCache, transformers SDPA",
                         )
-                    elif backend == "torch-probe":
-                        run, note = fast_runner(model, x, device)
                     elif backend in ("torch-fast", "torch-fast-fp8"):
                         run, note = model_fast_runner(model, x, device, fp8=backend.endswith("fp8"))
                     else:
@@ -825,8 +493,6 @@ def bench_setting(
                             work = Path(tempfile.mkdtemp(prefix=f"bench_{setting}_{backend}_"))
                             run, note, cleanup = accelerated_runner(backend, model, setting, x, device, args.seed, work)
                     result = measure(backend, device, run, warmup, runs, note)
-                    if backend == "torch-probe":
-                        result.checks = fast_vs_eager(model, x, device)
                 except Exception as exc:  # a backend failing must not hide the others' figures
                     result = Result(backend, skipped=f"failed: {type(exc).__name__}: {exc}")
                 finally:
@@ -852,10 +518,9 @@ def bench_setting(
 
 def _decision(results: list[Result], roof: dict[str, Any]) -> str:
     by = {r.backend: r for r in results if not r.skipped}
-    graphed = [b for b in ("torch-fast", "torch-probe") if b in by]  # bf16 static-cache paths (fp8 is another bound)
-    if "torch-eager" not in by or not graphed:
+    if "torch-eager" not in by or "torch-fast" not in by:  # the bf16 static-cache path (fp8 is another bound)
         return ""
-    best = min(graphed, key=lambda b: by[b].pct("decode_per_token", 50))
+    best = "torch-fast"
     eager, fast = by["torch-eager"].pct("decode_per_token", 50), by[best].pct("decode_per_token", 50)
     bound = roof["ms"]["decode_per_token"]
     return (
@@ -883,16 +548,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-runs", type=int, default=None, help="runs for the full-size setting (default --runs)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--attention", choices=("explicit", "sdpa"), default="explicit", help="fast-path attention")
-    parser.add_argument("--profile", action="store_true", help="only a breakdown of the fast-path probe (--only)")
     parser.add_argument(
         "--backends",
-        default="torch-eager,torch-fast,torch-fast-fp8,torch-probe,onnxruntime,tensorrt",
+        default="torch-eager,torch-fast,torch-fast-fp8,onnxruntime,tensorrt",
         help="comma-separated subset: torch-eager (reference), torch-fast / torch-fast-fp8 (the model's fast path), "
-        "torch-probe (this script's graphed probe), onnxruntime, tensorrt",
+        "onnxruntime, tensorrt",
     )
     args = parser.parse_args(argv)
-    ATTENTION["mode"] = args.attention
     if args.quick:
         args.warmup, args.runs, args.full_runs = 1, 10, 5
     if args.cpu_smoke:
@@ -923,17 +585,6 @@ def main(argv: list[str] | None = None) -> int:
     with _phase("measuring copy bandwidth and matmul rate"):
         rates = measure_rates(device)
     settings = [args.only] if args.only else ["full", "tiny"]
-    if args.profile:
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        for setting in settings:
-            model = build_model(full_config() if setting == "full" else tiny_config(), device, dtype, args.seed)
-            x = make_inputs(model, device)
-            with torch.inference_mode():
-                result = profile_fast(model, x, device, rooflines(model, x, rates))
-            if args.json:
-                args.json.write_text(json.dumps({"env": env, "rates": rates, setting: result}, indent=2) + "\n")
-            del model
-        return 0
     report: dict[str, Any] = {"env": env, "rates": rates, "args": vars(args) | {"json": str(args.json)}, "settings": []}
     for setting in settings:
         report["settings"].append(bench_setting(setting, device, args, rates, backends))

@@ -40,7 +40,8 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fast_greedy_a(model_a, rollout_inputs_a, decode_tokens, goldens_a):  # type: ignore[no-untyped-def]
-    fast = FastRollout(model_a, decode_tokens, FastOptions(share_fused_weights=False, check_every=5))
+    fast = FastRollout(model_a, decode_tokens, share_weights=False)
+    fast.check_every = 5
     settings = RolloutSettings(SamplingConfig(max_new_tokens=24, greedy=True), num_samples=1)
     noise = torch.from_numpy(goldens_a.expert["initial_noise"])
     return fast, fast(rollout_inputs_a, settings, noise=noise, keep_intermediates=True)
@@ -154,9 +155,8 @@ def test_two_samples_shared_weights_and_seeded_sampling(rollout_inputs_a, decode
     from alpamayo_ros.model.presets import build_preset
 
     model = build_preset("tiny", seed=1)
-    # (and the single-SDPA-call attention variant)
-    options = FastOptions(share_fused_weights=True, check_every=2, attention="sdpa")
-    fast = FastRollout(model, decode_tokens, options)
+    fast = FastRollout(model, decode_tokens, share_weights=True)
+    fast.check_every = 2
     greedy = RolloutSettings(SamplingConfig(max_new_tokens=6, greedy=True), num_samples=2, flow_steps=3)
     noise = torch.randn(2, 64, 2, generator=torch.Generator().manual_seed(0))
     ref = run_rollout(model, rollout_inputs_a, greedy, decode_tokens, noise=noise)
@@ -180,7 +180,7 @@ def test_fp8_linear_and_fp8_decode(model_a, rollout_inputs_a, decode_tokens) -> 
     ref = x @ w.T
     out = Fp8Linear(w, "dequant")(x)
     assert float((out - ref).norm() / ref.norm()) < 0.05
-    fast = FastRollout(model_a, decode_tokens, FastOptions(share_fused_weights=False, fp8_decode=True))
+    fast = FastRollout(model_a, decode_tokens, FastOptions(fp8_decode=True), share_weights=False)
     assert fast.info.fp8_mode == "dequant"
     settings = RolloutSettings(SamplingConfig(max_new_tokens=4, greedy=True), num_samples=1, flow_steps=2)
     r = fast(rollout_inputs_a, settings, noise=torch.zeros(1, 64, 2))

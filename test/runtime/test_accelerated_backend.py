@@ -18,7 +18,7 @@ import torch
 from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.rig import ALPAMAYO_R1_CAMERAS, ALPAMAYO_R1_FRAME_OFFSETS_SEC
 from alpamayo_ros.core.types import DrivingModel, EgoHistory, ModelInput, Prediction
-from alpamayo_ros.runtime import onnx_export as ox
+from alpamayo_ros.runtime import onnx as ox
 from alpamayo_ros.runtime.registry import load_model
 
 torch.set_num_threads(min(2, torch.get_num_threads()))

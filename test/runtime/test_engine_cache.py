@@ -29,6 +29,8 @@ def make_key(**changes: object) -> EngineKey:
         tensorrt_version="10.13.0",
         compute_capability="9.0",
         precision="bf16",
+        graph_precision="bf16",
+        typing="strong",
         input_shapes=(("grid_thw", (16, 3)), ("pixel_values", (11520, 1536))),
     )
     return replace(key, **changes)  # type: ignore[arg-type]
@@ -52,6 +54,8 @@ def _sha(data: bytes) -> str:
         ("tensorrt_version", "10.14.1"),
         ("compute_capability", "8.9"),
         ("precision", "fp16"),
+        ("graph_precision", "fp32"),
+        ("typing", "weak"),
         ("input_shapes", (("grid_thw", (8, 3)), ("pixel_values", (5760, 1536)))),
     ],
 )
@@ -66,6 +70,10 @@ def test_fp8_needs_ada_or_hopper() -> None:
         make_key(precision="fp8", compute_capability="8.0")
     with pytest.raises(ValueError, match="precision 'int4'"):
         make_key(precision="int4")
+    with pytest.raises(ValueError, match="graph_precision 'int8'"):
+        make_key(graph_precision="int8")
+    with pytest.raises(ValueError, match="typing 'loose'"):
+        make_key(typing="loose")
 
 
 def test_store_then_lookup_hits(tmp_path: Path) -> None:

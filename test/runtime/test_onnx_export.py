@@ -1,11 +1,11 @@
 """ONNX export of the vision encoder and the expert step: wrappers vs the model, onnxruntime vs goldens, manifest, CLI.
 
 Tolerances (float32 everywhere):
-* wrapper (PyTorch) vs the model's own stage: 1e-5 on O(1) embeddings (measured 1.3e-6), 1e-8 on O(0.01)
+* graph module (PyTorch) vs the model's own stage: 1e-5 on O(1) embeddings (measured 1.3e-6), 1e-8 on O(0.01)
   velocities: the same weights and ops, only the attention layout differs (batched per image / grouped-query matmul
   vs per-image SDPA).
 * onnxruntime vs the official goldens: fixture README tolerances, image embeddings atol 1e-4 and expert velocities
-  atol 1e-6; onnxruntime vs PyTorch inside the export: ``onnx_export.TOLERANCES``.
+  atol 1e-6; onnxruntime vs PyTorch inside the export: ``runtime.onnx.TOLERANCES``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1, ExpertContext
-from alpamayo_ros.runtime import onnx_export as ox
+from alpamayo_ros.runtime import onnx as ox
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 GOLDEN_PREFIX = 3029  # official_tiny_a: prompt 3006 + 24 generated - 1
@@ -65,25 +65,15 @@ def _golden_prefix(
     return keys, values
 
 
-def test_position_tables_match_transformers(model: AlpamayoR1) -> None:
-    visual = model.vlm.model.visual
-    aux = ox.vision_aux_inputs(model, DEPLOYMENT)
-    mine = (visual.pos_embed(aux["pos_index"]) * aux["pos_weight"][..., None]).sum(0)
-    theirs = visual.fast_pos_embed_interpolate(DEPLOYMENT.grid_tensor())
-    torch.testing.assert_close(mine, theirs, atol=1e-7, rtol=0)
-
-
 def test_vision_wrapper_matches_model(model: AlpamayoR1, golden: dict[str, dict[str, np.ndarray]]) -> None:
     pixels = torch.from_numpy(golden["processor_outputs"]["pixel_values"])
     aux = ox.vision_aux_inputs(model, DEPLOYMENT)
     with torch.no_grad():
         reference = model.encode_images(pixels, DEPLOYMENT.grid_tensor())
-        out = ox.VisionEncoderWrapper(model, DEPLOYMENT)(pixels, **aux)
-        sdpa = ox.VisionEncoderWrapper(model, DEPLOYMENT, attention="sdpa")(pixels, **aux)
+        out = ox.VisionGraph(model, DEPLOYMENT)(pixels, **aux)
     torch.testing.assert_close(out[0], reference.image_embeds, atol=1e-5, rtol=1e-5)
     for got, want in zip(out[1:], reference.deepstack, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(sdpa[0], out[0], atol=1e-5, rtol=1e-5)
 
 
 def test_expert_wrapper_matches_model_step_with_hidden_columns(
@@ -103,14 +93,12 @@ def test_expert_wrapper_matches_model_step_with_hidden_columns(
     ctx = ExpertContext(cache, GOLDEN_PREFIX, positions, mask, torch.tensor([offset]))
     x, t = torch.from_numpy(expert["step_x"][3]), torch.from_numpy(expert["step_t"][3])
     hidden = mask[:, 0, 0, :GOLDEN_PREFIX] < 0
-    k_buf, v_buf, prefix_mask = ox.prefix_buffers(keys, values, hidden, DEPLOYMENT.prefix_capacity, torch.float32)
+    k_buf, v_buf, visible = ox.prefix_buffers(keys, values, hidden, DEPLOYMENT.prefix_capacity, torch.float32)
     cos, sin = ox.expert_rope(model, positions)
     with torch.no_grad():
         want = model.expert_step(ctx, x, t).velocity
-        got = ox.ExpertStepWrapper(model, DEPLOYMENT)(x, t, k_buf, v_buf, prefix_mask, cos, sin)
-        sdpa = ox.ExpertStepWrapper(model, DEPLOYMENT, attention="sdpa")(x, t, k_buf, v_buf, prefix_mask, cos, sin)
+        got = ox.ExpertStepGraph(model, DEPLOYMENT)(x, t, k_buf, v_buf, visible, cos, sin)
     torch.testing.assert_close(got, want, atol=1e-8, rtol=0)
-    torch.testing.assert_close(sdpa, want, atol=1e-8, rtol=0)
     unmasked = torch.from_numpy(expert["step_velocity"][3])
     assert (got - unmasked).abs().max() > 1e-6  # the hidden columns did change the result
 
@@ -119,7 +107,7 @@ def test_onnxruntime_vision_reproduces_goldens(
     exported: tuple[Path, ox.ExportManifest], model: AlpamayoR1, golden: dict[str, dict[str, np.ndarray]]
 ) -> None:
     out, manifest = exported
-    session = ox.ort_session(out / manifest.subnets[ox.VISION].file)
+    session = ox.ort_session(out / manifest.graph(ox.VISION).file)
     feed = {k: v.numpy() for k, v in ox.vision_aux_inputs(model, DEPLOYMENT).items()}
     feed["pixel_values"] = golden["processor_outputs"]["pixel_values"]
     embeds, deep0, deep1 = session.run(["image_embeds", "deepstack_0", "deepstack_1"], feed)
@@ -136,16 +124,16 @@ def test_onnxruntime_expert_steps_reproduce_goldens(
     10-step trajectory integrated from the noise through the graph (sampled_action atol 1e-5, as the torch parity
     test: the Fourier features at up to 100 Hz amplify float32 differences of x between steps)."""
     out, manifest = exported
-    session = ox.ort_session(out / manifest.subnets[ox.EXPERT].file)
+    session = ox.ort_session(out / manifest.graph(ox.EXPERT).file)
     keys, values = _golden_prefix(golden, len(model.expert.layers))
     expert = golden["expert"]
     hidden = torch.from_numpy(expert["expert_attention_mask"][:, 0, 0, :GOLDEN_PREFIX] < 0)
-    k_buf, v_buf, mask = ox.prefix_buffers(keys, values, hidden, DEPLOYMENT.prefix_capacity, torch.float32)
+    k_buf, v_buf, visible = ox.prefix_buffers(keys, values, hidden, DEPLOYMENT.prefix_capacity, torch.float32)
     cos, sin = ox.expert_rope(model, torch.from_numpy(expert["expert_position_ids"]))
     fixed = {
         "prefix_keys": k_buf.numpy(),
         "prefix_values": v_buf.numpy(),
-        "prefix_mask": mask.numpy(),
+        "prefix_visible": visible.numpy(),
         "rope_cos": cos.numpy(),
         "rope_sin": sin.numpy(),
     }
@@ -174,8 +162,7 @@ def test_export_manifest_contents(exported: tuple[Path, ox.ExportManifest]) -> N
     vision, expert = body["subnets"]["vision"], body["subnets"]["expert_step"]
     assert [(i["name"], i["shape"], i["dtype"]) for i in vision["inputs"]] == [
         ("pixel_values", [11520, 1536], "float32"),
-        ("pos_index", [4, 11520], "int64"),
-        ("pos_weight", [4, 11520], "float32"),
+        ("pos_embeds", [11520, 32], "float32"),
         ("rope_cos", [11520, 16], "float32"),
         ("rope_sin", [11520, 16], "float32"),
     ]
@@ -185,14 +172,14 @@ def test_export_manifest_contents(exported: tuple[Path, ox.ExportManifest]) -> N
         ("deepstack_1", [2880, 64]),
     ]
     cap = GOLDEN_PREFIX + 11
-    assert [(i["name"], i["shape"]) for i in expert["inputs"]] == [
-        ("x", [1, 64, 2]),
-        ("t", [1, 1, 1]),
-        ("prefix_keys", [2, 1, 2, cap, 16]),
-        ("prefix_values", [2, 1, 2, cap, 16]),
-        ("prefix_mask", [1, cap]),
-        ("rope_cos", [1, 64, 16]),
-        ("rope_sin", [1, 64, 16]),
+    assert [(i["name"], i["shape"], i["dtype"]) for i in expert["inputs"]] == [
+        ("x", [1, 64, 2], "float32"),
+        ("t", [1, 1, 1], "float32"),
+        ("prefix_keys", [2, 1, 2, cap, 16], "float32"),
+        ("prefix_values", [2, 1, 2, cap, 16], "float32"),
+        ("prefix_visible", [1, cap], "bool"),
+        ("rope_cos", [1, 64, 16], "float32"),
+        ("rope_sin", [1, 64, 16], "float32"),
     ]
     assert expert["outputs"] == [{"name": "velocity", "shape": [1, 64, 2], "dtype": "float32"}]
     for sub in (vision, expert):
@@ -202,7 +189,7 @@ def test_export_manifest_contents(exported: tuple[Path, ox.ExportManifest]) -> N
     proto = onnx.load(str(out / vision["file"]), load_external_data=False)
     props = {p.key: p.value for p in proto.metadata_props}
     assert props["alpamayo_ros.model_fingerprint"] == "fixture-a"
-    assert {i.name for i in proto.graph.input} == {"pixel_values", "pos_index", "pos_weight", "rope_cos", "rope_sin"}
+    assert {i.name for i in proto.graph.input} == {"pixel_values", "pos_embeds", "rope_cos", "rope_sin"}
     assert proto.opset_import[0].version == ox.OPSET
 
 
@@ -233,7 +220,7 @@ def test_ensure_exports_reuses_valid_exports(exported: tuple[Path, ox.ExportMani
         raise AssertionError("valid exports were re-exported")
 
     again = ox.ensure_exports(DEPLOYMENT, out, "fixture-a", must_not_load, lines.append)
-    assert again.subnets[ox.EXPERT].onnx_sha256 == manifest.subnets[ox.EXPERT].onnx_sha256
+    assert again.graph(ox.EXPERT).onnx_sha256 == manifest.graph(ox.EXPERT).onnx_sha256
     assert lines == [f"using ONNX exports in {out}"]
 
 
@@ -247,6 +234,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # exports fp32 and bf16 graphs of the tiny preset through the CLI (~90 s on two cores)
 def test_cli_export_only_on_tiny_preset(tmp_path: Path) -> None:
     out = tmp_path / "engines"
     result = _cli("--model", "tiny", "--out", str(out), "--export-only", "--max-reasoning-tokens", "8")
@@ -257,6 +245,10 @@ def test_cli_export_only_on_tiny_preset(tmp_path: Path) -> None:
     assert body["model_fingerprint"] == "preset-tiny-seed0"
     assert body["deployment"]["prefix_capacity"] == 3006 + 8  # prompt of 16 images at 320x576 + reasoning budget
     assert (out / "vision.onnx").is_file() and (out / "expert_step.onnx").is_file()
+    # the default engine precision (bf16, strongly typed) needs bf16 graphs: exported beside the float32 ones, and
+    # checked through PyTorch (onnxruntime's CPU provider has no bfloat16 matmul), which the manifest records
+    assert body["subnets"]["expert_step.bf16"]["verified_with"] == "pytorch"
+    assert body["subnets"]["vision"]["verified_with"] == "onnxruntime-cpu"
     if _tensorrt_usable():
         return
     # without --export-only the exports are reused and the missing TensorRT is an error that says so
@@ -264,6 +256,13 @@ def test_cli_export_only_on_tiny_preset(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stdout + result.stderr
     assert f"using ONNX exports in {out}" in result.stdout
     assert "TensorRT engines need TensorRT" in result.stderr
+
+
+def test_cli_refuses_fp8_before_loading(tmp_path: Path) -> None:
+    result = _cli("--model", "tiny", "--out", str(tmp_path / "e"), "--precision-expert", "fp8")
+    assert result.returncode != 0
+    assert "fp8 is not offered for TensorRT yet" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "e").exists()
 
 
 def _tensorrt_usable() -> bool:

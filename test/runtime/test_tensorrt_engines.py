@@ -1,9 +1,11 @@
 """TensorRT engines from the ONNX exports: build, cache, validate, run. Only where tensorrt imports and a GPU exists.
 
-TensorRT is not installable on our development and CI machines, so these tests skip there (the cache-key and
-validation logic is covered everywhere by test_engine_cache.py, the exports by test_onnx_export.py).
-Tolerances against onnxruntime (float32): fp32 engines 1e-4 (TF32 is off in TensorRT unless asked for; kernel
-choice changes summation order), bf16 engines 3e-2 relative to the output scale (8 mantissa bits through the net).
+TensorRT does not import on our development and CI machines, so these tests skip there (the build plan is covered
+everywhere by test_tensorrt_build.py against stand-ins of the TensorRT 10 and 11 APIs, the cache-key and validation
+logic by test_engine_cache.py, the exports by test_onnx_export.py). Engines are strongly typed from the graph of
+their precision. Tolerances against onnxruntime on the float32 graph: fp32 engines 1e-4 (kernel choice changes
+summation order), fp16 engines 1e-2 and bf16 engines 6e-2 relative to the output scale (the export's own budgets
+for those graphs against float32 PyTorch, ``runtime.onnx.TOLERANCES``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ if not torch.cuda.is_available():
     pytest.skip("TensorRT tests need a CUDA GPU", allow_module_level=True)
 
 from alpamayo_ros.model.presets import build_preset  # noqa: E402
-from alpamayo_ros.runtime import onnx_export as ox  # noqa: E402
+from alpamayo_ros.runtime import onnx as ox  # noqa: E402
 from alpamayo_ros.runtime.accelerated import TensorRTRunner  # noqa: E402
 from alpamayo_ros.runtime.engine_cache import EngineCache  # noqa: E402
+from alpamayo_ros.runtime.tensorrt_build import plan_build  # noqa: E402
 from alpamayo_ros.runtime.tensorrt_engines import ensure_engine  # noqa: E402
 
 DEPLOYMENT = ox.Deployment(num_images=16, image_grid_thw=(1, 20, 36), prefix_capacity=3006 + 16, num_samples=2)
@@ -32,29 +35,30 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ox.ExportMa
     model = build_preset("tiny")
     out = tmp_path_factory.mktemp("trt")
     with torch.no_grad():
-        manifest = ox.export_all(model, DEPLOYMENT, out, model_fingerprint="tiny-test")
+        manifest = ox.export_all(model, DEPLOYMENT, out, model_fingerprint="tiny-test", precisions=("fp16", "bf16"))
     return out, manifest, model
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize(("precision", "rel_tol"), [("fp32", 1e-4), ("bf16", 3e-2)])
+@pytest.mark.parametrize(("precision", "rel_tol"), [("fp32", 1e-4), ("fp16", 1e-2), ("bf16", 6e-2)])
 @pytest.mark.parametrize("subnet", [ox.VISION, ox.EXPERT])
 def test_engine_matches_onnxruntime_and_is_cached(
     exports: tuple[Path, ox.ExportManifest, object], subnet: str, precision: str, rel_tol: float
 ) -> None:
     out, manifest, model = exports
-    sub = manifest.subnets[subnet]
+    plan = plan_build(tensorrt, precision)
+    sub = manifest.graph(subnet, plan.graph_precision)
     cache = EngineCache(out / "engines")
     lines: list[str] = []
-    kwargs = {"subnet": subnet, "onnx_path": out / sub.file, "precision": precision, "inputs": sub.inputs}
+    kwargs = {"subnet": subnet, "onnx_path": out / sub.file, "plan": plan, "inputs": sub.inputs}
     path = ensure_engine(cache, outputs=sub.outputs, log=lines.append, **kwargs)  # type: ignore[arg-type]
-    assert any("building TensorRT engine" in line for line in lines)
+    assert any("building TensorRT" in line and f"({precision}, strong typing)" in line for line in lines)
     lines.clear()
     again = ensure_engine(cache, outputs=sub.outputs, log=lines.append, **kwargs)  # type: ignore[arg-type]
     assert again == path and lines == [f"{subnet}: using cached engine {path.name}"]
 
     inputs = ox.example_inputs(model, DEPLOYMENT, subnet)  # type: ignore[arg-type]
-    session = ox.ort_session(out / sub.file)
+    session = ox.ort_session(out / manifest.graph(subnet).file)
     names = [o.name for o in sub.outputs]
     want = session.run(names, {k: v.numpy() for k, v in inputs.items()})
     got = TensorRTRunner(path, cache, path.with_suffix(".json"))({k: v.cuda() for k, v in inputs.items()})
@@ -67,9 +71,10 @@ def test_engine_matches_onnxruntime_and_is_cached(
 @pytest.mark.gpu
 def test_tampered_engine_is_rebuilt_with_a_reason(exports: tuple[Path, ox.ExportManifest, object]) -> None:
     out, manifest, _ = exports
-    sub = manifest.subnets[ox.EXPERT]
+    sub = manifest.graph(ox.EXPERT)
     cache = EngineCache(out / "engines-tamper")
-    kwargs = {"subnet": ox.EXPERT, "onnx_path": out / sub.file, "precision": "fp32", "inputs": sub.inputs}
+    plan = plan_build(tensorrt, "fp32")
+    kwargs = {"subnet": ox.EXPERT, "onnx_path": out / sub.file, "plan": plan, "inputs": sub.inputs}
     path = ensure_engine(cache, outputs=sub.outputs, log=lambda _: None, **kwargs)  # type: ignore[arg-type]
     with path.open("ab") as handle:
         handle.write(b"\0")

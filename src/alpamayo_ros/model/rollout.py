@@ -55,6 +55,18 @@ class RolloutResult:
     expert_steps: list[ExpertStep] = field(default_factory=list)
 
 
+@dataclass
+class Intermediates:
+    """What ``keep_intermediates`` keeps of one rollout (the parity tests compare them stage by stage)."""
+
+    position_ids: torch.Tensor
+    rope_deltas: torch.Tensor
+    vision: VisionOutput
+    prefill_logits: torch.Tensor | None
+    expert_context: ExpertContext | None = None
+    expert_steps: list[ExpertStep] = field(default_factory=list)
+
+
 def replace_after_marker(sequences: torch.Tensor, marker: int, pad: int) -> torch.Tensor:
     """Tokens after the first ``marker`` of each row become ``pad`` (official replace_padding_after_eos)."""
     length = sequences.shape[1]
@@ -114,6 +126,42 @@ def actions_to_waypoints(
     return xyz, rot
 
 
+def finish_rollout(
+    model: AlpamayoR1,
+    inputs: RolloutInputs,
+    tokens: DecodeTokens,
+    clock: StageClock,
+    *,
+    action: torch.Tensor,
+    reasoning: ReasoningResult,
+    sequences: torch.Tensor,
+    fused: torch.Tensor,
+    num_samples: int,
+    kept: Intermediates | None,
+) -> RolloutResult:
+    """Sampled actions -> waypoints (the end of the ``action`` stage), then the result of one rollout (eager and
+    fast paths alike): (B*N) rows reshaped to (B, N), sequences padded after the marker."""
+    xyz, rot = actions_to_waypoints(model, inputs, action, num_samples)
+    clock.lap("action")
+    batch = int(fused.shape[0])
+    return RolloutResult(
+        pred_xyz=xyz.reshape(batch, num_samples, *xyz.shape[1:]),
+        pred_rot=rot.reshape(batch, num_samples, *rot.shape[1:]),
+        sampled_action=action,
+        reasoning=reasoning,
+        sequences=replace_after_marker(sequences, tokens.future_start, tokens.pad),
+        prompt_len=int(fused.shape[1]),
+        timings_ms=clock.ms,
+        fused_input_ids=fused if kept is not None else None,
+        position_ids=kept.position_ids if kept is not None else None,
+        rope_deltas=kept.rope_deltas if kept is not None else None,
+        vision=kept.vision if kept is not None else None,
+        prefill_logits=kept.prefill_logits if kept is not None else None,
+        expert_context=kept.expert_context if kept is not None else None,
+        expert_steps=kept.expert_steps if kept is not None else [],
+    )
+
+
 @torch.inference_mode()
 def run_rollout(
     model: AlpamayoR1,
@@ -170,23 +218,6 @@ def run_rollout(
 
     num_steps = settings.flow_steps or cfg.diffusion.num_inference_steps
     action = euler_sample(velocity, noise.to(device, torch.float32), num_steps)
-    xyz, rot = actions_to_waypoints(model, inputs, action, n)
-    clock.lap("action")
-
-    batch = fused.shape[0]
-    return RolloutResult(
-        pred_xyz=xyz.reshape(batch, n, *xyz.shape[1:]),
-        pred_rot=rot.reshape(batch, n, *rot.shape[1:]),
-        sampled_action=action,
-        reasoning=reasoning,
-        sequences=replace_after_marker(sequences, tokens.future_start, tokens.pad),
-        prompt_len=int(fused.shape[1]),
-        timings_ms=clock.ms,
-        fused_input_ids=fused if keep_intermediates else None,
-        position_ids=position_ids if keep_intermediates else None,
-        rope_deltas=rope_deltas if keep_intermediates else None,
-        vision=vision if keep_intermediates else None,
-        prefill_logits=prefill_logits,
-        expert_context=ctx if keep_intermediates else None,
-        expert_steps=steps,
-    )
+    kept = Intermediates(position_ids, rope_deltas, vision, prefill_logits, ctx, steps) if keep_intermediates else None
+    return finish_rollout(model, inputs, tokens, clock, action=action, reasoning=reasoning, sequences=sequences,
+                          fused=fused, num_samples=n, kept=kept)  # fmt: skip

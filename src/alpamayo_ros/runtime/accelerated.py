@@ -2,50 +2,28 @@
 
 ``load_accelerated_model(spec)`` builds the torch backend's DrivingModel (same preprocessing, prompt, sampling,
 reasoning decode, flow-matching loop and action space, so outputs and timings have the same meaning and the node
-behaves the same) and replaces two of its stages with runners over the exports of ``onnx_export``:
+behaves the same) and replaces two of its stages with runners over the exports of ``runtime/onnx``:
 
 * vision: ``(pixel_values + per-deployment position/rotary tables) -> (image_embeds, deepstack)``;
-* expert step: once per inference the VLM's KV cache is copied into a static-capacity prefix buffer with an additive
-  mask and the action tokens' rotary tables; then the same graph runs for each of the Euler steps.
+* expert step: once per inference the VLM's KV cache is copied into a static-capacity prefix buffer with a bool
+  visibility mask and the action tokens' rotary tables; then the same graph runs for each of the Euler steps.
 
 onnxruntime uses its CUDA execution provider when the model is on a GPU and the installed onnxruntime has it
 (I/O bound to torch CUDA memory), else the CPU provider (tensors are copied to the host). TensorRT engines are built
-or reused through ``tensorrt_engines.ensure_engine`` (cache under ``<engine_dir>/engines``) and run by
-``EngineRunner``; that path runs only where ``tensorrt`` imports and a GPU exists (it is not installable on our
-machines, so it is untested here). Missing or stale exports are re-exported (with a log line saying why) from a
-float32 CPU copy of the model; ``alpamayo-ros build-engines`` does the same ahead of time.
+or reused through ``tensorrt_engines.ensure_engines`` (cache under ``<engine_dir>/engines``; precision and network
+typing as ``build-engines`` chose them) and run by ``EngineRunner``; that path runs only where ``tensorrt`` imports
+and a GPU exists (not on our machines, so no engine is built or run here). Missing or stale exports are
+re-exported (with a log line saying why) from a float32 CPU copy of the model; ``alpamayo-ros build-engines`` does
+the same ahead of time.
 
-Prefill and reasoning decode stay in PyTorch, on whatever path the torch backend runs (today the model's eager
-DynamicCache stages); the chosen design for them is a static KV cache + CUDA graphs, decided from measurements.
-``scripts/bench_latency.py`` on an NVIDIA H200 (2026-11-26; torch 2.11+cu130, transformers 4.57.1; full-size
-architecture, random bf16 weights, prompt 3006 tokens, 40 forced reasoning tokens, 10 flow steps, 1 sample;
-measured copy bandwidth 4.20 TB/s, bf16 matmul 784 TFLOP/s), p50 of 50 runs:
-
-    stage              roofline   torch eager   torch static KV + CUDA graphs (bench probe)
-    vision             14.6 ms    67.5 ms       41.6 ms
-    prefill            56.7 ms    98.9 ms       100.5 ms (eager prefill)
-    decode / token     3.71 ms    28.2 ms       10.4 ms
-    action (10 steps)  11.9 ms    296.7 ms      116.9 ms
-    end to end         232 ms     1592 ms       674 ms
-
-The decode roofline is 15.6 GB per token (decoder layers, final norm, lm_head and the KV cache) over the copy
-bandwidth. The profile of the graphed step: the weight GEMVs already stream at 3.5 TB/s (84% of the copy rate),
-lm_head 0.40 ms, sampling 0.15 ms; the remaining gap (10.4 vs 3.7 ms) is ~2,500 unfused kernel launches per token
-(norms, rotary, casts, split-K reductions) and the attention kernel choice. Closing it is kernel fusion, which
-TensorRT does and torch.compile/inductor also does (and FP8 weight-only GEMV goes below the bf16 bound in either).
-An ONNX decoder with an explicit KV cache as graph I/O would also copy the growing cache in and out every token
-(~0.45 GB at this length) unless TensorRT-LLM-style attention plugins are used, which plain ONNX does not give, and
-TensorRT cannot be installed on any machine we have, so that path could be neither validated nor measured here.
-The measurement that would reverse this: a TensorRT decoder engine's ms/token on the target GPU beating the fused,
-graphed PyTorch step by more than ~1.3x. The vision encoder and the expert step, where TensorRT's fused attention
-matters most (the probe's expert runs at 9.8x its roofline: K/V concatenation and unfused attention), go through
-the exports below.
+Prefill and reasoning decode stay in PyTorch, on whatever path the torch backend runs (the eager DynamicCache stages,
+or ``model.fast`` with ``model.fast_path``): the measurements behind that choice are in
+``docs/benchmarks/decode_design_h200_2026-11-26.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -58,7 +36,7 @@ from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.types import DrivingModel, ModelInfo, ModelInput, Prediction
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1, ExpertContext, ExpertStep, VisionOutput
 from alpamayo_ros.model.processor import prompt_ids, target_size
-from alpamayo_ros.runtime import onnx_export as ox
+from alpamayo_ros.runtime import onnx as ox
 from alpamayo_ros.runtime.engine_cache import EngineCache
 from alpamayo_ros.runtime.torch_backend import AlpamayoDrivingModel, load_torch_model
 
@@ -66,8 +44,6 @@ LOG = logging.getLogger(__name__)
 Log = Callable[[str], None]
 
 DEFAULT_CAMERA_HW = (1080, 1920)  # the rig's raw frames; any 16:9 size gives the same 320x576 grid
-PRECISIONS_FILE = "tensorrt_precisions.json"  # written by build-engines: {"vision": "bf16", "expert_step": "bf16"}
-DEFAULT_PRECISIONS = {ox.VISION: "bf16", ox.EXPERT: "bf16"}
 
 
 class SubnetRunner(Protocol):
@@ -149,6 +125,12 @@ class OrtRunner:
         providers: list[Any] = ["CPUExecutionProvider"]
         if self.on_cuda:
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+        unsupported = sorted({s.dtype for s in (*export.inputs, *export.outputs)} - _NUMPY_DTYPES.keys())
+        if unsupported:
+            raise ValueError(
+                f"{export.name}: the onnxruntime runner cannot bind {', '.join(unsupported)} tensors (no numpy type); "
+                "run the fp32 or fp16 graph"
+            )
         self.session = ox.ort_session(path, providers, threads=threads)
         self._np_types = {s.name: _NUMPY_DTYPES[s.dtype] for s in (*export.inputs, *export.outputs)}
 
@@ -182,6 +164,11 @@ class OrtRunner:
         torch.cuda.current_stream(self.device).synchronize()  # inputs written by torch before ORT's stream reads
         self.session.run_with_iobinding(binding)
         return results
+
+
+def ort_runner(out_dir: Path, export: ox.SubnetExport, device: torch.device, log: Log, threads: int = 0) -> OrtRunner:
+    """An onnxruntime runner over one exported graph of ``out_dir`` (any precision: inputs are cast to its types)."""
+    return OrtRunner(out_dir / export.file, export, device, log, threads=threads)
 
 
 class TensorRTRunner:
@@ -238,7 +225,7 @@ class AcceleratedStages:
         rows = int(hidden.shape[0])
         if rows != self.deployment.num_samples:
             raise ValueError(f"the expert export is for {self.deployment.num_samples} sample rows, got {rows}")
-        keys, values, mask = ox.prefix_buffers(
+        keys, values, visible = ox.prefix_buffers(
             [layer.keys for layer in layers],
             [layer.values for layer in layers],
             hidden,
@@ -249,7 +236,7 @@ class AcceleratedStages:
         self._prefix = {
             "prefix_keys": keys,
             "prefix_values": values,
-            "prefix_mask": mask,
+            "prefix_visible": visible,
             "rope_cos": cos,
             "rope_sin": sin,
         }
@@ -322,27 +309,17 @@ def _load_cpu_float32(spec: ModelSpec, driving: AlpamayoDrivingModel) -> Callabl
 
 
 def tensorrt_runners(out_dir: Path, manifest: ox.ExportManifest, log: Log) -> tuple[SubnetRunner, SubnetRunner]:
-    from alpamayo_ros.runtime.tensorrt_engines import ensure_engine
+    from alpamayo_ros.runtime.tensorrt_build import EngineChoice
+    from alpamayo_ros.runtime.tensorrt_engines import ensure_engines
 
+    choice = EngineChoice.read(out_dir)
+    engines = ensure_engines(out_dir, manifest, choice.precisions, choice.typing, log)
     cache = EngineCache(out_dir / "engines")
-    precisions = dict(DEFAULT_PRECISIONS)
-    chosen = out_dir / PRECISIONS_FILE
-    if chosen.is_file():
-        precisions.update(json.loads(chosen.read_text()))
-    runners: list[SubnetRunner] = []
-    for name in (ox.VISION, ox.EXPERT):
-        sub = manifest.subnets[name]
-        path = ensure_engine(
-            cache,
-            subnet=name,
-            onnx_path=out_dir / sub.file,
-            precision=precisions[name],
-            inputs=sub.inputs,
-            outputs=sub.outputs,
-            log=log,
-        )
-        runners.append(TensorRTRunner(path, cache, path.with_suffix(".json")))
-    return runners[0], runners[1]
+    vision, expert = (engines[name] for name in (ox.VISION, ox.EXPERT))
+    return (
+        TensorRTRunner(vision, cache, vision.with_suffix(".json")),
+        TensorRTRunner(expert, cache, expert.with_suffix(".json")),
+    )
 
 
 def require_tensorrt() -> None:
@@ -375,15 +352,18 @@ def load_accelerated_model(spec: ModelSpec, log: Log = LOG.info) -> DrivingModel
     assert model is not None
     out_dir = default_engine_dir(spec, driving.info)
     deployment = choose_deployment(deployment_for(driving), out_dir)
-    manifest = ox.ensure_exports(deployment, out_dir, driving.info.version, _load_cpu_float32(spec, driving), log)
+    precisions: tuple[str, ...] = ()
+    if spec.backend == "tensorrt":
+        from alpamayo_ros.runtime.tensorrt_build import EngineChoice
+
+        precisions = EngineChoice.read(out_dir).graph_precisions()
+    manifest = ox.ensure_exports(
+        deployment, out_dir, driving.info.version, _load_cpu_float32(spec, driving), log, precisions=precisions
+    )
     if spec.backend == "onnxruntime":
         threads = spec.cpu_threads  # the torch side got the same via load_torch_model (CPU device)
-        vision: SubnetRunner = OrtRunner(
-            out_dir / manifest.subnets[ox.VISION].file, manifest.subnets[ox.VISION], model.device, log, threads=threads
-        )
-        expert: SubnetRunner = OrtRunner(
-            out_dir / manifest.subnets[ox.EXPERT].file, manifest.subnets[ox.EXPERT], model.device, log, threads=threads
-        )
+        vision: SubnetRunner = ort_runner(out_dir, manifest.graph(ox.VISION), model.device, log, threads)
+        expert: SubnetRunner = ort_runner(out_dir, manifest.graph(ox.EXPERT), model.device, log, threads)
         if threads:
             log(f"onnxruntime sessions with {threads} intra-op thread(s)")
     else:

@@ -5,33 +5,45 @@ valid engines in the cache and starts without building). Steps:
 
 1. load the model in float32 on the CPU (exports are traced there; weights are the checkpoint's),
 2. export the vision encoder and the expert step for the deployment's static shapes (images x grid, prefix
-   capacity = prompt + reasoning budget, samples) and check each against PyTorch with onnxruntime (CPU),
-3. with TensorRT and a GPU: build (or reuse, after hash and I/O validation) one engine per graph at the requested
-   precision, under ``<out>/engines``; without TensorRT: say so and exit 3, because no engine was built
-   (``--export-only`` asks for the exports alone and exits 0).
+   capacity = prompt + reasoning budget, samples) in float32 and, for strongly typed engines, in the requested
+   precision (``runtime/onnx/precision.py``), and check each against PyTorch float32 with onnxruntime (CPU),
+3. with TensorRT and a GPU: build (or reuse, after hash and I/O validation) one engine per graph, under
+   ``<out>/engines``, typed as ``tensorrt_build.plan_build`` decides for the installed TensorRT line (10.12+ or 11:
+   strongly typed from the reduced-precision graph; ``--typing weak`` on 10.x: the float32 graph plus the legacy
+   precision flag); without TensorRT: say so and exit 3, because no engine was built (``--export-only`` asks for
+   the exports alone and exits 0).
 
-fp8 for the expert sets TensorRT's FP8 flag, but the exported graph has no Q/DQ nodes, so TensorRT keeps the
-layers in bf16: real FP8 needs a quantized (ModelOpt-style) export, which this command does not produce yet.
+fp8 is refused with a message: it needs a Q/DQ-quantized export, which this command does not produce yet.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 
 EXIT_NO_TENSORRT = 3
+EXIT_UNSUPPORTED = 2
+PRECISION_CHOICES = ("fp32", "fp16", "bf16", "fp8")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="tiny", help="checkpoint directory or preset name (tiny)")
     parser.add_argument("--tokenizer", default="", help="base VLM tokenizer/processor directory ('' = built offline)")
     parser.add_argument("--out", required=True, type=Path, help="output directory (ONNX + manifest; engines/ below)")
-    parser.add_argument("--precision-vision", default="bf16", choices=("fp32", "fp16", "bf16"))
-    parser.add_argument("--precision-expert", default="bf16", choices=("fp32", "fp16", "bf16", "fp8"))
+    parser.add_argument(
+        "--precision", choices=PRECISION_CHOICES, help="engine precision of both graphs (default bf16; fp8: refused)"
+    )
+    parser.add_argument("--precision-vision", choices=PRECISION_CHOICES, help="vision precision (over --precision)")
+    parser.add_argument("--precision-expert", choices=PRECISION_CHOICES, help="expert precision (over --precision)")
+    parser.add_argument(
+        "--typing",
+        default="strong",
+        choices=("strong", "weak"),
+        help="TensorRT network typing: strong (10.12+ and 11; precision in the graph) or weak (legacy, 10.x only)",
+    )
     parser.add_argument("--export-only", action="store_true", help="export and verify ONNX; do not build engines")
     parser.add_argument("--camera-size", default="1080x1920", help="raw camera frame size HxW (sets the image grid)")
     parser.add_argument("--max-reasoning-tokens", type=int, default=128, help="reasoning budget (prefix capacity)")
@@ -48,13 +60,25 @@ def _camera_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _precisions(args: argparse.Namespace) -> dict[str, str]:
+    """Engine precision per sub-network; fp8 is refused before anything is loaded."""
+    from alpamayo_ros.runtime import onnx as ox
+
+    both = args.precision or "bf16"
+    chosen = {ox.VISION: args.precision_vision or both, ox.EXPERT: args.precision_expert or both}
+    if "fp8" in chosen.values():
+        raise SystemExit(f"build-engines: {ox.FP8_NOT_OFFERED}")
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
 
     from alpamayo_ros.core.model_spec import ModelSpec
-    from alpamayo_ros.runtime import onnx_export as ox
-    from alpamayo_ros.runtime.accelerated import PRECISIONS_FILE, deployment_for
+    from alpamayo_ros.runtime import onnx as ox
+    from alpamayo_ros.runtime.accelerated import deployment_for
+    from alpamayo_ros.runtime.tensorrt_build import EngineChoice
     from alpamayo_ros.runtime.torch_backend import load_torch_model
 
     def say(message: str) -> None:
@@ -62,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     out: Path = args.out.expanduser()
+    choice = EngineChoice(_precisions(args), args.typing)
     spec = ModelSpec(
         backend="torch",
         model_path=args.model,
@@ -81,44 +106,40 @@ def run(args: argparse.Namespace) -> int:
         f"deployment: {deployment.num_images} images of grid {deployment.image_grid_thw}, prefix capacity "
         f"{deployment.prefix_capacity}, {deployment.num_samples} sample(s); model {driving.info.version}"
     )
+    graphs = choice.graph_precisions()
     with torch.inference_mode(False), torch.no_grad():
         if args.force:
-            manifest = ox.export_all(model, deployment, out, model_fingerprint=driving.info.version, log=say)
+            manifest = ox.export_all(
+                model, deployment, out, model_fingerprint=driving.info.version, precisions=graphs, log=say
+            )
         else:
-            manifest = ox.ensure_exports(deployment, out, driving.info.version, lambda: model, say)
+            manifest = ox.ensure_exports(deployment, out, driving.info.version, lambda: model, say, precisions=graphs)
     for name, sub in manifest.subnets.items():
         errors = ", ".join(f"{k} {v:.1e}" for k, v in sub.max_abs_error.items())
-        say(f"{name}: {sub.file} sha256 {sub.onnx_sha256[:12]}; onnxruntime vs PyTorch max |err|: {errors or 'n/a'}")
-    precisions = {ox.VISION: args.precision_vision, ox.EXPERT: args.precision_expert}
-    (out / PRECISIONS_FILE).write_text(json.dumps(precisions, indent=2) + "\n")
+        say(
+            f"{name}: {sub.file} sha256 {sub.onnx_sha256[:12]}; vs float32 PyTorch ({sub.verified_with or 'n/a'}) "
+            f"max |err|: {errors or 'n/a'}"
+        )
+    choice.write(out)
     if args.export_only:
         say(f"export only: ONNX and {ox.EXPORT_MANIFEST} in {out} ({time.monotonic() - started:.0f} s)")
         return 0
 
-    from alpamayo_ros.runtime.engine_cache import EngineCache
-    from alpamayo_ros.runtime.tensorrt_engines import TensorRTUnavailableError, ensure_engine
+    from alpamayo_ros.runtime.accelerated import require_tensorrt
+    from alpamayo_ros.runtime.tensorrt_build import TensorRTVersionError
+    from alpamayo_ros.runtime.tensorrt_engines import TensorRTUnavailableError, ensure_engines
 
     try:
-        from alpamayo_ros.runtime.accelerated import require_tensorrt
-
         require_tensorrt()
     except TensorRTUnavailableError as exc:
         say(f"no engines built: {exc}")
         say(f"the verified ONNX exports are in {out}; run this command again where TensorRT >= 10 and a GPU exist")
         print(f"build-engines: TensorRT engines need TensorRT; exported ONNX only ({exc})", file=sys.stderr)
         return EXIT_NO_TENSORRT
-    if args.precision_expert == "fp8":
-        say("expert fp8: the export has no Q/DQ nodes, so TensorRT will keep its layers in bf16 (see --help)")
-    cache = EngineCache(out / "engines")
-    for name, sub in manifest.subnets.items():
-        ensure_engine(
-            cache,
-            subnet=name,
-            onnx_path=out / sub.file,
-            precision=precisions[name],
-            inputs=sub.inputs,
-            outputs=sub.outputs,
-            log=say,
-        )
-    say(f"engines ready in {cache.root} ({time.monotonic() - started:.0f} s); exiting (build-only)")
+    try:
+        engines = ensure_engines(out, manifest, choice.precisions, choice.typing, say)
+    except TensorRTVersionError as exc:
+        print(f"build-engines: {exc}", file=sys.stderr)
+        return EXIT_UNSUPPORTED
+    say(f"engines ready ({', '.join(p.name for p in engines.values())}) in {time.monotonic() - started:.0f} s")
     return 0

@@ -1,10 +1,10 @@
 """TensorRT engine cache: keys, manifests and validation. Pure Python (no tensorrt import), unit-tested anywhere.
 
-An engine is only valid for the exact ONNX graph, TensorRT version, GPU architecture, precision and input
-shapes it was built for. Each of those goes into the key; a cached engine is reused only if its manifest
-matches the key, its file hash matches the one recorded at build time (a truncated or swapped file is never
-deserialized), and its I/O tensors match what the runtime expects. Every rejection says why, so the caller can
-log "rebuilding because ..." — engines are never rebuilt silently.
+An engine is only valid for the exact ONNX graph, TensorRT version, GPU architecture, precision (the engine's and
+the parsed graph's), network typing and input shapes it was built for. Each of those goes into the key; a cached
+engine is reused only if its manifest matches the key, its file hash matches the one recorded at build time (a
+truncated or swapped file is never deserialized), and its I/O tensors match what the runtime expects. Every
+rejection says why, so the caller can log "rebuilding because ..." — engines are never rebuilt silently.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "fp8")
-MANIFEST_VERSION = 1
+TYPINGS: tuple[str, ...] = ("strong", "weak")
+MANIFEST_VERSION = 2
 
 
 class EngineCacheError(RuntimeError):
@@ -47,11 +48,16 @@ class EngineKey:
     tensorrt_version: str
     compute_capability: str  # e.g. "9.0" (H100/H200)
     precision: str  # one of PRECISIONS
+    graph_precision: str  # the parsed ONNX graph's precision (= precision when strongly typed, fp32 when weak)
+    typing: str  # strong | weak (TensorRT network typing)
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...]  # sorted by name
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        for field_name, value in (("precision", self.precision), ("graph_precision", self.graph_precision)):
+            if value not in PRECISIONS:
+                raise ValueError(f"{field_name} {value!r} is not one of {', '.join(PRECISIONS)}")
+        if self.typing not in TYPINGS:
+            raise ValueError(f"typing {self.typing!r} is not one of {', '.join(TYPINGS)}")
         if self.precision == "fp8" and _capability_tuple(self.compute_capability) < (8, 9):
             raise ValueError(f"fp8 needs compute capability >= 8.9 (Ada/Hopper), got {self.compute_capability}")
 
@@ -197,6 +203,8 @@ class EngineCache:
                 tensorrt_version=k["tensorrt_version"],
                 compute_capability=k["compute_capability"],
                 precision=k["precision"],
+                graph_precision=k["graph_precision"],
+                typing=k["typing"],
                 input_shapes=tuple((str(n), tuple(int(v) for v in s)) for n, s in k["input_shapes"]),
             )
             return Manifest(

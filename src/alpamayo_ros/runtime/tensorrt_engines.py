@@ -1,8 +1,9 @@
-"""Build, cache and run TensorRT engines from the ONNX exports (imports tensorrt; only where it is installed).
+"""Build, cache and run TensorRT engines from the ONNX exports (imports tensorrt lazily, only where it is installed).
 
-TensorRT cannot be installed on our development or CI machines (its PyPI package redirects to NVIDIA's index),
-so this module is exercised by tests only where `tensorrt` imports and a GPU exists; the cache-key and
-validation logic it relies on lives in engine_cache.py and is tested everywhere.
+TensorRT does not import on our development machines (the ``tensorrt`` wheels there are stubs), so engine builds
+and runs are exercised only where `tensorrt` imports and a GPU exists. What decides the build (typing, flags per
+TensorRT line) is ``tensorrt_build.plan_build``, and the calls made here are tested against stand-in modules of the
+TensorRT 10 and 11 Python APIs; the cache-key and validation logic lives in engine_cache.py and is tested everywhere.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from alpamayo_ros.runtime.engine_cache import (
     io_mismatches,
     sha256_file,
 )
+from alpamayo_ros.runtime.onnx.export import ExportManifest
+from alpamayo_ros.runtime.tensorrt_build import BuildPlan, plan_build
 
 if TYPE_CHECKING:
     import torch
@@ -87,25 +90,32 @@ def _make_progress_monitor(trt: Any, log: Log) -> Any:
     return _Monitor()
 
 
-def build_serialized_engine(onnx_path: Path, precision: str, log: Log, workspace_gib: float = 8.0) -> bytes:
-    """Parse an ONNX file and build a serialized engine at the given precision (fp32/fp16/bf16/fp8)."""
-    trt = _trt()
+def build_serialized_engine(
+    onnx_path: Path, plan: BuildPlan, log: Log, workspace_gib: float = 8.0, trt: Any = None
+) -> bytes:
+    """Parse an ONNX file (exported in ``plan.graph_precision``) and build a serialized engine as ``plan`` says.
+
+    ``trt``: the tensorrt module (default: imported here; tests pass stand-ins).
+    """
+    trt = trt if trt is not None else _trt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    network = builder.create_network(plan.network_flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    flags = {"fp16": ["FP16"], "bf16": ["BF16"], "fp8": ["FP8", "BF16"], "fp32": []}[precision]
-    for flag in flags:
+    for flag in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
     config.progress_monitor = _make_progress_monitor(trt, log)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} at {precision}")
+        raise RuntimeError(
+            f"TensorRT {plan.tensorrt_version} failed to build an engine from {onnx_path} "
+            f"({plan.precision}, {plan.typing} typing)"
+        )
     return bytes(serialized)
 
 
@@ -123,20 +133,21 @@ def engine_io(engine: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ..
     return tuple(inputs), tuple(outputs)
 
 
-def current_key(subnet: str, onnx_path: Path, precision: str, inputs: Sequence[TensorSpec]) -> EngineKey:
-    """The cache key for this machine (TensorRT version and GPU capability read live)."""
+def current_key(subnet: str, onnx_path: Path, plan: BuildPlan, inputs: Sequence[TensorSpec]) -> EngineKey:
+    """The cache key for this machine (GPU capability read live; TensorRT version from the plan)."""
     import torch
 
-    trt = _trt()
     if not torch.cuda.is_available():
         raise TensorRTUnavailableError("the tensorrt backend needs a CUDA GPU; torch sees none")
     major, minor = torch.cuda.get_device_capability()
     return EngineKey(
         subnet=subnet,
         onnx_sha256=sha256_file(onnx_path),
-        tensorrt_version=str(trt.__version__),
+        tensorrt_version=plan.tensorrt_version,
         compute_capability=f"{major}.{minor}",
-        precision=precision,
+        precision=plan.precision,
+        graph_precision=plan.graph_precision,
+        typing=plan.typing,
         input_shapes=tuple(sorted((s.name, s.shape) for s in inputs)),
     )
 
@@ -146,20 +157,21 @@ def ensure_engine(
     *,
     subnet: str,
     onnx_path: Path,
-    precision: str,
+    plan: BuildPlan,
     inputs: Sequence[TensorSpec],
     outputs: Sequence[TensorSpec],
     log: Log,
 ) -> Path:
-    """A valid engine for this ONNX/precision/GPU: from the cache, or built now with a log line saying why."""
-    key = current_key(subnet, onnx_path, precision, inputs)
+    """A valid engine for this ONNX/plan/GPU: from the cache, or built now with a log line saying why."""
+    key = current_key(subnet, onnx_path, plan, inputs)
     path, reason = cache.lookup(key, inputs, outputs)
     if path is not None:
         log(f"{subnet}: using cached engine {path.name}")
         return path
-    log(f"{subnet}: building TensorRT engine ({precision}) because {reason}")
+    log(f"{subnet}: building TensorRT {plan.tensorrt_version} engine ({plan.precision}, {plan.typing} typing) "
+        f"because {reason}")  # fmt: skip
     started = time.monotonic()
-    data = build_serialized_engine(onnx_path, precision, log)
+    data = build_serialized_engine(onnx_path, plan, log)
     elapsed = time.monotonic() - started
     engine = deserialize(data)
     built_inputs, built_outputs = engine_io(engine)
@@ -176,6 +188,29 @@ def ensure_engine(
     path = cache.store(manifest, data)
     log(f"{subnet}: built {path.name} in {elapsed:.0f} s ({len(data) / 2**20:.0f} MiB)")
     return path
+
+
+def ensure_engines(
+    out_dir: Path, manifest: ExportManifest, precisions: dict[str, str], typing: str, log: Log
+) -> dict[str, Path]:
+    """One valid engine per sub-network (``precisions`` by subnet) under ``<out_dir>/engines``, each from the graph
+    its plan names (the graph of that precision when strongly typed, the float32 graph when weak).
+
+    Raises:
+        TensorRTVersionError: the installed TensorRT cannot build a requested precision / typing;
+        ExportError: the manifest lacks the graph a plan needs.
+    """
+    trt = _trt()
+    cache = EngineCache(out_dir / "engines")
+    engines: dict[str, Path] = {}
+    for subnet, precision in precisions.items():
+        plan = plan_build(trt, precision, typing)
+        graph = manifest.graph(subnet, plan.graph_precision)
+        engines[subnet] = ensure_engine(
+            cache, subnet=subnet, onnx_path=out_dir / graph.file, plan=plan, inputs=graph.inputs,
+            outputs=graph.outputs, log=log,
+        )  # fmt: skip
+    return engines
 
 
 def deserialize(data: bytes) -> Any:

@@ -7,6 +7,6 @@ the CPU (the parity tests) and is captured as a CUDA graph on a GPU by the thin 
 
 from __future__ import annotations
 
-from alpamayo_ros.model.fast.fast_rollout import FastOptions, FastRollout, run_fast_rollout
+from alpamayo_ros.model.fast.fast_rollout import FastOptions, FastRollout
 
-__all__ = ["FastOptions", "FastRollout", "run_fast_rollout"]
+__all__ = ["FastOptions", "FastRollout"]

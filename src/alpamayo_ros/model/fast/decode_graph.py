@@ -14,10 +14,16 @@ from __future__ import annotations
 import torch
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
-from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, decoder_layer, rms_norm, rope_tables
+from alpamayo_ros.model.fast.static_cache import (
+    GroupedAttention,
+    LayerLinears,
+    StaticKV,
+    decoder_layer,
+    grouped_attention,
+    rms_norm,
+    rope_tables,
+)
 from alpamayo_ros.model.generation import DecodeTokens, ReasoningResult, SamplingConfig, warp_scores
-
-LmHead = torch.nn.Module
 
 
 class StaticDecoder:
@@ -33,10 +39,9 @@ class StaticDecoder:
         sampling: SamplingConfig,
         tokens: DecodeTokens,
         banned: tuple[int, ...] = (),
-        lm_head: torch.nn.Module | None = None,
-        attention: str = "matmul",
+        attend: GroupedAttention = grouped_attention,
     ) -> None:
-        self.model, self.kv, self.linears, self.attention = model, kv, linears, attention
+        self.model, self.kv, self.linears, self.attend = model, kv, linears, attend
         self.prompt_len, self.sampling, self.ids = prompt_len, sampling, tokens
         self.max_new = sampling.max_new_tokens
         if prompt_len + self.max_new > kv.capacity:
@@ -45,7 +50,7 @@ class StaticDecoder:
         cfg = lm.config
         self.heads, self.kv_heads = int(cfg.num_attention_heads), int(cfg.num_key_value_heads)
         self.head_dim = int(getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads))
-        self.lm_head = lm_head if lm_head is not None else model.vlm.lm_head
+        self.lm_head = model.vlm.lm_head
         device, rows = model.device, kv.rows
         vocab = int(model.vlm.lm_head.weight.shape[0])
         self.tokens_buf = torch.zeros(rows, self.max_new, dtype=torch.long, device=device)
@@ -121,9 +126,8 @@ class StaticDecoder:
         view = slice(0, self.kv.capacity)
         for i, layer in enumerate(lm.layers):
             h = decoder_layer(
-                layer, self.linears[i], h, cos=cos, sin=sin, kv=self.kv, index=i, write=write, mask=mask,
-                heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim, keys_view=view,
-                attention=self.attention,
+                layer, self.linears[i], h, cos=cos, sin=sin, store=self.kv.store(i, write, view), mask=mask,
+                heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim, attend=self.attend,
             )  # fmt: skip
         logits = self.lm_head(rms_norm(h, lm.norm)[:, -1])
         self.step.add_(1)

@@ -12,19 +12,24 @@ from __future__ import annotations
 import torch
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
-from alpamayo_ros.model.fast.static_cache import LayerLinears, StaticKV, decoder_layer, rms_norm, rope_tables
+from alpamayo_ros.model.fast import static_cache as sc
 
 
 class StaticFlow:
     """Static buffers (x, cos/sin, mask, flow times) and the whole Euler loop for a fixed (rows, capacity, steps)."""
 
     def __init__(
-        self, model: AlpamayoR1, kv: StaticKV, linears: list[LayerLinears], num_steps: int, attention: str = "matmul"
+        self,
+        model: AlpamayoR1,
+        kv: sc.StaticKV,
+        linears: list[sc.LayerLinears],
+        num_steps: int,
+        attend: sc.GroupedAttention = sc.grouped_attention,
     ) -> None:
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.model, self.kv, self.linears, self.num_steps = model, kv, linears, num_steps
-        self.attention = attention
+        self.attend = attend
         cfg = model.expert.config
         self.heads, self.kv_heads = int(cfg.num_attention_heads), int(cfg.num_key_value_heads)
         self.head_dim = int(getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads))
@@ -46,7 +51,7 @@ class StaticFlow:
         rows, device = self.kv.rows, self.x.device
         offsets = offsets.to(device).reshape(rows)
         positions = torch.arange(self.n, device=device)[None, :] + (rope_deltas.reshape(rows, 1) + offsets[:, None])
-        cos, sin = rope_tables(self.model.expert.rotary_emb, positions, self.cos.dtype)
+        cos, sin = sc.rope_tables(self.model.expert.rotary_emb, positions, self.cos.dtype)
         self.cos.copy_(cos[:, :, None])
         self.sin.copy_(sin[:, :, None])
         valid = torch.clamp(offsets, max=prefix_len)
@@ -66,12 +71,11 @@ class StaticFlow:
 
         every = slice(None)
         for i, layer in enumerate(model.expert.layers):
-            h = decoder_layer(
-                layer, self.linears[i], h, cos=self.cos, sin=self.sin, kv=self.kv, index=i, write=write,
-                mask=self.mask, heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim, keys_view=every,
-                attention=self.attention,
+            h = sc.decoder_layer(
+                layer, self.linears[i], h, cos=self.cos, sin=self.sin, store=self.kv.store(i, write, every),
+                mask=self.mask, heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim, attend=self.attend,
             )  # fmt: skip
-        velocity: torch.Tensor = model.action_out_proj(rms_norm(h, model.expert.norm)).float()
+        velocity: torch.Tensor = model.action_out_proj(sc.rms_norm(h, model.expert.norm)).float()
         return velocity
 
     def __call__(self) -> torch.Tensor:

@@ -4,7 +4,7 @@ static-cache decode (one CUDA graph per step, replayed with no host sync; the st
 
 Same inputs and :class:`~alpamayo_ros.model.rollout.RolloutResult` as ``run_rollout``; the subset of fields kept:
 everything except ``expert_context`` / ``expert_steps`` (the static path has no DynamicCache and does not record the
-per-step expert tensors) and ``on_logits`` hooks (use ``FastOptions.banned_tokens`` to mask extra ids).
+per-step expert tensors); no ``on_logits`` hooks.
 Greedy decoding gives the eager tokens; sampled decoding draws Gumbel noise from the caller's generator (same
 distribution as the eager ``multinomial``, other draws). Buffers and graphs are built on the first call for a
 (rows, prompt length, sampling, flow steps) shape and reused while it stays the same.
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers.cache_utils import DynamicCache
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1, VisionOutput
 from alpamayo_ros.model.fast.capture import Captured
@@ -31,31 +30,22 @@ from alpamayo_ros.model.fast.vision import StaticVision, uniform_grids
 from alpamayo_ros.model.flow_matching import initial_noise
 from alpamayo_ros.model.generation import DecodeTokens, SamplingConfig
 from alpamayo_ros.model.rollout import (
+    Intermediates,
     RolloutInputs,
     RolloutResult,
     RolloutSettings,
     StageClock,
-    actions_to_waypoints,
+    finish_rollout,
     prepare_prompt,
-    replace_after_marker,
 )
 
 
 @dataclass(frozen=True)
 class FastOptions:
-    cuda_graphs: bool = True  # capture on CUDA (ignored on CPU, where the same step functions run eagerly)
-    check_every: int = 8  # decode steps between reads of the device-side stop flag
-    fp8_decode: bool = False  # e4m3 weights for the reasoning decode's decoder linears
-    fp8_lm_head: bool = False  # also the lm_head (off: logits stay bf16-exact up to the decoder)
-    fp8_mode: str = ""  # "" = probe the device; else one of fp8.MODES
-    fp8_try_compile: bool = False  # let the probe also try the inductor-compiled activation quantisation
-    share_fused_weights: bool = True  # q/k/v and gate/up weights become views of one fused tensor (no copy)
-    banned_tokens: tuple[int, ...] = ()  # extra ids masked during reasoning (benchmarks force the length)
-    fast_vision: bool = True  # batched vision tower (equal image grids; else the model's own), graphed on CUDA
-    # decode / expert attention over the cache (static_cache.grouped_attention): "matmul" (batched GEMMs: the key
-    # columns spread over the chip) or "sdpa" (one call; its masked kernels run one program per KV head here)
-    attention: str = "matmul"
-    fast_prefill: bool = True  # prompt straight into the static buffer with fused GEMMs (else the model's prefill)
+    """What a user chooses (``model.fast_path``: on = bf16, fp8 = e4m3 weights for the reasoning decode's decoder
+    linears, the kernel picked by ``fp8.probe_mode`` on the device). Benchmark variants live in ``scripts/``."""
+
+    fp8_decode: bool = False
 
 
 @dataclass
@@ -92,58 +82,64 @@ def _fp8_linears(lin: LayerLinears, layer: Any, mode: str) -> LayerLinears:
     )
 
 
-class _Fp8Head(torch.nn.Module):
-    def __init__(self, weight: torch.Tensor, mode: str) -> None:
-        super().__init__()
-        self.lin = Fp8Linear(weight, mode)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x)
-
-
 class FastRollout:
-    """The fast path bound to one model; call it like ``run_rollout`` (minus the hooks)."""
+    """The fast path bound to one model; call it like ``run_rollout`` (minus the hooks).
 
-    def __init__(self, model: AlpamayoR1, tokens: DecodeTokens, options: FastOptions | None = None) -> None:
+    ``share_weights``: the q/k/v and gate/up weights of the model's modules become views of the fused tensors (no
+    second copy on the GPU); off, the fused tensors are copies and the modules stay untouched. Benchmark variants
+    subclass this and override :meth:`_decoder` / :meth:`_flow` or set ``graphs`` / ``check_every``.
+    """
+
+    check_every = 8  # decode steps between reads of the device-side stop flag
+
+    def __init__(
+        self,
+        model: AlpamayoR1,
+        tokens: DecodeTokens,
+        options: FastOptions | None = None,
+        *,
+        share_weights: bool = True,
+    ) -> None:
         self.model, self.tokens = model, tokens
         self.options = options or FastOptions()
         self.info = FastInfo()
-        share = self.options.share_fused_weights
-        self.lm_linears = [layer_linears(layer, share) for layer in model.language_model.layers]
-        self.expert_linears = [layer_linears(layer, share) for layer in model.expert.layers]
+        self.graphs = model.device.type == "cuda"  # capture on CUDA; the CPU runs the same step functions eagerly
+        self.lm_linears = [layer_linears(layer, share_weights) for layer in model.language_model.layers]
+        self.expert_linears = [layer_linears(layer, share_weights) for layer in model.expert.layers]
         self.decode_linears = self.lm_linears
-        self.lm_head: torch.nn.Module | None = None
         if self.options.fp8_decode:
             first = self.lm_linears[0]
             hidden = int(model.language_model.config.hidden_size)
             shapes = decode_shapes(hidden, first.q_size, first.kv_size, first.intermediate)
-            requested = self.options.fp8_mode
-            mode, note = (
-                (requested, "requested")
-                if requested
-                else probe_mode(model.device, shapes, try_compile=self.options.fp8_try_compile)
-            )
+            mode, note = probe_mode(model.device, shapes)
             self.info.fp8_mode, self.info.fp8_note = mode, note
             layers = model.language_model.layers
             self.decode_linears = [
                 _fp8_linears(lin, layer, mode) for lin, layer in zip(self.lm_linears, layers, strict=True)
             ]
-            if self.options.fp8_lm_head:
-                self.lm_head = _Fp8Head(model.vlm.lm_head.weight, mode)
         self._plan: _Plan | None = None
         self._vision: tuple[bytes, StaticVision, Captured] | None = None
 
+    def _decoder(self, kv: StaticKV, prompt_len: int, sampling: SamplingConfig) -> StaticDecoder:
+        """The reasoning decode over ``kv`` (a benchmark overrides this to ban ids or swap the attention)."""
+        return StaticDecoder(
+            self.model, kv, self.decode_linears, prompt_len=prompt_len, sampling=sampling, tokens=self.tokens
+        )
+
+    def _flow(self, kv: StaticKV, flow_steps: int) -> StaticFlow:
+        """The flow loop over ``kv`` (a benchmark overrides this to swap the attention)."""
+        return StaticFlow(self.model, kv, self.expert_linears, flow_steps)
+
     def _encode_images(self, pixel_values: torch.Tensor, grids: torch.Tensor) -> VisionOutput:
         model = self.model
-        if not self.options.fast_vision or not uniform_grids(grids):
+        if not uniform_grids(grids):
             return model.encode_images(pixel_values, grids)
         key = grids.cpu().numpy().tobytes()
         if self._vision is None or self._vision[0] != key:
             self._vision = None
             vision = StaticVision(model, grids)
             vision.load(pixel_values)
-            graphs = model.device.type == "cuda" and self.options.cuda_graphs
-            run = Captured(vision, graphs, warmup=1)
+            run = Captured(vision, self.graphs, warmup=1)
             if run.error:
                 self.info.notes.append(f"vision capture failed, running eagerly: {run.error}")
             self._vision = (key, vision, run)
@@ -167,12 +163,9 @@ class FastRollout:
             capacity=prompt_len + sampling.max_new_tokens, n_action=model.n_action_tokens, head_dim=head_dim,
             device=device, dtype=model.dtype,
         )  # fmt: skip
-        decoder = StaticDecoder(
-            model, kv, self.decode_linears, prompt_len=prompt_len, sampling=sampling, tokens=self.tokens,
-            banned=self.options.banned_tokens, lm_head=self.lm_head, attention=self.options.attention,
-        )  # fmt: skip
-        flow = StaticFlow(model, kv, self.expert_linears, flow_steps, self.options.attention)
-        graphs = device.type == "cuda" and self.options.cuda_graphs
+        decoder = self._decoder(kv, prompt_len, sampling)
+        flow = self._flow(kv, flow_steps)
+        graphs = self.graphs
         started = time.perf_counter()
         steps = sampling.max_new_tokens - 1
         step = None
@@ -221,13 +214,7 @@ class FastRollout:
         if sampling.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {sampling.max_new_tokens}")
         plan = self._get_plan(rows, prompt_len, sampling, num_steps)
-        if self.options.fast_prefill:
-            logits = static_prefill(model, self.lm_linears, plan.kv, fused, vision, position_ids=position_ids, repeat=n)
-        else:
-            cache = DynamicCache(config=model.language_model.config)
-            logits, _ = model.prefill(fused, vision, position_ids, cache)
-            plan.kv.load_prefix([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], n)
-            del cache
+        logits = static_prefill(model, self.lm_linears, plan.kv, fused, vision, position_ids=position_ids, repeat=n)
         prefill_logits = logits.clone() if keep_intermediates else None
         if n > 1:
             logits = logits.repeat_interleave(n, dim=0)
@@ -238,7 +225,7 @@ class FastRollout:
         decoder.reset(logits, row_deltas, generator)
         total = sampling.max_new_tokens - 1
         done = 0
-        check = max(1, self.options.check_every)
+        check = max(1, self.check_every)
         while done < total and plan.step is not None:
             for _ in range(min(check, total - done)):
                 plan.step()
@@ -258,37 +245,9 @@ class FastRollout:
             noise = initial_noise(rows, model.action_space.dims, generator, device, torch.float32)
         plan.flow.prepare(offsets, full_len - 1, row_deltas, noise.to(device, torch.float32))
         action = plan.flow_run().clone()
-        xyz, rot = actions_to_waypoints(model, inputs, action, n)
-        clock.lap("action")
-
-        return RolloutResult(
-            pred_xyz=xyz.reshape(batch, n, *xyz.shape[1:]),
-            pred_rot=rot.reshape(batch, n, *rot.shape[1:]),
-            sampled_action=action,
-            reasoning=reasoning,
-            sequences=replace_after_marker(sequences, tokens.future_start, tokens.pad),
-            prompt_len=int(fused.shape[1]),
-            timings_ms=clock.ms,
-            fused_input_ids=fused if keep_intermediates else None,
-            position_ids=position_ids if keep_intermediates else None,
-            rope_deltas=rope_deltas if keep_intermediates else None,
-            vision=vision if keep_intermediates else None,
-            prefill_logits=prefill_logits,
-        )
+        kept = Intermediates(position_ids, rope_deltas, vision, prefill_logits) if keep_intermediates else None
+        return finish_rollout(model, inputs, tokens, clock, action=action, reasoning=reasoning, sequences=sequences,
+                              fused=fused, num_samples=n, kept=kept)  # fmt: skip
 
 
-def run_fast_rollout(
-    model: AlpamayoR1,
-    inputs: RolloutInputs,
-    settings: RolloutSettings,
-    tokens: DecodeTokens,
-    *,
-    generator: torch.Generator | None = None,
-    noise: torch.Tensor | None = None,
-    options: FastOptions | None = None,
-) -> RolloutResult:
-    """One-shot convenience (builds buffers and graphs each call; keep a :class:`FastRollout` to reuse them)."""
-    return FastRollout(model, tokens, options)(inputs, settings, generator=generator, noise=noise)
-
-
-__all__ = ["FastInfo", "FastOptions", "FastRollout", "run_fast_rollout"]
+__all__ = ["FastInfo", "FastOptions", "FastRollout"]

@@ -14,7 +14,7 @@ the fastest, so an unsupported or slow kernel on a given torch/Triton build cost
 
 Accuracy (checked in the tests): e4m3 keeps 3 mantissa bits, so each weight carries a relative error <= 2^-4; with
 per-row scales and sums over K >= 64 terms an output's relative error stays ~1-3 % (W8A8 adds the activations').
-Embeddings, norms, the vision tower, the expert and (by default) lm_head stay in bf16.
+Embeddings, norms, the vision tower, the expert and lm_head stay in bf16.
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ def static_prefill(
 
     for i, layer in enumerate(lm.layers):
         h = decoder_layer(
-            layer, linears[i], h, cos=cos, sin=sin, kv=kv, index=i, write=write, mask=image_mask,
-            heads=heads, kv_heads=kv_heads, head_dim=head_dim, keys_view=prompt, causal_self=True,
+            layer, linears[i], h, cos=cos, sin=sin, store=kv.store(i, write, prompt), mask=None,
+            heads=heads, kv_heads=kv_heads, head_dim=head_dim, causal_self=True,
         )  # fmt: skip
         if i < len(vision.deepstack):  # transformers: hidden[visual] = hidden[visual] + deepstack (same rounding)
             h.view(-1, h.shape[-1]).index_add_(0, flat_visual, vision.deepstack[i].to(h.dtype))

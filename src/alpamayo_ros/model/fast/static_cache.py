@@ -4,8 +4,15 @@ Layout per layer: ``keys[i]`` / ``values[i]`` of shape (rows, kv_heads, capacity
 ``[0, capacity)`` hold the prompt and the reasoning (prefill copies the prompt in, each decode step writes one column
 in place); columns ``[capacity, capacity + n_action)`` are the action tokens' K/V, rewritten by every Euler step.
 So the expert reads the VLM cache where it lies (no copy, no ``cat``, no crop); which columns a query may see is an
-additive mask built on the device. Attention is grouped-query by reshaping the queries to (rows, kv_heads,
+bool mask built on the device. Attention is grouped-query by reshaping the queries to (rows, kv_heads,
 group * q_len, head_dim), so each KV head is read once (no ``repeat_kv``).
+
+The same functions build the ONNX graphs of ``runtime/onnx`` (vision tower, expert step), including their
+reduced-precision variants. Precision rule: norm statistics run in the dtype of the norm's weight and rotary
+embeddings in the dtype of the cos/sin tables, and the result is cast back to the activation dtype. In the PyTorch
+path all of them share the model's dtype, so every cast is a no-op and the kernels are unchanged. A reduced-precision
+export keeps the norm weights and tables in float32. A strongly typed TensorRT network runs each op in its tensors'
+type, so these float32 islands have to be written into the graph.
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 Linear = Callable[[torch.Tensor], torch.Tensor]
-# masked attention: the memory-efficient kernel (float32 softmax, any mask, capture-safe); math is the CPU fallback
-ATTENTION_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+# (new keys, new values) of a layer -> the (keys, values) its attention reads; may store the new ones first
+KVStore = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# (q (rows, heads, q_len, d), keys, values (rows, kv, cols, d), bool mask, scale) -> (rows, q_len, heads * d)
+GroupedAttention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
 @dataclass
@@ -61,28 +69,48 @@ class StaticKV:
             self.values[i, :, :, :length].copy_(values.repeat_interleave(repeat, dim=0) if repeat > 1 else values)
         return length
 
+    def store(
+        self, index: int, write: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None], view: slice
+    ) -> KVStore:
+        """Layer ``index``'s store: ``write(keys_i, values_i, k, v)`` in place; attention then reads columns
+        ``view``."""
+        keys, values = self.keys[index], self.values[index]
+
+        def store(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            write(keys, values, k, v)
+            return keys[:, :, view], values[:, :, view]
+
+        return store
+
 
 def rms_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
     """transformers' Qwen3 RMSNorm as one fused kernel (statistics in float32; the weight multiplies before the
-    final rounding instead of after it: <= 1 bf16 ulp apart, identical in float32)."""
+    final rounding instead of after it: <= 1 bf16 ulp apart, identical in float32). Computed in the weight's dtype
+    (see the module doc), returned in x's."""
     eps = float(getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6)))
-    return F.rms_norm(x, (x.shape[-1],), weight=norm.weight, eps=eps)
+    weight = norm.weight
+    return F.rms_norm(x.to(weight.dtype), (x.shape[-1],), weight=weight, eps=eps).to(x.dtype)
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+def layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+    """``norm(x)`` computed in the weight's dtype and returned in x's (the vision tower's norms)."""
+    weight = norm.weight
+    out = F.layer_norm(x.to(weight.dtype), norm.normalized_shape, weight, norm.bias, norm.eps)
+    return out.to(x.dtype)
 
 
 def signed_sin(sin: torch.Tensor) -> torch.Tensor:
-    """sin with the first half negated, so that rotate_half(x) * sin == roll(x, d/2) * signed_sin (exact)."""
+    """sin with the first half negated, so that rotate_half(x) * sin == roll(x, d/2) * signed_sin (exact), where
+    rotate_half(x) = cat(-x[d/2:], x[:d/2]) is transformers' rotation."""
     half = sin.shape[-1] // 2
     return torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-    """x (..., d) with cos / signed sin broadcastable to it: x * cos + rotate_half(x) * sin in 3 kernels."""
-    return torch.addcmul(x * cos, torch.roll(x, x.shape[-1] // 2, dims=-1), sin_signed)
+    """x (..., d) with cos / signed sin broadcastable to it: x * cos + rotate_half(x) * sin in 3 kernels, computed in
+    the tables' dtype and returned in x's."""
+    work = x.to(cos.dtype)
+    return torch.addcmul(work * cos, torch.roll(work, work.shape[-1] // 2, dims=-1), sin_signed).to(x.dtype)
 
 
 def rope_tables(rotary: nn.Module, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,34 +120,31 @@ def rope_tables(rotary: nn.Module, positions: torch.Tensor, dtype: torch.dtype) 
     return cos, signed_sin(sin)
 
 
+def explicit_attention(
+    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """softmax(q k^T * scale) v as two batched GEMMs: scores in the activation dtype, softmax in float32, bool
+    ``mask`` True = visible. The form TensorRT's attention fusion and the ONNX exporter take, and on the GPU the
+    decode's choice (cuBLAS spreads the key columns over the whole chip)."""
+    scores = torch.matmul(q * scale, keys.transpose(-1, -2))
+    if mask is not None:
+        scores = torch.where(mask, scores, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype), values)
+
+
 def grouped_attention(
-    q: torch.Tensor,
-    keys: torch.Tensor,
-    values: torch.Tensor,
-    mask: torch.Tensor,
-    scale: float,
-    *,
-    mode: str = "matmul",
+    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, scale: float
 ) -> torch.Tensor:
     """Grouped-query attention as plain attention over the KV heads: the ``group`` query heads of one KV head
     become extra query rows, so K/V are read once (no repeat_kv).
 
     q (rows, heads, q_len, d); keys/values (rows, kv, cols, d); bool mask (True = visible) broadcastable to
-    (rows, kv, group * q_len, cols). Returns (rows, q_len, heads * d). ``mode``: "sdpa" = one SDPA call (memory-
-    efficient kernel: float32 scores and softmax, any mask; one program per 64 query rows and KV head);
-    "matmul" = batched GEMMs (cuBLAS spreads the key columns over the whole chip) with scores rounded to the
-    activation dtype before the float32 softmax.
+    (rows, kv, group * q_len, cols). Returns (rows, q_len, heads * d).
     """
     rows, heads, q_len, d = q.shape
     kv = keys.shape[1]
     qg = q.reshape(rows, kv, (heads // kv) * q_len, d)
-    if mode == "matmul":
-        scores = torch.matmul(qg * scale, keys.transpose(-1, -2))
-        scores = torch.where(mask, scores, float("-inf"))
-        out = torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype), values)
-    else:
-        with sdpa_kernel(ATTENTION_BACKENDS):
-            out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask, scale=scale)
+    out = explicit_attention(qg, keys, values, scale, mask)
     return out.reshape(rows, heads, q_len, d).transpose(1, 2).reshape(rows, q_len, heads * d)
 
 
@@ -211,38 +236,33 @@ def decoder_layer(
     *,
     cos: torch.Tensor,
     sin: torch.Tensor,
-    kv: StaticKV,
-    index: int,
-    write: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None],
-    mask: torch.Tensor,
+    store: KVStore,
+    mask: torch.Tensor | None,
     heads: int,
     kv_heads: int,
     head_dim: int,
-    keys_view: slice,
     causal_self: bool = False,
-    attention: str = "matmul",
+    attend: GroupedAttention = grouped_attention,
 ) -> torch.Tensor:
-    """One Qwen3-VL text decoder layer over the static cache: h (rows, q_len, hidden) -> same.
+    """One Qwen3-VL text decoder layer: h (rows, q_len, hidden) -> same.
 
-    ``causal_self`` (the prefill): attention is causal over the layer's own new K/V (flash SDPA), not over the
-    cache; ``mask`` and ``keys_view`` are then unused.
-
-    cos / signed sin (rows, q_len, 1, d); ``write(keys_i, values_i, k, v)`` stores the new K/V (rows, kv, q_len, d)
-    in place; attention reads columns ``keys_view`` under the bool ``mask``. q and k heads are normalised and
-    rotated together (one norm, one rope for both).
+    cos / signed sin (rows, q_len, 1, d); ``store(k, v)`` receives the new K/V (rows, kv, q_len, d) and returns what
+    attention reads, under the bool ``mask``. ``causal_self`` (the prefill): attention is causal over the layer's own
+    new K/V (flash SDPA) and ``mask`` is unused. q and k heads are normalised and rotated together (one norm, one
+    rope for both), in the dtype of the norm weight and of the tables respectively.
     """
     attn = layer.self_attn
     x = rms_norm(h, layer.input_layernorm)
     qkv = lin.qkv(x)
     qk_size = lin.q_size + lin.kv_size
     qk = qkv[..., :qk_size].reshape(*qkv.shape[:-1], heads + kv_heads, head_dim)
-    qk = F.rms_norm(qk, (head_dim,), eps=lin.qk_eps) * lin.qk_norm
-    qk = apply_rope(qk, cos, sin)
+    weight = lin.qk_norm
+    qk_work = F.rms_norm(qk.to(weight.dtype), (head_dim,), eps=lin.qk_eps) * weight
+    qk = apply_rope(qk_work, cos, sin).to(qkv.dtype)
     q = qk[:, :, :heads].transpose(1, 2)
     k = qk[:, :, heads:].transpose(1, 2)
     v = qkv[..., qk_size:].reshape(*qkv.shape[:-1], kv_heads, head_dim).transpose(1, 2)
-    keys, values = kv.keys[index], kv.values[index]
-    write(keys, values, k, v)
+    keys, values = store(k, v)
     if causal_self:
         rows, _, q_len, _ = q.shape
         group = heads // kv_heads  # K/V repeated per query head (a few MB per layer at prompt length): the flash
@@ -251,8 +271,9 @@ def decoder_layer(
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=float(attn.scaling))
         out = out.transpose(1, 2).reshape(rows, q_len, heads * head_dim)
     else:
-        keys, values = keys[:, :, keys_view], values[:, :, keys_view]
-        out = grouped_attention(q, keys, values, mask, float(attn.scaling), mode=attention)
+        if mask is None:
+            raise ValueError("attention over a cache needs a visibility mask")
+        out = attend(q, keys, values, mask, float(attn.scaling))
     h = lin.residual(h, out, lin.o)
     x = rms_norm(h, layer.post_attention_layernorm)
     gate, up = torch.split(lin.gate_up(x), [lin.intermediate, lin.intermediate], dim=-1)
