@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from alpamayo_ros.sim.closed_loop import TICK_S, ClosedLoopWorld, DriverOutput
+from alpamayo_ros.core.decisions import classify_trajectory
+from alpamayo_ros.sim.closed_loop import TICK_S, ClosedLoopWorld, DriverOutput, ExpertDriver
 from alpamayo_ros.sim.generate import START_NS
 from alpamayo_ros.tools import bagio
 from alpamayo_ros.tools.sim_drivers import NodeAnswer
@@ -33,6 +34,8 @@ class NodeRolloutStats:
     """What the node did along a rollout, beyond what the world records (agreement, latency, why plans were missing)."""
 
     agreements: list[bool] = field(default_factory=list)  # per plan with a definite verdict: reasoning agrees
+    # per plan: the stated longitudinal decision equals the one the expert's plan from the same state shows
+    expert_decisions: list[bool] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     missing: dict[str, int] = field(default_factory=dict)
     invalid: dict[str, int] = field(default_factory=dict)
@@ -42,6 +45,7 @@ class NodeRolloutStats:
         return {
             "reasoning_action_agreement": float(np.mean(self.agreements)) if self.agreements else None,
             "plans_compared": len(self.agreements),
+            "decision_vs_expert_lon": float(np.mean(self.expert_decisions)) if self.expert_decisions else None,
             "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
             "latency_ms_p90": float(np.percentile(lat, 90)) if lat.size else None,
             "missed_reasons": dict(self.missing),
@@ -74,6 +78,7 @@ def drive_with_node(
         import shutil
 
         shutil.rmtree(bag_path)
+    expert = ExpertDriver(world)
     with bagio.BagWriter(bag_path) as bag:
         next_wall = time.monotonic()
         while not world.done:
@@ -93,6 +98,8 @@ def drive_with_node(
             else:
                 answer = node.answer(messages, obs.stamp_ns, want_plan=engaged)
             output, t0_s = _take(answer, frame_id, stats, bag, serialize_message)
+            if output is not None and answer.reasoning is not None and engaged:
+                stats.expert_decisions.append(_stated_matches_expert(answer.reasoning, expert, obs))
             if engaged and output is None and answer.why_not and not realtime:
                 stats.missing[answer.why_not] = stats.missing.get(answer.why_not, 0) + 1
             world.step(output, t0_s)
@@ -101,6 +108,14 @@ def drive_with_node(
             if realtime:
                 next_wall += TICK_S
                 time.sleep(max(0.0, next_wall - time.monotonic()))
+
+
+def _stated_matches_expert(coc: Any, expert: ExpertDriver, obs: Any) -> bool:
+    """Whether the node's stated longitudinal decision is the one the expert's plan from the same state shows."""
+    poses = expert.plan(obs).poses
+    xyz = np.column_stack([poses[:, 0], poses[:, 1], np.zeros(len(poses))])
+    shown = classify_trajectory(xyz, obs.ego.v_mps)
+    return int(coc.reasoning_decision.longitudinal) == int(shown.longitudinal)
 
 
 def _take(
