@@ -22,7 +22,7 @@ from alpamayo_ros.model.config import (
 )
 from alpamayo_ros.model.loader import CheckpointError, build_meta_model, load_checkpoint
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+from support import FIXTURES, shared_fixture
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> Path:
@@ -247,3 +247,13 @@ def test_tiny_preset_is_fixture_a_architecture_with_tied_embeddings(official_tin
     tiny_untied = {**tiny, **untied, "text_config": {**tiny["text_config"], **untied}}
     tiny_untied.pop("dtype")  # the top-level storage dtype (transformers reads text_config's)
     assert tiny_untied == fixture
+
+
+@pytest.mark.parametrize(
+    "name", ["alpamayo_r1_full_manifest.json", "alpamayo_r1_full_config.json", "qwen3_vl_8b_base_config.json"]
+)
+def test_repository_fixture_copies_equal_the_shared_originals(name: str) -> None:
+    import hashlib
+
+    listed = json.loads(shared_fixture("FILES.json").read_text())
+    assert hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest() == listed[name]["sha256"]
