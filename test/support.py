@@ -18,10 +18,12 @@ SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 
 def shared_fixture(name: str) -> Path:
-    """``SHARED_FIXTURES / name``, or skip the calling test with one reason when the shared folder lacks it."""
+    """``SHARED_FIXTURES / name``, or skip the calling test: one reason for all of them when the folder is absent."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(f"official fixtures absent: no {SHARED_FIXTURES} beside the repository (test/fixtures/README.md)")
     path = SHARED_FIXTURES / name
     if not path.exists():
-        pytest.skip(f"needs the official fixture {name} from ../shared/fixtures beside the repository (absent: {path})")
+        pytest.skip(f"official fixture {name} absent from {SHARED_FIXTURES}")
     return path
 
 
