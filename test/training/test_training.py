@@ -26,8 +26,7 @@ from alpamayo_ros.training.checkpoint import (
     save_checkpoint,
 )
 from alpamayo_ros.training.collate import Collator
-from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode
-from alpamayo_ros.training.evaluation import sample_input
+from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode, sample_input
 from alpamayo_ros.training.objective import joint_loss
 from alpamayo_ros.training.recipe import Recipe
 from alpamayo_ros.training.resume import RESUME_FILE, TrainingState, save_training_state

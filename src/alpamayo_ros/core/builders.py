@@ -7,7 +7,6 @@ publish time, so consumers can measure staleness. Waypoint i (0-based) is stampe
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +21,7 @@ from alpamayo_ros.core.decisions import ConsistencyReport, StepRole
 from alpamayo_ros.core.decisions import split_steps as split_causal_steps
 from alpamayo_ros.core.ego_history import OdomPose
 from alpamayo_ros.core.images import encode_rgb8
+from alpamayo_ros.core.output_params import OutputParams
 from alpamayo_ros.core.rig import STEP_SEC
 from alpamayo_ros.core.transforms import matrix_to_quat, to_parent
 from alpamayo_ros.core.types import ModelInfo, Prediction, StageTimings, UInt8Array
@@ -125,16 +125,9 @@ def build_stage_latency(t: StageTimings) -> StageLatency:
     )
 
 
-@dataclass(frozen=True)
-class MarkerStyle:
-    z_offset_m: float = 0.2
-    text_wrap_chars: int = 48
-    vehicle_length_m: float = 4.8
-    vehicle_width_m: float = 1.9
-    rear_overhang_m: float = 1.0
-    line_width_m: float = 0.3
-    text_height_m: float = 0.6
-    lifetime_sec: float = 3.0  # vanish when no newer plan replaces them (planning stopped)
+LINE_WIDTH_M = 0.3  # trajectory line width in RViz
+TEXT_HEIGHT_M = 0.6  # reasoning text height in RViz
+DEFAULT_OUTPUT = OutputParams()
 
 
 # RGBA per agreement value (unknown: amber, agree: green, disagree: red)
@@ -153,26 +146,26 @@ def build_markers(
     *,
     text: str,
     agreement: int,
-    style: MarkerStyle = MarkerStyle(),
+    style: OutputParams = DEFAULT_OUTPUT,
 ) -> MarkerArray:
     """Trajectory line, ego footprint and wrapped view-facing reasoning text; frame_locked, raised by z_offset."""
     pts = np.asarray(xyz, dtype=np.float64)
     r, g, b, a = AGREEMENT_COLOURS.get(int(agreement), AGREEMENT_COLOURS[0])
     colour = ColorRGBA(r=r, g=g, b=b, a=a)
     hdr = header(t0_ns, frame_id)
-    life_ns = round(style.lifetime_sec * 1e9)
+    life_ns = round(style.marker_lifetime_sec * 1e9)
     lifetime = Duration(sec=life_ns // 1_000_000_000, nanosec=life_ns % 1_000_000_000)
 
     def base(marker_id: int, kind: int) -> Marker:
         m = Marker(header=hdr, ns=MARKER_NAMESPACE, id=marker_id, type=kind, action=Marker.ADD)
         m.pose.orientation.w = 1.0
-        m.pose.position.z = style.z_offset_m
+        m.pose.position.z = style.marker_z_offset_m
         m.frame_locked = True
         m.lifetime = lifetime
         return m
 
     line = base(0, Marker.LINE_STRIP)
-    line.scale.x = style.line_width_m
+    line.scale.x = LINE_WIDTH_M
     line.color = colour
     line.points = [Point(x=0.0, y=0.0, z=0.0)] + [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in pts]
 
@@ -186,8 +179,8 @@ def build_markers(
 
     label = base(2, Marker.TEXT_VIEW_FACING)
     label.pose.position.x = front + 1.0
-    label.pose.position.z = style.z_offset_m + 2.0
-    label.scale = Vector3(x=0.0, y=0.0, z=style.text_height_m)
+    label.pose.position.z = style.marker_z_offset_m + 2.0
+    label.scale = Vector3(x=0.0, y=0.0, z=TEXT_HEIGHT_M)
     label.color = colour
     label.text = "\n".join(textwrap.wrap(text, style.text_wrap_chars)) or "(no reasoning)"
     return MarkerArray(markers=[line, foot, label])

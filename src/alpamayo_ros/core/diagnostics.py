@@ -17,10 +17,36 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from alpamayo_ros.core.param_fields import param
 from alpamayo_ros.core.types import ModelInfo
 
 RATE_WINDOW = 30  # stamps kept per stream for the rate estimate
 RECENT_ERROR_NS = 2_000_000_000  # a stream error this recent keeps the stream at WARN
+
+
+@dataclass(frozen=True)
+class DiagnosticsParams:
+    """The node's ``diagnostics.*`` parameters."""
+
+    period_sec: float = param(1.0, "/diagnostics publishing period", min_value=0.05, max_value=60.0)
+
+
+class ModelState(enum.Enum):
+    """Where the node's model is; the value is what diagnostics report."""
+
+    UNCONFIGURED = "unconfigured"
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
+
+
+class Lifecycle(enum.Enum):
+    """The node's lifecycle state (REP 2002 primary states); the value is what diagnostics report."""
+
+    UNCONFIGURED = "unconfigured"
+    INACTIVE = "inactive"
+    ACTIVE = "active"
+    FINALIZED = "finalized"
 
 
 class Level(enum.IntEnum):
@@ -105,6 +131,8 @@ class PlanningStats:
     last_t0_ns: int = 0
     last_planned_t0_ns: int = 0
     last_failure_key: tuple[int, str] = (0, "")  # (t0, kind) of the last failure counted
+    last_tick_now_ns: int = 0  # node clock at the previous tick (a jump back flushes the inputs)
+    generation: int = 0  # the intake generation the counters above refer to
     last_stage_ms: dict[str, float] = field(default_factory=dict)
     last_publish_age_ms: float = 0.0  # node clock at publication minus t0: how old the plan was when it went out
     last_agreement: str = ""
@@ -120,9 +148,9 @@ class PlanningStats:
         self.last_failure_key = key
         return True
 
-    def worker_failed(self, failure: str | None) -> None:
-        """Count a job that produced no outputs: model failures ("model ...") apart from input ones."""
-        if failure and failure.startswith("model"):
+    def plan_failed(self, *, model_failure: bool) -> None:
+        """Count a job that produced no plan: model failures (raised, bad output) apart from input ones."""
+        if model_failure:
             self.model_failures += 1
         else:
             self.sync_failures += 1
@@ -202,29 +230,34 @@ def odometry_status(stats: StreamStats, now_ns: int, max_age_sec: float, *, fram
 
 
 def model_status(
-    state: str, lifecycle: str, error: str, *, backend: str, model_path: str, info: ModelInfo | None
+    state: ModelState, lifecycle: Lifecycle, error: str, *, backend: str, model_path: str, info: ModelInfo | None
 ) -> Status:
     """The model: ERROR with the reason after a failed load, OK when ready, WARN while loading.
 
     Args:
-        state: unconfigured | loading | ready | error.
+        state: where the model is.
         lifecycle: the node's lifecycle state (reported as a value only).
         error: the reason of the last failure (used when ``state`` is "error").
         backend: configured backend, reported.
         model_path: configured model path, reported.
         info: the loaded model's info, or None when no model is loaded.
     """
-    values: dict[str, Any] = {"state": state, "lifecycle": lifecycle, "backend": backend, "model_path": model_path}
+    values: dict[str, Any] = {
+        "state": state.value,
+        "lifecycle": lifecycle.value,
+        "backend": backend,
+        "model_path": model_path,
+    }
     if info is not None:
         values.update(name=info.name, version=info.version, untrained=info.untrained, cameras=",".join(info.cameras))
-    if state == "error":
+    if state is ModelState.ERROR:
         return Status(Level.ERROR, f"error: {error}", values)
-    if state == "ready":
+    if state is ModelState.READY:
         return Status(Level.OK, "ready", values)
-    return Status(Level.WARN if state == "loading" else Level.OK, state, values)
+    return Status(Level.WARN if state is ModelState.LOADING else Level.OK, state.value, values)
 
 
-def planning_status(plan: PlanningStats, lifecycle: str) -> Status:
+def planning_status(plan: PlanningStats, lifecycle: Lifecycle) -> Status:
     """The planning loop: OK while inactive or planning; WARN with the first line of the last failure, or while
     waiting for the first plan. Values: counters, last t0, filled cameras, agreement, last stage times (ms)."""
     last_failure = plan.last_failure.splitlines()[0] if plan.last_failure else ""
@@ -246,8 +279,8 @@ def planning_status(plan: PlanningStats, lifecycle: str) -> Status:
         "last_plan_age_ms": f"{plan.last_publish_age_ms:.0f}",
     }
     values.update({k: f"{v:.1f}" for k, v in plan.last_stage_ms.items()})
-    if lifecycle != "active":
-        return Status(Level.OK, f"not active ({lifecycle})", values)
+    if lifecycle is not Lifecycle.ACTIVE:
+        return Status(Level.OK, f"not active ({lifecycle.value})", values)
     if plan.last_failure:
         return Status(Level.WARN, last_failure, values)
     if plan.published == 0:

@@ -19,9 +19,29 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from alpamayo_ros.core.param_fields import field_problems, param
 from alpamayo_ros.core.rig import HISTORY_STEPS, STEP_SEC
+from alpamayo_ros.core.sync import SyncParams
 from alpamayo_ros.core.transforms import F64, TransformError, normalize_quat, quat_to_matrix, slerp, to_local
-from alpamayo_ros.core.types import EgoHistory
+from alpamayo_ros.core.types import BufferOutcome, EgoHistory
+
+
+@dataclass(frozen=True)
+class EgoParams:
+    """Ego-history settings (the node's ``ego.*`` parameters)."""
+
+    max_gap_sec: float = param(0.25, "longest odometry gap bridged by interpolation", min_value=0.01, max_value=1.0)
+    max_extrapolation_sec: float = param(
+        0.1, "how far past the newest odometry t0 may lie", min_value=0.0, max_value=0.5
+    )
+    buffer_sec: float = param(3.0, "odometry buffer length (>= 1.5 s history + max gap)", min_value=1.0, max_value=30.0)
+
+    def problems(self, prefix: str = "ego.") -> list[str]:
+        """Out-of-range fields, and a buffer shorter than the 1.5 s history plus the largest bridged gap."""
+        problems = field_problems(self, prefix)
+        if self.buffer_sec < (HISTORY_STEPS - 1) * STEP_SEC + self.max_gap_sec:
+            problems.append(f"{prefix}buffer_sec = {self.buffer_sec} is shorter than 1.5 s + {prefix}max_gap_sec")
+        return problems
 
 
 class OdometryRejectedError(ValueError):
@@ -74,7 +94,9 @@ def make_odom_sample(stamp_ns: int, position: npt.ArrayLike, quat_xyzw: npt.Arra
 class OdometryBuffer:
     """Odometry samples ordered by stamp, pruned to ``buffer_sec``. Not thread-safe."""
 
-    def __init__(self, buffer_sec: float = 3.0, backwards_jump_sec: float = 0.5) -> None:
+    def __init__(
+        self, buffer_sec: float = EgoParams.buffer_sec, backwards_jump_sec: float = SyncParams.backwards_jump_sec
+    ) -> None:
         self._buffer_ns = int(buffer_sec * 1e9)
         self._jump_ns = int(backwards_jump_sec * 1e9)
         self._stamps: list[int] = []
@@ -91,36 +113,36 @@ class OdometryBuffer:
         self._stamps.clear()
         self._samples.clear()
 
-    def add(self, sample: OdomSample, frame_id: str = "") -> str:
+    def add(self, sample: OdomSample, frame_id: str = "") -> BufferOutcome:
         """Insert in stamp order; returns what happened to the sample.
 
-        'added', 'duplicate', 'out_of_order', 'too_old', 'time_jumped_back' (older than the newest by more than
-        ``backwards_jump_sec``: the buffer was flushed, then the sample added), 'frame_changed' (``frame_id``
-        differs from the buffer's: the buffer was flushed, then the sample added in the new frame) or 'bad_stamp'
-        (stamp <= 0: not added, buffer untouched). An empty ``frame_id`` keeps the buffer's frame.
+        TIME_JUMPED_BACK: older than the newest by more than ``backwards_jump_sec``: the buffer was flushed, then the
+        sample added. FRAME_CHANGED: ``frame_id`` differs from the buffer's: the buffer was flushed, then the sample
+        added in the new frame. BAD_STAMP: stamp <= 0, not added, buffer untouched. An empty ``frame_id`` keeps the
+        buffer's frame.
         """
         if sample.stamp_ns <= 0:
-            return "bad_stamp"
+            return BufferOutcome.BAD_STAMP
         stamps = self._stamps
-        outcome = "added"
+        outcome = BufferOutcome.ADDED
         if frame_id and frame_id != self.frame_id:
             if self.frame_id:
                 self.flush()
-                outcome = "frame_changed"
+                outcome = BufferOutcome.FRAME_CHANGED
             self.frame_id = frame_id
         if stamps and sample.stamp_ns <= stamps[-1]:
             if sample.stamp_ns < stamps[-1] - self._jump_ns:
                 self.flush()
-                outcome = "time_jumped_back"
+                outcome = BufferOutcome.TIME_JUMPED_BACK
             elif sample.stamp_ns < stamps[-1] - self._buffer_ns:
-                return "too_old"
+                return BufferOutcome.TOO_OLD
             else:
                 idx = bisect.bisect_left(stamps, sample.stamp_ns)
                 if idx < len(stamps) and stamps[idx] == sample.stamp_ns:
-                    return "duplicate"
+                    return BufferOutcome.DUPLICATE
                 stamps.insert(idx, sample.stamp_ns)
                 self._samples.insert(idx, sample)
-                return "out_of_order"
+                return BufferOutcome.OUT_OF_ORDER
         stamps.append(sample.stamp_ns)
         self._samples.append(sample)
         drop = bisect.bisect_left(stamps, sample.stamp_ns - self._buffer_ns) - 1  # keep one sample before the window
@@ -159,16 +181,15 @@ class OdometryBuffer:
 def build_ego_history(
     odometry: OdometryBuffer,
     t0_ns: int,
+    params: EgoParams = EgoParams(),
     *,
-    max_gap_sec: float = 0.25,
-    max_extrapolation_sec: float = 0.1,
     steps: int = HISTORY_STEPS,
     step_sec: float = STEP_SEC,
 ) -> EgoHistoryResult | EgoHistoryFailure:
     """Interpolate ``steps`` poses at t0 - (steps-1)*step .. t0 and express them in the t0 ego frame."""
     offsets_ns = [-round((steps - 1 - i) * step_sec * 1e9) for i in range(steps)]
-    max_gap_ns = int(max_gap_sec * 1e9)
-    max_extra_ns = int(max_extrapolation_sec * 1e9)
+    max_gap_ns = int(params.max_gap_sec * 1e9)
+    max_extra_ns = int(params.max_extrapolation_sec * 1e9)
     positions = np.empty((steps, 3))
     quats = np.empty((steps, 4))
     for i, off_ns in enumerate(offsets_ns):

@@ -1,62 +1,73 @@
-"""ModelSpec: the deployment-side description of which model to run and how (ROS parameters map onto it)."""
+"""ModelSpec: the deployment-side description of which model to run and how (the node's ``model.*`` parameters).
+
+Architecture facts (cameras, frame offsets, image size, horizon) come from the checkpoint, never from here. Each
+field is declared once with its default, range and meaning (``core.param_fields``); the node, ``evaluate`` and the
+simulator read the same spec, so an offline run reproduces a node configuration exactly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alpamayo_ros.core.param_fields import field_problems, param
+
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt", "test_policy")
 FAST_PATHS: tuple[str, ...] = ("off", "on", "fp8")
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything a runtime needs to load a model. Architecture facts come from the checkpoint, not from here."""
+    """Everything a runtime needs to load and run a model."""
 
-    backend: str = "torch"  # one of BACKENDS
-    # Checkpoint directory (official Alpamayo format), or a preset name: "tiny" (random, untrained) or
-    # "default" (the trained small driver shipped with the package when present, else "tiny").
-    model_path: str = "default"
-    # Directory of the base VLM's tokenizer/processor files; "" = build the Qwen3-VL tokenizer offline.
-    tokenizer_path: str = ""
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16
-    max_reasoning_tokens: int = 128
-    num_samples: int = 1
-    greedy: bool = False
-    temperature: float = 0.6
-    top_p: float = 0.98
-    flow_steps: int = 0  # 0 = the checkpoint's default
-    seed: int = 0
-    engine_dir: str = ""  # TensorRT / ONNX artefacts; "" = next to the checkpoint
-    # torch backend on CUDA: "off" = eager PyTorch (verified on an H200), "on" = static KV cache + CUDA graphs
-    # (model/fast; CPU-verified against eager, not yet run on a GPU), "fp8" = "on" with FP8 decode weights.
-    fast_path: str = "off"
-    # intra-op threads for CPU inference (0 = torch's default, one per core). 1 by default: beside other busy
-    # processes (the rest of the ROS graph) OpenMP workers spin against each other; measured on our 2-core machine
-    # with one core busy, the small driver took 8.4 s per inference with 2 threads and 0.07 s with 1.
-    cpu_threads: int = 1
+    backend: str = param(
+        "torch", "model runtime; test_policy is a deterministic test double, not a driver", choices=BACKENDS
+    )
+    model_path: str = param(
+        "default",
+        "checkpoint directory, or 'default' (the small driver shipped with the package) / 'tiny' (random weights)",
+    )
+    tokenizer_path: str = param("", "base VLM tokenizer/processor directory; '' = built-in offline tokenizer")
+    device: str = param("auto", "auto | cpu | cuda | cuda:N")
+    dtype: str = param("auto", "model dtype (auto: float32 on CPU, bfloat16 on CUDA)", choices=DTYPES)
+    max_reasoning_tokens: int = param(128, "reasoning token budget (main latency lever)", min_value=1, max_value=4096)
+    num_samples: int = param(1, "trajectory samples per inference (the first is the plan)", min_value=1, max_value=64)
+    greedy: bool = param(False, "greedy reasoning decode instead of sampling")
+    temperature: float = param(0.6, "reasoning sampling temperature", min_value=1e-3, max_value=10.0)
+    top_p: float = param(0.98, "reasoning nucleus sampling mass", min_value=1e-3, max_value=1.0)
+    flow_steps: int = param(0, "flow-matching Euler steps; 0 = the checkpoint's default", min_value=0, max_value=1000)
+    seed: int = param(0, "random seed of sampling", min_value=0, max_value=2**31 - 1)
+    engine_dir: str = param("", "ONNX/TensorRT artefact directory; '' = next to the checkpoint")
+    # Beside other busy processes (the rest of the ROS graph) OpenMP workers spin against each other: measured on
+    # our 2-core machine with one core busy, the small driver took 8.4 s per inference with 2 threads, 0.07 s with 1.
+    cpu_threads: int = param(
+        1,
+        "intra-op threads for CPU inference; 0 = one per core (spins against other busy processes)",
+        min_value=0,
+        max_value=256,
+    )
+    fast_path: str = param(
+        "off",
+        "torch on CUDA: off = eager; on = static KV cache + CUDA graphs; fp8 = on + FP8 decode weights "
+        "(on/fp8 are CPU-verified, not yet measured on a GPU); true/false read as on/off",
+        choices=FAST_PATHS,
+        aliases={True: "on", False: "off"},
+    )
+    warmup: bool = param(True, "run one inference on a synthetic sample during configure, before reporting ready")
+
+    def problems(self, prefix: str = "") -> list[str]:
+        """Every unusable field (range, choice, combination), each naming ``prefix`` + the field and its value."""
+        problems = field_problems(self, prefix)
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            problems.append(f"{prefix}device = {self.device!r} is not auto, cpu, cuda or cuda:N")
+        if self.fast_path != "off" and self.backend != "torch":
+            problems.append(
+                f"{prefix}fast_path = {self.fast_path!r} applies to the torch backend, not {self.backend!r}"
+            )
+        return problems
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
-        if self.dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"dtype {self.dtype!r} is not one of auto, float32, bfloat16")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ValueError(f"device {self.device!r} is not auto, cpu, cuda or cuda:N")
-        if self.max_reasoning_tokens < 1:
-            raise ValueError(f"max_reasoning_tokens must be >= 1, got {self.max_reasoning_tokens}")
-        if self.num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.temperature <= 0.0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.fast_path not in FAST_PATHS:
-            raise ValueError(f"fast_path {self.fast_path!r} is not one of {', '.join(FAST_PATHS)}")
-        if self.fast_path != "off" and self.backend != "torch":
-            raise ValueError(f"fast_path {self.fast_path!r} applies to the torch backend, not {self.backend!r}")
-        if self.cpu_threads < 0:
-            raise ValueError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
-        if self.flow_steps < 0:
-            raise ValueError(f"flow_steps must be >= 0, got {self.flow_steps}")
+        """Raise ValueError naming every bad field."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from alpamayo_ros.core.param_fields import param
+from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.transforms import F64, rpy_to_matrix
 from alpamayo_ros.core.types import UInt8Array
 
@@ -22,6 +24,20 @@ from alpamayo_ros.core.types import UInt8Array
 _OPTICAL_FROM_BODY: F64 = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
 
 AGREEMENT_COLOURS_RGB: dict[int, tuple[int, int, int]] = {0: (255, 200, 0), 1: (0, 220, 80), 2: (255, 40, 40)}
+
+
+@dataclass(frozen=True)
+class OverlayParams:
+    """The node's ``overlay.*`` parameters: which camera the plan is drawn on and where that camera sits."""
+
+    enabled: bool = param(False, "publish ~/output/overlay (front camera + projected plan + reasoning)")
+    camera: str = param("camera_front_wide_120fov", "camera the overlay draws on", choices=CAMERA_NAMES)
+    camera_info_topic: str = param("~/input/camera_front_wide_120fov/camera_info", "CameraInfo of the overlay camera")
+    mount_xyz_m: tuple[float, ...] = param((1.7, 0.0, 1.5), "overlay camera position in base_link (x, y, z)", length=3)
+    mount_rpy_rad: tuple[float, ...] = param(
+        (0.0, 0.0, 0.0), "overlay camera body orientation in base_link (roll, pitch, yaw; x forward)", length=3
+    )
+    max_width_px: int = param(960, "overlay images are downscaled to at most this width", min_value=64, max_value=8192)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,20 @@
-"""One planning cycle without ROS: the job handed to the worker, the worker's run, the output sanity gate, the
-output messages, and the synchronisation settings a model needs.
+"""The planning tick, without ROS: pick the sample to plan on, then plan once. The node, the offline evaluation and
+the closed-loop simulator all call these two functions, so they plan on the same data in the same way.
 
-The node builds a ``PlanJob`` on its executor thread from its buffers at one tick; its worker thread calls
-``run_job``, which returns a ``PlanResult`` (outputs to publish, or the reason there are none); the node
-publishes. Nothing here touches node state or imports rclpy; message classes are only constructed (core.builders).
+1. ``select_job(intake, now_ns, ...)`` runs the checklist on the buffered inputs (time went back? a complete
+   synchronized sample? a new one? fresh? ego history?) and returns a ``PlanJob`` or a ``Skip`` with the reason,
+   counting each outcome in ``PlanningStats``. Cheap: nothing is decoded.
+2. ``plan_once(job, model)`` decodes and resizes the frames the model reads, runs the model, applies the output
+   sanity gate and the reasoning-action consistency monitor, and returns a ``PlanResult``: the checked prediction
+   and one consistency report per sample, or the typed reason there is none. It never raises for a bad frame, a
+   model failure or a bad output. No ROS types: the node turns a result into messages (``nodes.plan_messages``).
 
-Frames and stamps are those of core.builders: plans in ``output_frame_id`` (base_link at t0) stamped t0, the
-optional odom path composed with the ego pose at t0.
+Frames: the plan is in the t0 ego frame (x forward, y left, z up), waypoint i at t0 + (i+1) * 0.1 s.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 import traceback
 from collections.abc import Sequence
@@ -18,83 +22,240 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from nav_msgs.msg import Path
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from visualization_msgs.msg import MarkerArray
 
-from alpamayo_ros.core import params as P
-from alpamayo_ros.core.builders import (
-    MarkerStyle,
-    build_chain_of_causation,
-    build_image,
-    build_markers,
-    build_odom_path,
-    build_path,
-    build_stage_latency,
-)
-from alpamayo_ros.core.decisions import check_consistency
-from alpamayo_ros.core.ego_history import EgoHistoryResult
-from alpamayo_ros.core.images import ImageConversionError, compressed_to_rgb, raw_to_rgb
-from alpamayo_ros.core.overlay import PinholeCamera, draw_overlay
+from alpamayo_ros.core.decisions import ConsistencyReport, check_consistency
+from alpamayo_ros.core.diagnostics import PlanningStats
+from alpamayo_ros.core.ego_history import EgoHistoryFailure, EgoHistoryResult, EgoParams, build_ego_history
+from alpamayo_ros.core.images import compressed_to_rgb, raw_to_rgb
+from alpamayo_ros.core.intake import InputIntake
+from alpamayo_ros.core.param_fields import param
 from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
-from alpamayo_ros.core.sync import FrameEntry, ImageAssemblyError, SyncConfig, SyncedSample, assemble_images
+from alpamayo_ros.core.sync import (
+    FrameEntry,
+    ImageAssemblyError,
+    SyncConfig,
+    SyncedSample,
+    SyncFailure,
+    SyncParams,
+    assemble_images,
+)
 from alpamayo_ros.core.types import DrivingModel, EgoHistory, ModelInfo, ModelInput, Prediction, UInt8Array
-from alpamayo_ros.msg import ChainOfCausation, StageLatency
 
 DEFAULT_WARMUP_SIZE_HW = (320, 576)  # warm-up frame size for models that resize frames themselves
 
 
-# --- data handed between the executor and the worker ----------------------------------------------------------
+@dataclass(frozen=True)
+class PlanningParams:
+    """When the node plans (the top-level ``planning_rate_hz`` and ``max_sample_age_sec`` parameters)."""
+
+    planning_rate_hz: float = param(
+        10.0, "planning timer rate; ticks while an inference runs are skipped", min_value=0.1, max_value=100.0
+    )
+    max_sample_age_sec: float = param(
+        0.5,
+        "never plan on a sample whose t0 is older than this (node clock)",
+        min_value=0.01,
+        max_value=10.0,
+        when="live",
+    )
+
+
+class SkipKind(enum.Enum):
+    """Why a tick planned nothing; the value is the diagnostics/log key."""
+
+    NO_SAMPLE = "sync"
+    NOT_NEW = "not_new"
+    NO_CLOCK = "clock"
+    STALE = "stale"
+    NO_EGO_HISTORY = "ego"
+
+
+@dataclass(frozen=True)
+class Skip:
+    """No job this tick. ``report`` is False for a repeat of an anchor frame's failure already reported."""
+
+    kind: SkipKind
+    reason: str
+    t0_ns: int | None
+    report: bool = True
 
 
 @dataclass(frozen=True)
 class PlanJob:
-    """Everything the worker needs; built on the executor thread from the buffers at one tick."""
+    """Everything ``plan_once`` needs; built from the buffers at one tick."""
 
     sample: SyncedSample
     ego: EgoHistoryResult
-    generation: int  # buffers' generation (bumped on every flush): results of an older one are dropped
-    params: P.NodeParams
-    overlay_entry: FrameEntry | None
-    camera_info: CameraInfo | None
+    generation: int  # the intake's generation: results of an older one are dropped
     select_ms: float
+    extra_frame: FrameEntry | None = None  # a frame the caller asked for (the overlay camera's), undecoded
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def t0_ns(self) -> int:
+        return self.sample.t0_ns
+
+
+class FailureKind(enum.Enum):
+    INPUT = "input"  # a frame chosen for the sample could not be decoded / assembled
+    MODEL = "model"  # the model raised
+    OUTPUT = "output"  # the model's output failed the sanity gate
 
 
 @dataclass(frozen=True)
-class PlanOutputs:
-    """The messages of one plan (all stamped t0) and the reasoning/trajectory agreement of sample 0."""
-
-    path: Path
-    path_odom: Path | None
-    reasoning: tuple[ChainOfCausation, ...]
-    sample_paths: tuple[Path, ...]
-    markers: MarkerArray
-    overlay: Image | None
-    agreement: int
-    agreement_detail: str
+class PlanFailure:
+    kind: FailureKind
+    text: str
 
 
 @dataclass(frozen=True)
 class PlanResult:
-    """What the worker returns: outputs to publish, or the reason there are none."""
+    """What ``plan_once`` returns: a checked prediction with one consistency report per sample, or the failure.
+
+    ``stage_ms``: wall times of the stages reached (select, images, inference, processing = the whole step), ms.
+    """
 
     t0_ns: int
     generation: int
-    outputs: PlanOutputs | None
-    failure: str | None
+    prediction: Prediction | None
+    reports: tuple[ConsistencyReport, ...]
+    failure: PlanFailure | None
     stage_ms: dict[str, float]
-    latency: StageLatency | None = None
 
 
-# --- pure steps of a cycle ---------------------------------------------------------------------------------------
+def sync_config(sync: SyncParams, info: ModelInfo) -> SyncConfig:
+    """The synchroniser settings for a model: all rig cameras, the model's cameras required at its frame offsets."""
+    return SyncConfig(
+        cameras=CAMERA_NAMES,
+        required=tuple(info.cameras),
+        frame_offsets_sec=tuple(info.frame_offsets_sec),
+        params=sync,
+    )
+
+
+def select_job(
+    intake: InputIntake,
+    now_ns: int,
+    stats: PlanningStats,
+    *,
+    planning: PlanningParams,
+    ego: EgoParams,
+    backwards_jump_sec: float,
+    extra_camera: str | None = None,
+) -> PlanJob | Skip:
+    """The tick's checklist of early returns; counts every outcome in ``stats``.
+
+    Args:
+        intake: the buffered inputs (configured).
+        now_ns: the node clock (ROS time, ns); a jump back by more than ``backwards_jump_sec`` flushes the inputs.
+        stats: the planning counters (``last_planned_t0_ns`` keeps one plan per anchor frame).
+        planning: sample age limit.
+        ego: ego-history interpolation limits.
+        backwards_jump_sec: see ``now_ns``.
+        extra_camera: a camera whose frame at t0 the job should carry (the overlay's), or None.
+    """
+    stats.ticks += 1
+    if intake.sync is None:
+        raise RuntimeError("select_job on an intake that is not configured")
+    started = time.perf_counter()
+    if now_ns < stats.last_tick_now_ns - int(backwards_jump_sec * 1e9):
+        clock_back = f"node clock went back from {stats.last_tick_now_ns / 1e9:.3f} to {now_ns / 1e9:.3f} s"
+        intake.flush(clock_back)
+    stats.last_tick_now_ns = now_ns
+    if stats.generation != intake.generation:  # a flush: the new timeline starts with nothing planned
+        stats.generation = intake.generation
+        stats.flushes = intake.flushes
+        stats.last_planned_t0_ns = 0
+    selected = intake.sync.select()
+    if isinstance(selected, SyncFailure):
+        # the same anchor frame may complete on a later tick (a slower camera): retried, reported once
+        first = stats.first_failure(selected.t0_ns, SkipKind.NO_SAMPLE.value)
+        stats.sync_failures += first
+        return Skip(SkipKind.NO_SAMPLE, f"sync failed: {selected.summary()}", selected.t0_ns, first)
+    t0_ns = selected.t0_ns
+    stats.last_t0_ns = t0_ns
+    if t0_ns <= stats.last_planned_t0_ns:
+        stats.no_new_sample += 1
+        return Skip(SkipKind.NOT_NEW, "no new sample since the last plan", t0_ns, report=False)
+    if now_ns <= 0:
+        return Skip(SkipKind.NO_CLOCK, "node clock is zero (use_sim_time without /clock?)", t0_ns)
+    age_ns = now_ns - t0_ns
+    if abs(age_ns) > planning.max_sample_age_sec * 1e9:
+        first = stats.first_failure(t0_ns, SkipKind.STALE.value)
+        stats.stale_samples += first
+        reason = (
+            f"sample t0 {t0_ns / 1e9:.3f} s is {age_ns / 1e9:+.3f} s from the node clock "
+            f"(max_sample_age_sec {planning.max_sample_age_sec})"
+        )
+        return Skip(SkipKind.STALE, reason, t0_ns, first)
+    history = build_ego_history(intake.odometry, t0_ns, ego)
+    if isinstance(history, EgoHistoryFailure):
+        first = stats.first_failure(t0_ns, SkipKind.NO_EGO_HISTORY.value)
+        stats.ego_failures += first
+        return Skip(SkipKind.NO_EGO_HISTORY, history.reason, t0_ns, first)
+    stats.last_filled = ", ".join(f"{c} ({r})" for c, r in selected.filled.items())
+    stats.last_warnings = "; ".join(f"{w.camera}: {w.reason}" for w in selected.warnings)
+    stats.last_planned_t0_ns = t0_ns
+    extra = intake.sync.frame_at(extra_camera, t0_ns) if extra_camera is not None else None
+    return PlanJob(
+        sample=selected,
+        ego=history,
+        generation=intake.generation,
+        select_ms=(time.perf_counter() - started) * 1e3,
+        extra_frame=extra,
+    )
 
 
 def decode_frame(payload: Any) -> UInt8Array:
-    """A buffered camera message (sensor_msgs Image or CompressedImage) -> (H, W, 3) uint8 RGB."""
-    if isinstance(payload, CompressedImage):
+    """A buffered camera message (Image or CompressedImage, rclpy or rosbags) -> (H, W, 3) uint8 RGB."""
+    if hasattr(payload, "format"):
         return compressed_to_rgb(payload.format, payload.data)
     return raw_to_rgb(payload.encoding, payload.height, payload.width, payload.step, payload.data)
+
+
+def check_prediction(pred: Prediction) -> str | None:
+    """Sanity gate on model output: shapes and finiteness. Returns the reason it is unusable, or None."""
+    if pred.num_samples < 1:
+        return "model returned no samples"
+    if pred.xyz.shape[1:] != (FUTURE_STEPS, 3) or pred.rotation.shape[1:] != (FUTURE_STEPS, 3, 3):
+        return f"model output shapes {pred.xyz.shape} / {pred.rotation.shape}, expected (S, 64, 3) / (S, 64, 3, 3)"
+    if not (np.all(np.isfinite(pred.xyz)) and np.all(np.isfinite(pred.rotation))):
+        return "model output contains NaN/Inf"
+    if len(pred.reasoning) != pred.num_samples:
+        return f"{len(pred.reasoning)} reasoning texts for {pred.num_samples} samples"
+    return None
+
+
+def plan_once(job: PlanJob, model: DrivingModel) -> PlanResult:
+    """Decode/resize the job's frames, run the model, check its output and its reasoning against its trajectory."""
+    stage: dict[str, float] = {"select_ms": job.select_ms}
+    info = model.info
+
+    def failed(kind: FailureKind, text: str) -> PlanResult:
+        return PlanResult(job.t0_ns, job.generation, None, (), PlanFailure(kind, text), stage)
+
+    t = time.perf_counter()
+    try:
+        images = assemble_images(job.sample, decode_frame, info.image_size_hw)
+    except ImageAssemblyError as exc:
+        return failed(FailureKind.INPUT, f"bad camera frame: {exc}")
+    stage["images_ms"] = (time.perf_counter() - t) * 1e3
+    sample = ModelInput(
+        t0_ns=job.t0_ns, images=images, frame_offsets_sec=tuple(info.frame_offsets_sec), ego_history=job.ego.history
+    )
+    t = time.perf_counter()
+    try:
+        pred = model.predict(sample)
+    except Exception as exc:  # the model may raise anything; the caller reports it and keeps running
+        return failed(FailureKind.MODEL, f"model raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+    stage["inference_ms"] = (time.perf_counter() - t) * 1e3
+    bad = check_prediction(pred)
+    if bad is not None:
+        return failed(FailureKind.OUTPUT, f"model output rejected: {bad}")
+    speed = job.ego.speed_mps
+    reports = tuple(check_consistency(pred.reasoning[i], pred.xyz[i], speed) for i in range(pred.num_samples))
+    stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms
+    return PlanResult(job.t0_ns, job.generation, pred, reports, None, stage)
 
 
 def synthetic_input(info_size: tuple[int, int] | None, cameras: Sequence[str], offsets: Sequence[float]) -> ModelInput:
@@ -113,141 +274,3 @@ def synthetic_input(info_size: tuple[int, int] | None, cameras: Sequence[str], o
         offsets_sec=-STEP_SEC * np.arange(HISTORY_STEPS - 1, -1, -1, dtype=np.float64),
     )
     return ModelInput(t0_ns=0, images=images, frame_offsets_sec=tuple(offsets), ego_history=history)
-
-
-def check_prediction(pred: Prediction) -> str | None:
-    """Sanity gate on model output: shapes and finiteness. Returns the reason it is unusable, or None."""
-    if pred.num_samples < 1:
-        return "model returned no samples"
-    if pred.xyz.shape[1:] != (FUTURE_STEPS, 3) or pred.rotation.shape[1:] != (FUTURE_STEPS, 3, 3):
-        return f"model output shapes {pred.xyz.shape} / {pred.rotation.shape}, expected (S, 64, 3) / (S, 64, 3, 3)"
-    if not (np.all(np.isfinite(pred.xyz)) and np.all(np.isfinite(pred.rotation))):
-        return "model output contains NaN/Inf"
-    if len(pred.reasoning) != pred.num_samples:
-        return f"{len(pred.reasoning)} reasoning texts for {pred.num_samples} samples"
-    return None
-
-
-def build_outputs(info: ModelInfo, job: PlanJob, pred: Prediction) -> PlanOutputs:
-    """All output messages of one checked prediction, per ``job.params`` (samples, odom path, markers, overlay).
-
-    Raises:
-        ValueError: invalid overlay intrinsics or geometry.
-        ImageConversionError: the overlay camera frame cannot be decoded.
-    """
-    prm, t0_ns = job.params, job.sample.t0_ns
-    frame = prm.output_frame_id
-    reports = [check_consistency(pred.reasoning[i], pred.xyz[i], job.ego.speed_mps) for i in range(pred.num_samples)]
-    count = pred.num_samples if prm.publish_all_samples else 1
-    reasoning = tuple(
-        build_chain_of_causation(t0_ns, frame_id=frame, prediction=pred, sample_index=i, report=reports[i], info=info)
-        for i in range(count)
-    )
-    path = build_path(pred.xyz[0], pred.rotation[0], t0_ns, frame)
-    sample_paths = tuple(build_path(pred.xyz[i], pred.rotation[i], t0_ns, frame) for i in range(1, count))
-    path_odom = (
-        build_odom_path(pred.xyz[0], pred.rotation[0], job.ego.t0_pose, t0_ns, prm.output_odom_frame_id)
-        if prm.output_publish_odom_path
-        else None
-    )
-    style = MarkerStyle(
-        z_offset_m=prm.output_marker_z_offset_m,
-        text_wrap_chars=prm.output_text_wrap_chars,
-        vehicle_length_m=prm.output_vehicle_length_m,
-        vehicle_width_m=prm.output_vehicle_width_m,
-        rear_overhang_m=prm.output_rear_overhang_m,
-        lifetime_sec=prm.output_marker_lifetime_sec,
-    )
-    label = pred.reasoning[0]
-    if info.untrained:
-        label = f"[{info.name}: untrained] {label}"
-    markers = build_markers(pred.xyz[0], t0_ns, frame, text=label, agreement=int(reports[0].agreement), style=style)
-    overlay = None
-    if prm.overlay_enabled and job.overlay_entry is not None:
-        rgb = decode_frame(job.overlay_entry.payload)
-        cam = None
-        cam_info = job.camera_info
-        if cam_info is not None and cam_info.width > 0 and cam_info.height > 0:
-            cam = PinholeCamera.from_fields(
-                list(cam_info.k), cam_info.width, cam_info.height, prm.overlay_mount_xyz_m, prm.overlay_mount_rpy_rad
-            )
-        drawn = draw_overlay(
-            rgb, cam, pred.xyz[0], label, agreement=int(reports[0].agreement), max_width_px=prm.overlay_max_width_px
-        )
-        # an image lives in its camera's optical frame, not in the trajectory's frame
-        image_frame = (cam_info.header.frame_id if cam_info is not None else "") or prm.overlay_camera
-        overlay = build_image(drawn, t0_ns, image_frame)
-    return PlanOutputs(
-        path=path,
-        path_odom=path_odom,
-        reasoning=reasoning,
-        sample_paths=sample_paths,
-        markers=markers,
-        overlay=overlay,
-        agreement=int(reports[0].agreement),
-        agreement_detail=reports[0].detail,
-    )
-
-
-def run_job(model: DrivingModel, job: PlanJob) -> PlanResult:
-    """Decode/resize the job's frames, run the model, check its output, build the messages; never raises for a
-    bad frame, a model failure or a bad output: the result carries the reason instead.
-
-    Runs on the node's worker thread and touches only ``job`` and ``model``. ``stage_ms`` holds the wall times of
-    the stages reached (select, images, inference, build, processing = the whole cycle), in milliseconds.
-    """
-    stage: dict[str, float] = {"select_ms": job.select_ms}
-    t0_ns = job.sample.t0_ns
-    info = model.info
-    t = time.perf_counter()
-    try:
-        images = assemble_images(job.sample, decode_frame, info.image_size_hw)
-    except ImageAssemblyError as exc:
-        return PlanResult(t0_ns, job.generation, None, f"bad camera frame: {exc}", stage)
-    stage["images_ms"] = (time.perf_counter() - t) * 1e3
-    sample = ModelInput(
-        t0_ns=t0_ns, images=images, frame_offsets_sec=tuple(info.frame_offsets_sec), ego_history=job.ego.history
-    )
-    t = time.perf_counter()
-    try:
-        pred = model.predict(sample)
-    except Exception as exc:  # the model may raise anything; the node reports it and keeps running
-        tb = traceback.format_exc(limit=4)
-        return PlanResult(t0_ns, job.generation, None, f"model raised {type(exc).__name__}: {exc}\n{tb}", stage)
-    stage["inference_ms"] = (time.perf_counter() - t) * 1e3
-    bad = check_prediction(pred)
-    if bad is not None:
-        return PlanResult(t0_ns, job.generation, None, f"model output rejected: {bad}", stage)
-    t = time.perf_counter()
-    try:
-        outputs = build_outputs(info, job, pred)
-    except (ValueError, ImageConversionError) as exc:
-        return PlanResult(t0_ns, job.generation, None, f"could not build outputs: {exc}", stage)
-    stage["build_ms"] = (time.perf_counter() - t) * 1e3
-    stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms
-    return PlanResult(t0_ns, job.generation, outputs, None, stage, build_stage_latency(pred.timings))
-
-
-def sync_config(params: P.NodeParams, info: ModelInfo) -> SyncConfig:
-    """The synchroniser settings for a model: all rig cameras, the model's cameras required at its frame offsets.
-
-    The buffer is stretched to hold the model's oldest frame plus tolerance, anchor lag and 0.1 s margin, whatever
-    ``sync.buffer_sec`` says.
-
-    Raises:
-        ValueError: the model has no frame offsets.
-    """
-    return SyncConfig(
-        cameras=CAMERA_NAMES,
-        required=tuple(info.cameras),
-        anchor=params.sync_anchor_camera,
-        frame_offsets_sec=tuple(info.frame_offsets_sec),
-        tolerance_sec=params.sync_tolerance_sec,
-        missing_policy=params.sync_missing_camera_policy,
-        buffer_sec=max(
-            params.sync_buffer_sec,
-            -min(info.frame_offsets_sec) + params.sync_tolerance_sec + params.sync_max_anchor_lag_sec + 0.1,
-        ),
-        max_anchor_lag_sec=params.sync_max_anchor_lag_sec,
-        backwards_jump_sec=params.sync_backwards_jump_sec,
-    )

@@ -16,7 +16,6 @@ decodes only the frames a sample uses, once: the decoded frame is cached on its 
 from __future__ import annotations
 
 import bisect
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,51 +23,88 @@ from typing import Any
 import numpy as np
 
 from alpamayo_ros.core.images import ImageConversionError, resize_rgb
-from alpamayo_ros.core.types import UInt8Array
+from alpamayo_ros.core.param_fields import field_problems, param
+from alpamayo_ros.core.rig import ALPAMAYO_R1_FRAME_OFFSETS_SEC, CAMERA_NAMES
+from alpamayo_ros.core.types import BufferOutcome, UInt8Array
 
 MISSING_CAMERA_POLICIES: tuple[str, ...] = ("skip", "hold", "black")
 
 
 @dataclass(frozen=True)
+class SyncParams:
+    """The user's synchronisation settings (the node's ``sync.*`` parameters)."""
+
+    anchor_camera: str = param("camera_front_wide_120fov", "camera whose stamp defines t0", choices=CAMERA_NAMES)
+    tolerance_sec: float = param(
+        0.05, "max distance of a camera frame from the frame time it stands for", min_value=0.001, max_value=0.5
+    )
+    missing_camera_policy: str = param(
+        "skip",
+        "a model camera without a frame in tolerance: skip the cycle, hold its nearest frame, or fill black",
+        choices=MISSING_CAMERA_POLICIES,
+    )
+    max_anchor_lag_sec: float = param(
+        0.1, "how far behind the newest anchor frame a complete sample may be", min_value=0.0, max_value=1.0
+    )
+    buffer_sec: float = param(
+        0.6,
+        "per-camera frame buffer (raw messages are kept, decoded lazily: 1080p rgb8 at 10 Hz is ~37 MB per camera)",
+        min_value=0.1,
+        max_value=10.0,
+    )
+    backwards_jump_sec: float = param(
+        0.5, "a stamp this much older than its stream's newest flushes all buffers", min_value=0.05, max_value=60.0
+    )
+
+    def problems(self, prefix: str = "sync.") -> list[str]:
+        """Out-of-range fields, and a buffer too short for Alpamayo-R1's 0.3 s of frames + tolerance + anchor lag."""
+        problems = field_problems(self, prefix)
+        span = -min(ALPAMAYO_R1_FRAME_OFFSETS_SEC) + self.tolerance_sec + self.max_anchor_lag_sec
+        if self.buffer_sec < span:
+            problems.append(
+                f"{prefix}buffer_sec = {self.buffer_sec} is shorter than 0.3 s of frames + tolerance + anchor lag "
+                f"({span:.3f} s)"
+            )
+        return problems
+
+
+@dataclass(frozen=True)
 class SyncConfig:
-    """Synchronisation policy. Offsets are seconds relative to t0, oldest first, all <= 0."""
+    """Synchronisation policy for one model: the user's settings plus the cameras and frame times the model reads.
+
+    Offsets are seconds relative to t0, oldest first, all <= 0. The buffer holds at least the model's oldest frame
+    plus tolerance, anchor lag and 0.1 s margin, whatever ``params.buffer_sec`` says.
+    """
 
     cameras: tuple[str, ...]  # every subscribed camera (checked and reported)
     required: tuple[str, ...]  # the cameras the model consumes, in model order
-    anchor: str
     frame_offsets_sec: tuple[float, ...]
-    tolerance_sec: float = 0.05
-    missing_policy: str = "skip"
-    buffer_sec: float = 1.0
-    max_anchor_lag_sec: float = 0.1
-    backwards_jump_sec: float = 0.5
+    params: SyncParams = field(default_factory=SyncParams)
     max_frames_per_camera: int = 64
+
+    @property
+    def anchor(self) -> str:
+        return self.params.anchor_camera
+
+    @property
+    def buffer_sec(self) -> float:
+        span = -min(self.frame_offsets_sec, default=0.0)
+        return max(self.params.buffer_sec, span + self.params.tolerance_sec + self.params.max_anchor_lag_sec + 0.1)
 
     def validate(self) -> None:
         """Raise ValueError naming the offending value."""
+        if not self.frame_offsets_sec:
+            raise ValueError("the model declares no frame offsets")
         if self.anchor not in self.cameras:
             raise ValueError(f"anchor camera {self.anchor!r} is not one of the subscribed cameras {self.cameras}")
         missing = [c for c in self.required if c not in self.cameras]
         if missing:
             raise ValueError(f"the model needs cameras {missing} that are not subscribed")
-        if self.missing_policy not in MISSING_CAMERA_POLICIES:
-            raise ValueError(f"missing camera policy {self.missing_policy!r} is not one of {MISSING_CAMERA_POLICIES}")
         if any(off > 0 for off in self.frame_offsets_sec):
             raise ValueError(f"frame offsets must be <= 0 s, got {self.frame_offsets_sec}")
-        span = -min(self.frame_offsets_sec, default=0.0)
-        if self.buffer_sec < span + self.tolerance_sec + self.max_anchor_lag_sec:
-            raise ValueError(
-                f"buffer {self.buffer_sec} s is shorter than the frame span {span} s + tolerance "
-                f"{self.tolerance_sec} s + anchor lag {self.max_anchor_lag_sec} s"
-            )
-
-
-class AddOutcome(enum.Enum):
-    ADDED = "added"
-    DUPLICATE = "duplicate stamp (dropped)"
-    OUT_OF_ORDER = "out-of-order stamp (inserted in order)"
-    TOO_OLD = "older than the buffer (dropped)"
-    TIME_JUMPED_BACK = "time jumped backwards (all buffers flushed)"
+        if self.params.missing_camera_policy not in MISSING_CAMERA_POLICIES:
+            policy = self.params.missing_camera_policy
+            raise ValueError(f"missing camera policy {policy!r} is not one of {', '.join(MISSING_CAMERA_POLICIES)}")
 
 
 @dataclass(eq=False)
@@ -121,10 +157,10 @@ class FrameSynchronizer:
         self.config = config
         self._stamps: dict[str, list[int]] = {c: [] for c in config.cameras}
         self._entries: dict[str, list[FrameEntry]] = {c: [] for c in config.cameras}
-        self._tol_ns = int(config.tolerance_sec * 1e9)
+        self._tol_ns = int(config.params.tolerance_sec * 1e9)
         self._buffer_ns = int(config.buffer_sec * 1e9)
-        self._lag_ns = int(config.max_anchor_lag_sec * 1e9)
-        self._jump_ns = int(config.backwards_jump_sec * 1e9)
+        self._lag_ns = int(config.params.max_anchor_lag_sec * 1e9)
+        self._jump_ns = int(config.params.backwards_jump_sec * 1e9)
         self._offsets_ns = tuple(round(off * 1e9) for off in config.frame_offsets_sec)
 
     def flush(self) -> None:
@@ -139,23 +175,23 @@ class FrameSynchronizer:
     def __len__(self) -> int:
         return sum(len(v) for v in self._stamps.values())
 
-    def add(self, camera: str, entry: FrameEntry) -> AddOutcome:
+    def add(self, camera: str, entry: FrameEntry) -> BufferOutcome:
         """Buffer a frame of ``camera`` (KeyError for an unknown camera)."""
         stamps, entries = self._stamps[camera], self._entries[camera]
-        outcome = AddOutcome.ADDED
+        outcome = BufferOutcome.ADDED
         if stamps and entry.stamp_ns <= stamps[-1]:
             if entry.stamp_ns < stamps[-1] - self._jump_ns:
                 self.flush()
-                outcome = AddOutcome.TIME_JUMPED_BACK
+                outcome = BufferOutcome.TIME_JUMPED_BACK
             elif entry.stamp_ns < stamps[-1] - self._buffer_ns:
-                return AddOutcome.TOO_OLD
+                return BufferOutcome.TOO_OLD
             else:
                 idx = bisect.bisect_left(stamps, entry.stamp_ns)
                 if idx < len(stamps) and stamps[idx] == entry.stamp_ns:
-                    return AddOutcome.DUPLICATE
+                    return BufferOutcome.DUPLICATE
                 stamps.insert(idx, entry.stamp_ns)
                 entries.insert(idx, entry)
-                return AddOutcome.OUT_OF_ORDER
+                return BufferOutcome.OUT_OF_ORDER
         stamps.append(entry.stamp_ns)
         entries.append(entry)
         cutoff = entry.stamp_ns - self._buffer_ns
@@ -225,11 +261,11 @@ class FrameSynchronizer:
             for off_ns in self._offsets_ns:
                 entry, reason = self._check(cam, t0_ns + off_ns, off_ns)
                 if reason is not None:
-                    if cfg.missing_policy == "skip":
+                    if cfg.params.missing_camera_policy == "skip":
                         problems.append(CameraProblem(cam, reason))
                         break
                     filled.setdefault(cam, reason)
-                    entry = self._nearest(cam, t0_ns + off_ns) if cfg.missing_policy == "hold" else None
+                    entry = self._nearest(cam, t0_ns + off_ns) if cfg.params.missing_camera_policy == "hold" else None
                     if entry is not None and entry.error is not None:
                         entry = None
                 chosen.append(entry)

@@ -6,6 +6,7 @@ reference point of the ego at the anchor camera's time t0), metres and seconds, 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -14,6 +15,18 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.floating]
 UInt8Array = npt.NDArray[np.uint8]
+
+
+class BufferOutcome(enum.Enum):
+    """What a time-ordered input buffer (camera frames, odometry) did with one message; the value is a log phrase."""
+
+    ADDED = "added"
+    OUT_OF_ORDER = "out-of-order stamp (inserted in order)"
+    DUPLICATE = "duplicate stamp (dropped)"
+    TOO_OLD = "older than the buffer (dropped)"
+    TIME_JUMPED_BACK = "time jumped backwards (buffers flushed)"
+    FRAME_CHANGED = "frame changed (buffer restarted in the new frame)"
+    BAD_STAMP = "stamp is not a time (dropped)"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from alpamayo_ros.core.types import ModelInfo, ModelInput, Prediction, StageTimi
 
 
 class TestPolicyError(RuntimeError):
-    """Raised on purpose (``raise_on_predict``) or on a malformed sample."""
+    """Raised on a malformed sample."""
 
     __test__ = False  # not a pytest test class
 
@@ -29,7 +29,6 @@ class TestPolicy:
 
     def __init__(self, spec: ModelSpec, image_size_hw: tuple[int, int] | None = None) -> None:
         self.spec = spec
-        self.raise_on_predict = False  # flipped by the node's TEST ONLY parameter model.test_policy_raise
         self._info = ModelInfo(
             name="test-policy",
             version="constant-speed-1",
@@ -47,8 +46,6 @@ class TestPolicy:
     def predict(self, sample: ModelInput) -> Prediction:
         start = time.perf_counter()
         self.calls += 1
-        if self.raise_on_predict:
-            raise TestPolicyError("test policy asked to fail (model.test_policy_raise is true)")
         for cam in self._info.cameras:
             frames = sample.images.get(cam)
             if frames is None or frames.ndim != 4 or frames.shape[0] != len(self._info.frame_offsets_sec):

@@ -17,6 +17,7 @@ matched to the scenario bag by header stamp t0), e.g. a bag recorded during ``al
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -29,33 +30,16 @@ from typing import Any
 import numpy as np
 
 from alpamayo_ros.core import params as P
-from alpamayo_ros.core.decisions import (
-    Agreement,
-    Decision,
-    Lateral,
-    Longitudinal,
-    check_consistency,
-    classify_trajectory,
-)
-from alpamayo_ros.core.ego_history import (
-    EgoHistoryFailure,
-    OdometryBuffer,
-    OdometryRejectedError,
-    build_ego_history,
-    make_odom_sample,
-)
-from alpamayo_ros.core.images import compressed_to_rgb, raw_to_rgb, resize_rgb
+from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, classify_trajectory
+from alpamayo_ros.core.diagnostics import PlanningStats
+from alpamayo_ros.core.ego_history import OdometryBuffer, OdometryRejectedError, make_odom_sample
+from alpamayo_ros.core.images import resize_rgb
+from alpamayo_ros.core.intake import InputIntake
 from alpamayo_ros.core.model_spec import BACKENDS, ModelSpec
+from alpamayo_ros.core.planning import FailureKind, Skip, SkipKind, decode_frame, plan_once, select_job, sync_config
 from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
-from alpamayo_ros.core.sync import (
-    FrameEntry,
-    FrameSynchronizer,
-    ImageAssemblyError,
-    SyncFailure,
-    assemble_images,
-)
 from alpamayo_ros.core.transforms import quat_to_matrix, to_local
-from alpamayo_ros.core.types import FloatArray, ModelInfo, ModelInput, UInt8Array
+from alpamayo_ros.core.types import FloatArray, ModelInfo
 from alpamayo_ros.tools import bagio, metrics
 from alpamayo_ros.tools.results import BagEvaluation, TickResult
 from alpamayo_ros.tools.synth import load_sidecar
@@ -66,12 +50,19 @@ MOSAIC_WIDTH = 320  # per-camera width of the report mosaic (px)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bags", nargs="+", type=Path, help="scenario bags (synth output or any bag with the topics)")
     parser.add_argument("--out", type=Path, default=Path("out/evaluation"), help="report directory")
-    parser.add_argument("--backend", choices=BACKENDS, default=ModelSpec.backend)
-    parser.add_argument("--model", default=ModelSpec.model_path, help="checkpoint directory or preset name")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--num-samples", type=int, default=1, help="trajectory samples per tick (minADE over them)")
-    parser.add_argument("--max-reasoning-tokens", type=int, default=ModelSpec.max_reasoning_tokens)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--params-file",
+        type=Path,
+        default=None,
+        help="node parameter file (as given to the node): the evaluation uses its sync, ego-history and model settings",
+    )
+    model_help = "(default: the parameter file's model.* value, else the node's default)"
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help=f"model backend {model_help}")
+    parser.add_argument("--model", default=None, help=f"checkpoint directory or preset name {model_help}")
+    parser.add_argument("--device", default=None, help=model_help)
+    parser.add_argument("--num-samples", type=int, default=None, help=f"samples per tick (minADE) {model_help}")
+    parser.add_argument("--max-reasoning-tokens", type=int, default=None, help=model_help)
+    parser.add_argument("--seed", type=int, default=None, help=model_help)
     parser.add_argument("--max-ticks", type=int, default=0, help="stop each bag after this many planned ticks")
     parser.add_argument(
         "--predictions",
@@ -85,13 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def decode_image(msg: Any) -> UInt8Array:
-    """rosbags Image / CompressedImage -> RGB through the node's converters (core.images)."""
-    if hasattr(msg, "format"):
-        return compressed_to_rgb(msg.format, msg.data)
-    return raw_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
-
-
 def camera_of(topic: str) -> str | None:
     """Which rig camera an image topic belongs to (by name), None for other topics."""
     for cam in CAMERA_NAMES:
@@ -170,32 +154,32 @@ def evaluate_bag(
     bag: Path,
     model: Any | None,
     *,
+    params: P.NodeParams | None = None,
     predictions: dict[int, _Predicted] | None = None,
     max_ticks: int = 0,
     report_ticks: int = 24,
     progress: bool = True,
 ) -> BagEvaluation:
-    """Feed one bag through the node's pipeline; plan (model) or look up (predictions) at every anchor frame."""
+    """Feed one bag through the node's planning tick; plan (model) or look up (predictions) at every anchor frame.
+
+    The messages go through the node's ``core.intake.InputIntake``; each anchor frame is planned with
+    ``core.planning.select_job`` at node time t0 (the bag is replayed without delay, so no sample is stale) and
+    ``core.planning.plan_once``, with ``params`` (a node parameter file; the node's defaults when None).
+    """
     from tqdm import tqdm
 
-    # core.planning builds the node's output messages (ROS message classes): imported only where it is needed.
-    from alpamayo_ros.core.planning import check_prediction, sync_config
-
-    prm = P.from_values({})
+    prm = params or P.NodeParams()
     info = model.info if model is not None else None
-    required = tuple(info.cameras) if info is not None else (prm.sync_anchor_camera,)
-    offsets = tuple(info.frame_offsets_sec) if info is not None else (0.0,)
-    # The node's own synchroniser settings (core.planning.sync_config); recorded predictions are matched on the
-    # anchor camera alone.
-    sync_info = info or ModelInfo("recorded", "", required, offsets, None)
-    sync = FrameSynchronizer(sync_config(prm, sync_info))
-    odom = OdometryBuffer(prm.ego_buffer_sec, prm.sync_backwards_jump_sec)
+    anchor = prm.sync.anchor_camera
+    # recorded predictions are matched on the anchor camera alone
+    sync_info = info or ModelInfo("recorded", "", (anchor,), (0.0,), None)
+    intake = InputIntake()
+    intake.configure(sync_config(prm.sync, sync_info), prm.ego)
+    stats = PlanningStats()
     result = BagEvaluation(bag, load_sidecar(bag))
     topics = bagio.bag_topics(bag)
     anchor_topics = [
-        t
-        for t in topics
-        if camera_of(t.topic) == prm.sync_anchor_camera and t.typename in (bagio.IMAGE, bagio.COMPRESSED)
+        t for t in topics if camera_of(t.topic) == anchor and t.typename in (bagio.IMAGE, bagio.COMPRESSED)
     ]
     total = anchor_topics[0].count if anchor_topics else 0
     # ticks after the first 1.5 s (no ego history before) spread evenly over the report
@@ -215,39 +199,41 @@ def evaluate_bag(
         if max_ticks and len(result.ticks) >= max_ticks:
             result.skipped["beyond --max-ticks"] += 1
             return
-        selected = sync.select()
-        if isinstance(selected, SyncFailure) or selected.t0_ns != t0_ns:
-            why = selected.summary() if isinstance(selected, SyncFailure) else "a newer anchor frame was complete"
-            result.skipped[f"sync: {why.split(':')[0]}"] += 1
-            return
-        ego = build_ego_history(
-            odom, t0_ns, max_gap_sec=prm.ego_max_gap_sec, max_extrapolation_sec=prm.ego_max_extrapolation_sec
+        job = select_job(
+            intake,
+            t0_ns,
+            stats,
+            planning=prm.planning,
+            ego=prm.ego,
+            backwards_jump_sec=prm.sync.backwards_jump_sec,
         )
-        if isinstance(ego, EgoHistoryFailure):
-            result.skipped["ego history incomplete (first 1.5 s of the bag)"] += 1
+        if isinstance(job, Skip):
+            result.skipped[_skip_key(job)] += 1
             return
+        if job.t0_ns != t0_ns:
+            result.skipped["sync: a newer anchor frame was complete"] += 1
+            return
+        ego = job.ego
         gt = gt_paths.get(t0_ns)  # None without /ground_truth/path: filled from odometry after the bag was read
         if has_gt_path and gt is None:
             result.skipped["no ground truth for t0"] += 1
             return
         latency: float | None = None
         if model is not None:
-            try:
-                images = assemble_images(selected, decode_image, info.image_size_hw if info else None)
-            except ImageAssemblyError as exc:
-                result.skipped[f"bad frame: {exc.reason}"] += 1
+            planned = plan_once(job, model)
+            if planned.failure is not None:
+                text = planned.failure.text.splitlines()[0].removeprefix("model output rejected: ")
+                if planned.failure.kind is FailureKind.INPUT:
+                    result.skipped[text] += 1
+                    return
+                result.model_failures[text] += 1
+                result.skipped[f"model failure: {text}"] += 1
                 return
-            sample = ModelInput(t0_ns=t0_ns, images=images, frame_offsets_sec=offsets, ego_history=ego.history)
-            started = time.perf_counter()
-            pred = model.predict(sample)
-            latency = (time.perf_counter() - started) * 1e3
-            failure = check_prediction(pred)  # the node's sanity gate: such a plan is never published
-            if failure is not None:
-                result.model_failures[failure] += 1
-                result.skipped[f"model failure: {failure}"] += 1
-                return
+            pred = planned.prediction
+            assert pred is not None
+            latency = planned.stage_ms["inference_ms"]
             pred_xy = np.asarray(pred.xyz[:, :, :2], dtype=np.float64)
-            report = check_consistency(pred.reasoning[0], pred.xyz[0], ego.speed_mps)
+            report = planned.reports[0]
             reasoning, stated, shown = pred.reasoning[0], report.stated, report.shown
             agreement, detail = report.agreement, report.detail
         else:
@@ -287,15 +273,15 @@ def evaluate_bag(
             baseline_errors=metrics.tick_errors(np.zeros((FUTURE_STEPS, 2)), np.zeros((FUTURE_STEPS, 2))),
             latency_ms=latency,
         )
-        if len(result.ticks) % report_every == 0:
+        if len(result.ticks) % report_every == 0 and intake.sync is not None:
             for cam in CAMERA_NAMES:
-                entry = sync.frame_at(cam, t0_ns)
+                entry = intake.sync.frame_at(cam, t0_ns)
                 if entry is None:
                     continue
-                rgb = decode_image(entry.payload)
+                rgb = decode_frame(entry.payload)
                 h, w = rgb.shape[:2]
                 tick.frames[cam] = resize_rgb(rgb, (max(1, round(h * MOSAIC_WIDTH / w)), MOSAIC_WIDTH)).copy()
-                if cam == "camera_front_wide_120fov":
+                if cam == prm.overlay.camera:
                     tick.overlay_rgb = np.ascontiguousarray(rgb)
         result.ticks.append(tick)
 
@@ -307,25 +293,24 @@ def evaluate_bag(
         cam = camera_of(rec.topic)
         if rec.typename in (bagio.IMAGE, bagio.COMPRESSED) and cam is not None:
             msg = bagio.deserialize(rec.raw, rec.typename)
+            intake.add_frame(cam, msg)
             stamp = bagio.stamp_ns(msg.header.stamp)
-            size = (int(msg.width), int(msg.height)) if rec.typename == bagio.IMAGE else None
-            sync.add(cam, FrameEntry(stamp, msg, size))
-            if cam == prm.sync_anchor_camera:
+            if cam == anchor and stamp > 0:
                 # Synthetic bags log at the stamp (all cameras of a tick share it); recorded bags log at receive
                 # time, so the other cameras of the tick get the sync tolerance to arrive.
-                lag = 0 if rec.log_time_ns == stamp else int(prm.sync_tolerance_sec * 1e9)
+                lag = 0 if rec.log_time_ns == stamp else int(prm.sync.tolerance_sec * 1e9)
                 pending.append((stamp, rec.log_time_ns + lag))
         elif rec.typename == bagio.CAMERA_INFO and cam is not None and cam not in result.camera_info:
             msg = bagio.deserialize(rec.raw, rec.typename)
             result.camera_info[cam] = (np.asarray(msg.k, dtype=np.float64), int(msg.width), int(msg.height))
         elif rec.typename == bagio.ODOMETRY:
             msg = bagio.deserialize(rec.raw, rec.typename)
+            intake.add_odometry(msg)
             p, q = msg.pose.pose.position, msg.pose.pose.orientation
             try:
                 sample = make_odom_sample(bagio.stamp_ns(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
             except OdometryRejectedError:
                 continue
-            odom.add(sample, msg.header.frame_id)
             odom_all.add(sample, msg.header.frame_id)
         elif rec.topic == bagio.GT_PATH_TOPIC:
             msg = bagio.deserialize(rec.raw, rec.typename)
@@ -351,6 +336,15 @@ def evaluate_bag(
         scored.append(tick)
     result.ticks = scored
     return result
+
+
+def _skip_key(skip: Skip) -> str:
+    """The report's skip reason for a tick without a job (counted per camera for sync failures)."""
+    if skip.kind is SkipKind.NO_SAMPLE:
+        return "sync: " + skip.reason.removeprefix("sync failed: ").split(":")[0]
+    if skip.kind is SkipKind.NO_EGO_HISTORY:
+        return "ego history incomplete (first 1.5 s of the bag)"
+    return f"{skip.kind.value}: {skip.reason}"
 
 
 def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[str, Any]:
@@ -444,6 +438,7 @@ def run_evaluation(
     out: Path,
     spec: ModelSpec | None,
     *,
+    params: P.NodeParams | None = None,
     predictions: Path | None = None,
     max_ticks: int = 0,
     report_ticks: int = 24,
@@ -483,7 +478,15 @@ def run_evaluation(
         }
     try:
         evals = [
-            evaluate_bag(b, model, predictions=preds, max_ticks=max_ticks, report_ticks=report_ticks, progress=progress)
+            evaluate_bag(
+                b,
+                model,
+                params=params,
+                predictions=preds,
+                max_ticks=max_ticks,
+                report_ticks=report_ticks,
+                progress=progress,
+            )
             for b in bags
         ]
     finally:
@@ -530,20 +533,31 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"alpamayo-ros evaluate: not rosbag2 bags: {', '.join(missing)}", file=sys.stderr)
         return 2
+    try:
+        params = P.load_params_file(args.params_file) if args.params_file is not None else P.NodeParams()
+    except P.ParamsFileError as exc:
+        print(f"alpamayo-ros evaluate: {exc}", file=sys.stderr)
+        return 2
     spec = None
     if args.predictions is None:
-        spec = ModelSpec(
-            backend=args.backend,
-            model_path=args.model,
-            device=args.device,
-            num_samples=args.num_samples,
-            max_reasoning_tokens=args.max_reasoning_tokens,
-            seed=args.seed,
-        )
+        overrides = {
+            "backend": args.backend,
+            "model_path": args.model,
+            "device": args.device,
+            "num_samples": args.num_samples,
+            "max_reasoning_tokens": args.max_reasoning_tokens,
+            "seed": args.seed,
+        }
+        spec = dataclasses.replace(params.model, **{k: v for k, v in overrides.items() if v is not None})
+        problems = spec.problems("--")
+        if problems:
+            print(f"alpamayo-ros evaluate: {'; '.join(problems)}", file=sys.stderr)
+            return 2
     summary = run_evaluation(
         list(args.bags),
         args.out,
         spec,
+        params=params,
         predictions=args.predictions,
         max_ticks=args.max_ticks,
         report_ticks=args.report_ticks,

@@ -15,11 +15,13 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
+from alpamayo_ros.core.types import EgoHistory, ModelInput
 from alpamayo_ros.model.action_space import UnicycleAccelCurvatureActionSpace, yaw_rotation
 from alpamayo_ros.model.config import ActionSpaceConfig
 from alpamayo_ros.model.processor import _resize_uint8
@@ -278,3 +280,13 @@ def validation_episodes() -> list[Episode]:
     from alpamayo_ros.sim import SCENARIOS
 
     return episodes(SCENARIOS, VAL_SEEDS, (20.0,))
+
+
+def sample_input(model: Any, data: SampleSet, i: int, images_of: int | None = None) -> ModelInput:
+    """The ``ModelInput`` of rendered sample ``i`` for ``model`` (its cameras and frame offsets); ``images_of`` takes
+    the camera frames from another sample. The history comes straight from the simulation (t0 ego frame)."""
+    src = i if images_of is None else images_of
+    images = {cam: data.images[src, CAMERA_NAMES.index(cam)] for cam in model.info.cameras}
+    rot = yaw_rotation(torch.from_numpy(data.hist_yaw[i])).numpy()
+    hist = EgoHistory(data.hist_xyz[i], rot, np.linspace(-(HISTORY_STEPS - 1) * STEP_SEC, 0.0, HISTORY_STEPS))
+    return ModelInput(t0_ns=i, images=images, frame_offsets_sec=model.info.frame_offsets_sec, ego_history=hist)

@@ -7,6 +7,8 @@ import pytest
 
 from alpamayo_ros.core.diagnostics import (
     Level,
+    Lifecycle,
+    ModelState,
     PlanningStats,
     StreamStats,
     Throttle,
@@ -133,11 +135,11 @@ def test_camera_and_odometry_status_values() -> None:
 def test_model_status_by_state() -> None:
     info = ModelInfo("test-policy", "0.1", ("front_wide",), (-0.1, 0.0), None, untrained=True)
     kw = {"backend": "test_policy", "model_path": "", "info": None}
-    assert model_status("unconfigured", "unconfigured", "", **kw)[:2] == (Level.OK, "unconfigured")
-    assert model_status("loading", "unconfigured", "", **kw)[:2] == (Level.WARN, "loading")
-    failed = model_status("error", "unconfigured", "model load failed: boom", **kw)
+    assert model_status(ModelState.UNCONFIGURED, Lifecycle.UNCONFIGURED, "", **kw)[:2] == (Level.OK, "unconfigured")
+    assert model_status(ModelState.LOADING, Lifecycle.UNCONFIGURED, "", **kw)[:2] == (Level.WARN, "loading")
+    failed = model_status(ModelState.ERROR, Lifecycle.UNCONFIGURED, "model load failed: boom", **kw)
     assert failed[:2] == (Level.ERROR, "error: model load failed: boom")
-    ready = model_status("ready", "active", "", backend="test_policy", model_path="", info=info)
+    ready = model_status(ModelState.READY, Lifecycle.ACTIVE, "", backend="test_policy", model_path="", info=info)
     assert ready[:2] == (Level.OK, "ready")
     assert ready.values == {
         "state": "ready",
@@ -153,15 +155,15 @@ def test_model_status_by_state() -> None:
 
 def test_planning_status_messages() -> None:
     plan = PlanningStats()
-    assert planning_status(plan, "inactive")[:2] == (Level.OK, "not active (inactive)")
-    assert planning_status(plan, "active")[:2] == (Level.WARN, "waiting for the first complete sample")
+    assert planning_status(plan, Lifecycle.INACTIVE)[:2] == (Level.OK, "not active (inactive)")
+    assert planning_status(plan, Lifecycle.ACTIVE)[:2] == (Level.WARN, "waiting for the first complete sample")
     plan.last_failure = "model raised RuntimeError: boom\nTraceback ..."
-    status = planning_status(plan, "active")
+    status = planning_status(plan, Lifecycle.ACTIVE)
     assert status[:2] == (Level.WARN, "model raised RuntimeError: boom")  # first line only
     assert status.values["last_failure"] == "model raised RuntimeError: boom"
     plan.published_plan("AGREE: ok", 12.0)
     plan.last_t0_ns, plan.last_stage_ms = 1_500_000_000, {"inference_ms": 12.345}
-    status = planning_status(plan, "active")
+    status = planning_status(plan, Lifecycle.ACTIVE)
     assert status[:2] == (Level.OK, "planning")
     assert (status.values["plans_published"], status.values["last_failure"], status.values["agreement"]) == (
         1,
@@ -184,11 +186,11 @@ def test_planning_failures_counted_once_per_anchor_frame() -> None:
     assert not plan.first_failure(7 * SEC, "ego")
 
 
-def test_worker_failures_split_model_from_input() -> None:
+def test_plan_failures_split_model_from_input() -> None:
     plan = PlanningStats()
-    plan.worker_failed("model output rejected: model output contains NaN/Inf")
-    plan.worker_failed("bad camera frame: front_wide ...")
-    plan.worker_failed(None)
+    plan.plan_failed(model_failure=True)
+    plan.plan_failed(model_failure=False)
+    plan.plan_failed(model_failure=False)
     assert (plan.model_failures, plan.sync_failures) == (1, 2)
 
 

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from alpamayo_ros.training.evaluation import main
+from evaluate_driver import main
 
 
 def _row(ticks: int, ade: float, cv: float, decisions: float) -> dict[str, float]:

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.builders import (
-    MarkerStyle,
     build_chain_of_causation,
     build_image,
     build_markers,
@@ -19,6 +18,7 @@ from alpamayo_ros.core.builders import (
 )
 from alpamayo_ros.core.decisions import check_consistency
 from alpamayo_ros.core.ego_history import OdomPose
+from alpamayo_ros.core.output_params import OutputParams
 from alpamayo_ros.core.transforms import matrix_to_quat, quat_to_matrix, yaw_matrix, yaw_of
 from alpamayo_ros.core.types import ModelInfo, Prediction, StageTimings
 from alpamayo_ros.msg import CausalStep, ChainOfCausation
@@ -109,7 +109,7 @@ def test_markers_are_frame_locked_raised_and_coloured() -> None:
     green = build_markers(xyz, T0, "base_link", text="ok", agreement=1).markers[0].color
     assert green.g > green.r
     assert (line.lifetime.sec, line.lifetime.nanosec) == (3, 0)  # outlives a slow plan, vanishes when planning stops
-    styled = build_markers(xyz, T0, "base_link", text="ok", agreement=1, style=MarkerStyle(lifetime_sec=2.5))
+    styled = build_markers(xyz, T0, "base_link", text="ok", agreement=1, style=OutputParams(marker_lifetime_sec=2.5))
     assert all((m.lifetime.sec, m.lifetime.nanosec) == (2, 500_000_000) for m in styled.markers)
 
 

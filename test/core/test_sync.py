@@ -7,15 +7,16 @@ import pytest
 
 from alpamayo_ros.core.images import CorruptImageError
 from alpamayo_ros.core.sync import (
-    AddOutcome,
     FrameEntry,
     FrameSynchronizer,
     ImageAssemblyError,
     SyncConfig,
     SyncedSample,
     SyncFailure,
+    SyncParams,
     assemble_images,
 )
+from alpamayo_ros.core.types import BufferOutcome
 
 MS = 1_000_000
 CAMS = ("a", "b", "c")
@@ -26,13 +27,15 @@ def make(policy: str = "skip", required: tuple[str, ...] = ("a", "b")) -> FrameS
         SyncConfig(
             cameras=CAMS,
             required=required,
-            anchor="a",
             frame_offsets_sec=(-0.3, -0.2, -0.1, 0.0),
-            tolerance_sec=0.05,
-            missing_policy=policy,
-            buffer_sec=1.0,
-            max_anchor_lag_sec=0.1,
-            backwards_jump_sec=0.5,
+            params=SyncParams(
+                anchor_camera="a",
+                tolerance_sec=0.05,
+                missing_camera_policy=policy,
+                buffer_sec=1.0,
+                max_anchor_lag_sec=0.1,
+                backwards_jump_sec=0.5,
+            ),
         )
     )
 
@@ -119,14 +122,14 @@ def test_hold_and_black_fill_policies() -> None:
 
 def test_duplicate_out_of_order_too_old_and_backwards_jump() -> None:
     sync = make()
-    assert sync.add("a", FrameEntry(1000 * MS, None)) is AddOutcome.ADDED
-    assert sync.add("a", FrameEntry(1000 * MS, None)) is AddOutcome.DUPLICATE
-    assert sync.add("a", FrameEntry(1200 * MS, None)) is AddOutcome.ADDED
-    assert sync.add("a", FrameEntry(1100 * MS, None)) is AddOutcome.OUT_OF_ORDER
+    assert sync.add("a", FrameEntry(1000 * MS, None)) is BufferOutcome.ADDED
+    assert sync.add("a", FrameEntry(1000 * MS, None)) is BufferOutcome.DUPLICATE
+    assert sync.add("a", FrameEntry(1200 * MS, None)) is BufferOutcome.ADDED
+    assert sync.add("a", FrameEntry(1100 * MS, None)) is BufferOutcome.OUT_OF_ORDER
     assert sync.newest_stamp_ns("a") == 1200 * MS
     sync.add("b", FrameEntry(1200 * MS, None))
     assert len(sync) == 4
-    assert sync.add("a", FrameEntry(200 * MS, None)) is AddOutcome.TIME_JUMPED_BACK
+    assert sync.add("a", FrameEntry(200 * MS, None)) is BufferOutcome.TIME_JUMPED_BACK
     assert len(sync) == 1, "a backwards jump flushes every camera"
     assert sync.newest_stamp_ns("b") is None
 
@@ -211,10 +214,15 @@ def test_size_change_within_a_sample_is_refused() -> None:
 
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="anchor camera 'x'"):
-        SyncConfig(CAMS, ("a",), "x", (0.0,)).validate()
+        SyncConfig(CAMS, ("a",), (0.0,), SyncParams(anchor_camera="x")).validate()
     with pytest.raises(ValueError, match=r"cameras \['z'\]"):
-        SyncConfig(CAMS, ("z",), "a", (0.0,)).validate()
+        SyncConfig(CAMS, ("z",), (0.0,), SyncParams(anchor_camera="a")).validate()
     with pytest.raises(ValueError, match="'wait'"):
-        SyncConfig(CAMS, ("a",), "a", (0.0,), missing_policy="wait").validate()
-    with pytest.raises(ValueError, match=r"buffer 0\.2 s is shorter"):
-        SyncConfig(CAMS, ("a",), "a", (-0.3, 0.0), buffer_sec=0.2).validate()
+        SyncConfig(CAMS, ("a",), (0.0,), SyncParams(anchor_camera="a", missing_camera_policy="wait")).validate()
+    with pytest.raises(ValueError, match=r"frame offsets must be <= 0 s"):
+        SyncConfig(CAMS, ("a",), (0.1,), SyncParams(anchor_camera="a")).validate()
+
+
+def test_the_buffer_always_holds_the_oldest_frame_the_model_reads() -> None:
+    config = SyncConfig(CAMS, ("a",), (-0.3, 0.0), SyncParams(anchor_camera="a", buffer_sec=0.2))
+    assert config.buffer_sec == pytest.approx(0.3 + 0.05 + 0.1 + 0.1)

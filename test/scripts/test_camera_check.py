@@ -1,5 +1,5 @@
 """The camera check tells a driver that reads the scene from the cameras from one that reads it off the ego's past
-motion: two stand-in drivers, one of each kind, run through ``training.evaluation.camera_check``."""
+motion: two stand-in drivers, one of each kind, run through ``scripts/evaluate_driver.py``'s camera check."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from evaluate_driver import camera_check
 
 from alpamayo_ros.core.decisions import Longitudinal
 from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
 from alpamayo_ros.core.types import ModelInput
 from alpamayo_ros.training.data import SampleSet
-from alpamayo_ros.training.evaluation import camera_check
 
 CLEAR = "The lane ahead is clear. I should keep my speed. Keep the lane and keep a steady speed."
 RED = "The traffic light ahead is red and the stop line is 20 m away. I must stop at the stop line. Keep the lane and come to a stop."  # noqa: E501

@@ -1,6 +1,6 @@
-"""Held-out evaluation of a checkpoint on synthetic bags, per scenario, through ``tools.evaluate``'s own functions.
+"""Research harness: held-out evaluation of a trained driver on synthetic bags, per scenario, plus quick checks.
 
-``python -m alpamayo_ros.training.evaluation --model DIR --bags out/eval_bags`` synthesises the bags it lacks
+``python scripts/evaluate_driver.py --model DIR --bags out/eval_bags`` synthesises the bags it lacks
 (seeds >= 1000, 20 s: seeds and an episode length the training never used, rendered at another resolution) and
 scores them with ``tools.evaluate.evaluate_bag`` / ``summarize`` (the node's sync, ego history and consistency
 monitor), per scenario: ``alpamayo-ros evaluate BAG --model default`` gives the same figures bag by bag; this adds
@@ -51,6 +51,7 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
     from alpamayo_ros.tools import metrics
+    from alpamayo_ros.training.data import sample_input
 
     per: dict[str, dict[str, list[Any]]] = {}
     for i in tqdm(range(len(data)), unit="tick", desc="proxy evaluation", disable=not progress):
@@ -98,22 +99,6 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
     return rows
 
 
-def sample_input(model: Any, data: Any, i: int, images_of: int | None = None) -> Any:
-    """The ``ModelInput`` of sample ``i``; ``images_of`` takes the camera frames from another sample."""
-    import numpy as np
-    import torch
-
-    from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
-    from alpamayo_ros.core.types import EgoHistory, ModelInput
-    from alpamayo_ros.model.action_space import yaw_rotation
-
-    src = i if images_of is None else images_of
-    images = {cam: data.images[src, CAMERA_NAMES.index(cam)] for cam in model.info.cameras}
-    rot = yaw_rotation(torch.from_numpy(data.hist_yaw[i])).numpy()
-    hist = EgoHistory(data.hist_xyz[i], rot, np.linspace(-1.5, 0.0, HISTORY_STEPS))
-    return ModelInput(t0_ns=i, images=images, frame_offsets_sec=model.info.frame_offsets_sec, ego_history=hist)
-
-
 def camera_check(model: Any, data: Any, base: str = "free_road", progress: bool = True) -> dict[str, dict[str, Any]]:
     """Does the reasoning follow the cameras or the ego's past motion? Each scenario's ticks are paired with
     ``base``'s ticks at the same time and seed, and each pair is run twice with the camera frames of one and the
@@ -122,6 +107,7 @@ def camera_check(model: Any, data: Any, base: str = "free_road", progress: bool 
     from tqdm import tqdm
 
     from alpamayo_ros.core.decisions import Longitudinal, parse_decision
+    from alpamayo_ros.training.data import sample_input
 
     ticks: dict[str, list[int]] = {}
     for i, name in enumerate(data.scenario):
@@ -231,7 +217,7 @@ def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alpamayo_ros.training.evaluation", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python scripts/evaluate_driver.py", description=__doc__)
     parser.add_argument("--model", default="default", help="checkpoint directory ('default' = the shipped one)")
     parser.add_argument("--bags", type=Path, default=Path("out/eval_bags"))
     parser.add_argument("--out", type=Path, default=Path("out/eval_small_driver"))

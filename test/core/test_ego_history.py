@@ -10,12 +10,14 @@ import pytest
 from alpamayo_ros.core.ego_history import (
     EgoHistoryFailure,
     EgoHistoryResult,
+    EgoParams,
     OdometryBuffer,
     OdometryRejectedError,
     build_ego_history,
     make_odom_sample,
 )
 from alpamayo_ros.core.transforms import yaw_of
+from alpamayo_ros.core.types import BufferOutcome
 
 SEC = 1_000_000_000
 T0 = 100 * SEC
@@ -78,10 +80,10 @@ def test_history_matches_ground_truth(rate_hz: float, jitter_sec: float) -> None
 def test_short_gap_is_bridged_long_gap_refused() -> None:
     buf = OdometryBuffer()
     fill(buf, 50.0, gap=(99.0, 99.2))  # 0.2 s (+ one period) gap
-    assert isinstance(build_ego_history(buf, T0, max_gap_sec=0.25), EgoHistoryResult)
+    assert isinstance(build_ego_history(buf, T0, EgoParams(max_gap_sec=0.25)), EgoHistoryResult)
     buf = OdometryBuffer()
     fill(buf, 50.0, gap=(99.0, 99.5))
-    result = build_ego_history(buf, T0, max_gap_sec=0.25)
+    result = build_ego_history(buf, T0, EgoParams(max_gap_sec=0.25))
     assert isinstance(result, EgoHistoryFailure)
     assert "odometry gap of 520 ms (max 250 ms)" in result.reason
 
@@ -101,7 +103,7 @@ def test_odometry_that_stopped_or_started_late() -> None:
 def test_t0_slightly_after_newest_odometry_is_extrapolated() -> None:
     buf = OdometryBuffer()
     fill(buf, 17.0, gap=(99.95, 101.0))
-    result = build_ego_history(buf, T0, max_extrapolation_sec=0.1)
+    result = build_ego_history(buf, T0, EgoParams(max_extrapolation_sec=0.1))
     assert isinstance(result, EgoHistoryResult)
     want, _ = expected_local(-1.5)
     np.testing.assert_allclose(result.history.xyz[0], want, atol=0.02)
@@ -124,11 +126,11 @@ def test_bad_odometry_rejected(position: tuple, quat: tuple, match: str) -> None
 def test_buffer_order_duplicates_and_jumps() -> None:
     buf = OdometryBuffer(buffer_sec=3.0, backwards_jump_sec=0.5)
     s = lambda t: make_odom_sample(t, (t / SEC, 0, 0), (0, 0, 0, 1))  # noqa: E731
-    assert buf.add(s(10 * SEC)) == "added"
-    assert buf.add(s(10 * SEC)) == "duplicate"
-    assert buf.add(s(11 * SEC)) == "added"
-    assert buf.add(s(10 * SEC + SEC // 2 + 1)) == "out_of_order"
-    assert buf.add(s(5 * SEC)) == "time_jumped_back"
+    assert buf.add(s(10 * SEC)) is BufferOutcome.ADDED
+    assert buf.add(s(10 * SEC)) is BufferOutcome.DUPLICATE
+    assert buf.add(s(11 * SEC)) is BufferOutcome.ADDED
+    assert buf.add(s(10 * SEC + SEC // 2 + 1)) is BufferOutcome.OUT_OF_ORDER
+    assert buf.add(s(5 * SEC)) is BufferOutcome.TIME_JUMPED_BACK
     assert len(buf) == 1
     for k in range(200):
         buf.add(s(5 * SEC + k * SEC // 20))
@@ -142,11 +144,13 @@ def test_zero_or_negative_stamp_rejected(stamp_ns: int) -> None:
         make_odom_sample(stamp_ns, (0.0, 0.0, 0.0), (0, 0, 0, 1))
     buf = OdometryBuffer(buffer_sec=3.0, backwards_jump_sec=0.5)
     for k in range(3):
-        assert buf.add(make_odom_sample(10 * SEC + k * SEC // 10, (k, 0, 0), (0, 0, 0, 1)), "odom") == "added"
+        assert (
+            buf.add(make_odom_sample(10 * SEC + k * SEC // 10, (k, 0, 0), (0, 0, 0, 1)), "odom") is BufferOutcome.ADDED
+        )
     # a sample built without make_odom_sample's check is refused by the buffer itself
     bad = make_odom_sample(1, (0.0, 0.0, 0.0), (0, 0, 0, 1))
     bad = type(bad)(stamp_ns, bad.position, bad.quat_xyzw)
-    assert buf.add(bad, "odom") == "bad_stamp"
+    assert buf.add(bad, "odom") is BufferOutcome.BAD_STAMP
     assert len(buf) == 3 and buf.newest_stamp_ns() == 10 * SEC + 2 * SEC // 10
 
 
@@ -155,11 +159,11 @@ def test_frame_change_flushes_the_buffer() -> None:
     buf = OdometryBuffer(buffer_sec=3.0)
     s = lambda t, x: make_odom_sample(t, (x, 0, 0), (0, 0, 0, 1))  # noqa: E731
     for k in range(20):
-        assert buf.add(s(T0 - 2 * SEC + k * SEC // 10, float(k)), "odom") == "added"
+        assert buf.add(s(T0 - 2 * SEC + k * SEC // 10, float(k)), "odom") is BufferOutcome.ADDED
     assert buf.frame_id == "odom"
-    assert buf.add(s(T0 - SEC // 20, 19.5)) == "added"  # no frame_id: the buffer's frame is kept
-    assert buf.add(s(T0, 500.0), "map") == "frame_changed"
+    assert buf.add(s(T0 - SEC // 20, 19.5)) is BufferOutcome.ADDED  # no frame_id: the buffer's frame is kept
+    assert buf.add(s(T0, 500.0), "map") is BufferOutcome.FRAME_CHANGED
     assert buf.frame_id == "map" and len(buf) == 1
     assert isinstance(build_ego_history(buf, T0), EgoHistoryFailure)  # 1.5 s of history in "map" needed again
-    assert buf.add(s(T0 + SEC // 10, 501.0), "map") == "added"
+    assert buf.add(s(T0 + SEC // 10, 501.0), "map") is BufferOutcome.ADDED
     assert len(buf) == 2
