@@ -140,14 +140,14 @@ def run(args: argparse.Namespace) -> int:
     accel, curvature = train.actions[..., 0], train.actions[..., 1]
     stats = ActionStats(float(accel.mean()), float(accel.std()), float(curvature.mean()), float(curvature.std()))
     corpus = sorted(set(train.texts) | set(val.texts) | {f"is {d} m away. {d} m ahead" for d in range(200)})
-    tok = build_tokenizer(corpus, size.future_bins + size.history_bins)
-    cfg, _, vlm = build_config(size, tok, stats)
+    tokenizer = build_tokenizer(corpus, size.future_bins + size.history_bins)
+    cfg, _, vlm = build_config(size, tokenizer, stats)
     device = torch.device(args.device)
     model = AlpamayoR1(cfg).to(device).train()
     with torch.no_grad():  # start the flow near zero velocity (as the official fixtures scale the head)
         model.action_out_proj.weight.mul_(0.1)
     n_params = sum(p.numel() for p in model.parameters())
-    collate = Collator.for_config(tok, cfg)
+    collate = Collator.for_config(tokenizer, cfg)
     scene_vocab = SceneVocab(train.texts) if args.scene_loss > 0 else None
     probe = SceneProbe(size.text_hidden, len(scene_vocab)).to(device) if scene_vocab is not None else None
     trained = [*model.parameters(), *(probe.parameters() if probe is not None else ())]
@@ -172,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
         batch_rng = resumed.batch_rng
         noise_generator.set_state(resumed.noise_generator)
         print(f"resumed at step {step}", flush=True)
-    log = (args.work / "log.jsonl").open("a")
+    log_file = (args.work / "log.jsonl").open("a")
     print(
-        f"model: {n_params / 1e6:.2f} M parameters, vocabulary {tok.get_vocab_size()}; {args.steps} steps of "
+        f"model: {n_params / 1e6:.2f} M parameters, vocabulary {tokenizer.get_vocab_size()}; {args.steps} steps of "
         f"{recipe.batch_size}, budget {args.max_minutes} min",
         flush=True,
     )
@@ -183,18 +183,18 @@ def run(args: argparse.Namespace) -> int:
 
     def validate() -> dict[str, float]:
         model.eval()
-        vrng = np.random.default_rng(1234)
+        validation_rng = np.random.default_rng(1234)
         out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": [], **({"scene": []} if probe is not None else {})}
-        vgen = torch.Generator(device).manual_seed(99)
+        validation_noise = torch.Generator(device).manual_seed(99)
         with torch.no_grad():
             for _ in range(4):
-                idx = vrng.choice(len(val), recipe.batch_size, replace=False)
+                idx = validation_rng.choice(len(val), recipe.batch_size, replace=False)
                 parts = joint_loss(
                     model,
                     collate(val, idx).to(device),
                     collate.future_start_id,
                     flow_samples=1,
-                    generator=vgen,
+                    generator=validation_noise,
                     scene=scene_of(val, idx),
                 )
                 out["lm"].append(float(parts.lm))
@@ -236,9 +236,9 @@ def run(args: argparse.Namespace) -> int:
             "train_minutes": round((time.time() - train_start) / 60.0, 1),
             "metrics": metrics,
         }
-        raw = checkpoint_config(size, tok, stats, provenance)
+        raw = checkpoint_config(size, tokenizer, stats, provenance)
         target = args.out if final else args.work / "export"
-        return save_checkpoint(model, target, raw_config=raw, vlm=vlm, tok=tok, size=size)
+        return save_checkpoint(model, target, raw_config=raw, vlm=vlm, tok=tokenizer, size=size)
 
     train_start = time.time()
     budget = args.max_minutes * 60.0
@@ -289,8 +289,8 @@ def run(args: argparse.Namespace) -> int:
             metrics = validate()
             record.update(metrics)
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        log.write(json.dumps(record) + "\n")
-        log.flush()
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
         if step % args.checkpoint_every == 0:
             save_resumable()
             export(False, metrics)
@@ -304,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
         flush=True,
     )
-    log.close()
+    log_file.close()
     return 0
 
 
