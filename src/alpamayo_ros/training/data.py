@@ -268,7 +268,7 @@ VAL_SEEDS: tuple[int, ...] = (900, 901)
 def training_episodes(seeds_target: int, seeds_other: int) -> list[Episode]:
     """The training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900).
 
-    The seed counts come from the training recipe (the shipped driver's: 48 and 24).
+    The seed counts come from the training recipe (training.recipe.Recipe).
     """
     from alpamayo_ros.sim import SCENARIOS
 
