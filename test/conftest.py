@@ -22,7 +22,7 @@ os.environ.pop("RMW_IMPLEMENTATION", None)
 
 from alpamayo_ros.rosenv import apply_ros_defaults
 
-from support import FIXTURES
+from support import shared_fixture
 
 apply_ros_defaults()
 
@@ -42,7 +42,5 @@ def python_exe() -> str:
 
 @pytest.fixture(scope="session")
 def official_tiny_a() -> Path:
-    path = FIXTURES / "official_tiny_a"
-    if not (path / "model.safetensors").exists():
-        pytest.skip(f"official fixtures not found at {path}")
-    return path
+    """The official tiny checkpoint A with its goldens (56 MB, not in the repository)."""
+    return shared_fixture("official_tiny_a/model.safetensors").parent

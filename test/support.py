@@ -1,4 +1,4 @@
-"""Helpers shared by tests: waiting on conditions (never on bare sleeps) and child ROS processes."""
+"""Helpers shared by tests: fixture locations, waiting on conditions (never on bare sleeps) and child ROS processes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+# Small JSON facts about the release model, kept in the repository so that every clone runs the tests that read them.
+FIXTURES = REPO / "test" / "fixtures"
+# The official tiny checkpoints and goldens (tens of MB, see test/fixtures/README.md): beside the clone in CI only.
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def shared_fixture(name: str) -> Path:
+    """``SHARED_FIXTURES / name``, or skip the calling test: one reason for all of them when the folder is absent."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(f"official fixtures absent: no {SHARED_FIXTURES} beside the repository (test/fixtures/README.md)")
+    path = SHARED_FIXTURES / name
+    if not path.exists():
+        pytest.skip(f"official fixture {name} absent from {SHARED_FIXTURES}")
+    return path
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, spin: Callable[[], Any] | None = None) -> bool:

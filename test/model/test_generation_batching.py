@@ -127,6 +127,7 @@ def _force_marker(rows: list[int], at_step: int):  # type: ignore[no-untyped-def
     return hook
 
 
+@pytest.mark.slow  # 3-7 s on the shared 2-core machine
 def test_batch_with_early_and_missing_marker_matches_single_runs(tiny, tokenizer) -> None:  # type: ignore[no-untyped-def]
     settings = RolloutSettings(SamplingConfig(max_new_tokens=8, greedy=True), num_samples=2)
     noise = torch.randn(4, 64, 2, generator=torch.Generator().manual_seed(8642))

@@ -50,6 +50,7 @@ def test_tiny_preset_prediction(tiny_model) -> None:  # type: ignore[no-untyped-
     assert t.total_ms >= t.vision_ms + t.reasoning_ms + t.action_ms
 
 
+@pytest.mark.slow  # 3-7 s on the shared 2-core machine
 def test_seeded_and_reproducible(tiny_model) -> None:  # type: ignore[no-untyped-def]
     a = tiny_model.predict(_sample(t0_ns=5))
     b = tiny_model.predict(_sample(t0_ns=5))
@@ -60,6 +61,7 @@ def test_seeded_and_reproducible(tiny_model) -> None:  # type: ignore[no-untyped
     assert not np.array_equal(a.xyz[0], a.xyz[1])  # the two samples differ
 
 
+@pytest.mark.slow  # 3-7 s on the shared 2-core machine
 def test_same_seed_same_weights_across_loads(tiny_model) -> None:  # type: ignore[no-untyped-def]
     other = load_model(ModelSpec(backend="torch", model_path="tiny", max_reasoning_tokens=3, num_samples=2, seed=7))
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -11,10 +12,17 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from alpamayo_ros.model.config import ConfigError, load_config, parse_config, resolve_vlm_config
+from alpamayo_ros.model.config import (
+    QWEN3_VL_8B_CONFIG,
+    ConfigError,
+    derive_vlm_config,
+    load_config,
+    parse_config,
+    resolve_vlm_config,
+)
 from alpamayo_ros.model.loader import CheckpointError, build_meta_model, load_checkpoint
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+from support import FIXTURES, shared_fixture
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> Path:
@@ -216,3 +224,36 @@ def test_fingerprint_changes_with_values_not_only_layout(tmp_path) -> None:  # t
     fb = weights_fingerprint(b, [b / "model.safetensors"])
     assert fa != fb and len(fa) == 12
     assert fa == weights_fingerprint(a, [a / "model.safetensors"])
+
+
+def test_derived_vlm_config_merges_nested_overrides_and_leaves_the_base_alone() -> None:
+    base = copy.deepcopy(QWEN3_VL_8B_CONFIG)
+    vlm = derive_vlm_config(
+        base, 1000, {"text_config": {"hidden_size": 64, "rope_scaling": {"mrope_section": [4, 2, 2]}}}
+    )
+    assert base == QWEN3_VL_8B_CONFIG  # a copy, never the built-in
+    text = vlm["text_config"]
+    assert text["hidden_size"] == 64 and text["num_hidden_layers"] == 36  # one width changed, the rest kept
+    assert text["rope_scaling"] == {"mrope_interleaved": True, "mrope_section": [4, 2, 2], "rope_type": "default"}
+    assert vlm["vocab_size"] == text["vocab_size"] == 1000
+
+
+def test_tiny_preset_is_fixture_a_architecture_with_tied_embeddings(official_tiny_a: Path) -> None:
+    from alpamayo_ros.model.presets import tiny_config
+
+    fixture = derive_vlm_config(_vlm(official_tiny_a), 155697)
+    tiny = tiny_config().vlm
+    untied = {"tie_word_embeddings": False}
+    tiny_untied = {**tiny, **untied, "text_config": {**tiny["text_config"], **untied}}
+    tiny_untied.pop("dtype")  # the top-level storage dtype (transformers reads text_config's)
+    assert tiny_untied == fixture
+
+
+@pytest.mark.parametrize(
+    "name", ["alpamayo_r1_full_manifest.json", "alpamayo_r1_full_config.json", "qwen3_vl_8b_base_config.json"]
+)
+def test_repository_fixture_copies_equal_the_shared_originals(name: str) -> None:
+    import hashlib
+
+    listed = json.loads(shared_fixture("FILES.json").read_text())
+    assert hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest() == listed[name]["sha256"]

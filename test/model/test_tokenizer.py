@@ -18,7 +18,7 @@ from alpamayo_ros.model.tokenizer import (
     token_ids,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+from support import FIXTURES
 
 BROAD_TEXT = [
     "The ego vehicle slows down because a pedestrian is crossing at the crosswalk ahead.",

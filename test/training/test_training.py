@@ -28,6 +28,8 @@ from alpamayo_ros.training.checkpoint import (
 from alpamayo_ros.training.collate import Collator
 from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode, sample_input
 from alpamayo_ros.training.objective import joint_loss
+from alpamayo_ros.training.recipe import Recipe
+from alpamayo_ros.training.resume import RESUME_FILE, TrainingState, save_training_state
 from alpamayo_ros.training.vocab import build_tokenizer
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -161,18 +163,37 @@ def test_collator_swaps_only_the_dropped_histories(episode: SampleSet) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--image-size", "100", "200"], "--image-size 100 200: both must be positive multiples of 32"),
-        (["--vision-width", "100"], "--vision-width 100 --vision-depth 2: the width must be a positive multiple"),
         (["--history-dropout", "1.0"], r"--history-dropout 1.0: must be in \[0, 1\)"),
         *((["--scene-loss", w], f"--scene-loss {w}: must be a finite weight >= 0") for w in ("-0.5", "nan")),
-        *(
-            (["--frame-offsets", *offsets], r"must be ascending, distinct, <= 0 and multiples of 0\.1 s")
-            for offsets in (["0.0", "-0.3"], ["-0.25", "0.0"], ["0.1"])
-        ),
     ],
 )
 def test_train_cli_refuses_bad_values_before_writing_anything(tmp_path: Path, argv: list[str], message: str) -> None:
     _assert_train_refuses(tmp_path, argv, message)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ("image_size: [100, 200]", r"image_size \[100, 200\]: needs H and W, both positive multiples of 32"),
+        ("vision_width: 100", "vision_width 100: must be a positive multiple of 32"),
+        *(
+            (
+                f"frame_offsets_sec: {offsets}",
+                f"frame_offsets_sec {re.escape(offsets)}: must be ascending, distinct, <= 0 and multiples of 0\\.1 s",
+            )
+            for offsets in ("[0.0, -0.3]", "[-0.25, 0.0]", "[0.1]")
+        ),
+        ("vision_widht: 128", "unknown key 'vision_widht' \\(known: image_size, "),
+        ("batch_size: 1.5", "batch_size must be an integer, got 1.5"),
+        ("learning_rate: .nan", "learning_rate nan: must be a finite number > 0"),
+        ("- image_size", "expected a mapping of keys to values, got list"),
+        ("image_size: [64", "cannot read it"),
+    ],
+)
+def test_train_cli_refuses_a_bad_recipe_before_writing_anything(tmp_path: Path, recipe: str, message: str) -> None:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(recipe + "\n")
+    _assert_train_refuses(tmp_path, ["--recipe", str(path)], f"recipe {re.escape(str(path))}: {message}")
 
 
 def _assert_train_refuses(tmp_path: Path, argv: list[str], message: str) -> None:
@@ -189,16 +210,42 @@ def _assert_train_refuses(tmp_path: Path, argv: list[str], message: str) -> None
     assert not (tmp_path / "o").exists()
 
 
+def _saved_state(work: Path, probe: bool, recipe: Recipe) -> None:
+    """A resumable state in ``work`` as a run would leave it (a real module, optimiser and generators)."""
+    module = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(module.parameters())
+    module(torch.ones(1, 2)).sum().backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    work.mkdir()
+    state = TrainingState(
+        step=3,
+        model=module.state_dict(),
+        optimizer=optimizer.state_dict(),
+        batch_rng=np.random.default_rng(0),
+        noise_generator=torch.Generator().manual_seed(0).get_state(),
+        recipe=recipe.as_plain(),
+        probe=module.state_dict() if probe else None,
+    )
+    save_training_state(work / RESUME_FILE, state)
+
+
 @pytest.mark.parametrize(
-    ("saved", "argv", "message"),
+    ("probe", "recipe", "argv", "message"),
     [
-        ({}, [], "trained without the scene probe; resume it with --scene-loss 0 "),
-        ({"probe": {}}, ["--scene-loss", "0"], "trained with the scene probe; resume it with --scene-loss > 0 "),
+        (False, Recipe(), [], "trained without the scene probe; resume it with --scene-loss 0 "),
+        (True, Recipe(), ["--scene-loss", "0"], "trained with the scene probe; resume it with --scene-loss > 0 "),
+        (True, Recipe(vision_width=128), [], "was trained with another recipe (vision_width 128); resume it with "),
     ],
 )
-def test_train_cli_refuses_to_resume_across_a_scene_probe_change(
-    tmp_path: Path, saved: dict[str, object], argv: list[str], message: str
+def test_train_cli_refuses_to_resume_across_a_scene_probe_or_recipe_change(
+    tmp_path: Path, probe: bool, recipe: Recipe, argv: list[str], message: str
 ) -> None:
-    (tmp_path / "w").mkdir()
-    torch.save({"model": {}, **saved}, tmp_path / "w" / "last.pt")
+    _saved_state(tmp_path / "w", probe, recipe)
     _assert_train_refuses(tmp_path, ["--work", str(tmp_path / "w"), "--resume", *argv], re.escape(message))
+
+
+def test_train_cli_refuses_to_resume_a_pickled_state(tmp_path: Path) -> None:
+    """The state format before weights-only loading pickled the numpy generator: refused, never unpickled."""
+    (tmp_path / "w").mkdir()
+    torch.save({"model": {}, "step": 3, "rng": np.random.default_rng(0)}, tmp_path / "w" / RESUME_FILE)
+    _assert_train_refuses(tmp_path, ["--work", str(tmp_path / "w"), "--resume"], "holds pickled objects")

@@ -17,6 +17,9 @@ from typing import Any
 
 MODEL_TYPES: tuple[str, ...] = ("alpamayo_r1",)
 
+# Alpamayo-R1 vocabulary: Qwen3-VL's 151,669 tokens, 4,000 trajectory bins and 28 Alpamayo specials.
+R1_VOCAB_SIZE = 155697
+
 # _target_ name -> role. Hydra names of the official package (alpamayo_r1.*).
 SUPPORTED_TARGETS: dict[str, str] = {
     "alpamayo_r1.models.action_in_proj.PerWaypointActionInProjV2": "action_in_proj",
@@ -155,7 +158,7 @@ class AlpamayoConfig:
     diffusion: FlowMatchingConfig
     hist_tokenizer: DeltaTokenizerConfig
     traj_tokenizer: DiscreteTokenizerConfig
-    vocab_size: int = 155697
+    vocab_size: int = R1_VOCAB_SIZE
     traj_vocab_size: int = 4000
     traj_token_start_idx: int = 151669
     traj_token_ids: dict[str, int] = field(default_factory=dict)
@@ -183,6 +186,29 @@ class AlpamayoConfig:
         cfg = copy.deepcopy(self.text_config)
         cfg.update(self.expert_overrides)
         return cfg
+
+
+def derive_vlm_config(base: dict[str, Any], vocab_size: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A deep copy of a base Qwen3-VL config with ``overrides`` merged in and the vocabulary set to ``vocab_size``.
+
+    Nested dicts merge key by key (so ``{"text_config": {"hidden_size": 64}}`` changes one width and keeps the rest);
+    any other value, lists included, replaces the base's. The vocabulary is set in both places transformers reads it
+    (top level and ``text_config``), as the official loader does: the checkpoint's Alpamayo tokens extend the base's.
+    """
+    vlm = _merged(base, overrides or {})
+    vlm["text_config"]["vocab_size"] = vocab_size
+    vlm["vocab_size"] = vocab_size
+    return vlm
+
+
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def _target(cfg: dict[str, Any], role: str) -> dict[str, Any]:
@@ -257,10 +283,8 @@ def parse_config(raw: dict[str, Any], vlm_config: dict[str, Any], vlm_source: st
         raise ConfigError(f"vlm_backend {raw.get('vlm_backend')!r} is not supported (only qwenvl3)")
     if vlm_config.get("model_type") != "qwen3_vl":
         raise ConfigError(f"base VLM model_type {vlm_config.get('model_type')!r} is not qwen3_vl ({vlm_source})")
-    vocab_size = int(raw.get("vocab_size", 155697))
-    vlm = copy.deepcopy(vlm_config)
-    vlm["text_config"]["vocab_size"] = vocab_size
-    vlm["vocab_size"] = vocab_size
+    vocab_size = int(raw.get("vocab_size", R1_VOCAB_SIZE))
+    vlm = derive_vlm_config(vlm_config, vocab_size)
     tie = bool(vlm["text_config"].get("tie_word_embeddings", False))
 
     diffusion = _build(FlowMatchingConfig, _target(raw["diffusion_cfg"], "diffusion"), "diffusion")

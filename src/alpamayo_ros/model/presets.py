@@ -8,7 +8,6 @@ label them untrained (ModelInfo.untrained).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -16,12 +15,14 @@ import torch
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.config import (
     QWEN3_VL_8B_CONFIG,
+    R1_VOCAB_SIZE,
     ActionInProjConfig,
     ActionSpaceConfig,
     AlpamayoConfig,
     DeltaTokenizerConfig,
     DiscreteTokenizerConfig,
     FlowMatchingConfig,
+    derive_vlm_config,
     validate,
 )
 
@@ -45,25 +46,15 @@ _TRAJ_TOKEN_IDS = {
     "history_start": 155674,
 }
 
-_TINY_VLM: dict[str, Any] = {
-    "model_type": "qwen3_vl",
-    "image_token_id": 151655,
-    "video_token_id": 151656,
-    "vision_start_token_id": 151652,
-    "vision_end_token_id": 151653,
+# The tiny preset's VLM: Qwen3-VL-8B narrowed to the widths of the official tiny fixture A, with tied embeddings
+# (the 155,697-row embedding dominates the size, so sharing it with lm_head halves the preset). float32 because
+# transformers initialises the text decoder in the config's dtype, and the 8B's bfloat16 would round the seeded
+# weights.
+_TINY_VLM_OVERRIDES: dict[str, Any] = {
     "tie_word_embeddings": True,
+    "dtype": "float32",
     "text_config": {
-        "model_type": "qwen3_vl_text",
-        "attention_bias": False,
-        "attention_dropout": 0.0,
-        "bos_token_id": 151643,
-        "eos_token_id": 151645,
-        "hidden_act": "silu",
-        "initializer_range": 0.02,
-        "max_position_embeddings": 262144,
-        "rms_norm_eps": 1e-06,
-        "rope_theta": 5000000,
-        "vocab_size": 155697,
+        "dtype": "float32",
         "tie_word_embeddings": True,
         "num_hidden_layers": 2,
         "hidden_size": 64,
@@ -71,17 +62,9 @@ _TINY_VLM: dict[str, Any] = {
         "num_key_value_heads": 2,
         "head_dim": 16,
         "intermediate_size": 128,
-        "rope_scaling": {"mrope_interleaved": True, "mrope_section": [4, 2, 2], "rope_type": "default"},
+        "rope_scaling": {"mrope_section": [4, 2, 2]},
     },
     "vision_config": {
-        "model_type": "qwen3_vl",
-        "hidden_act": "gelu_pytorch_tanh",
-        "in_channels": 3,
-        "initializer_range": 0.02,
-        "num_position_embeddings": 2304,
-        "patch_size": 16,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
         "depth": 2,
         "hidden_size": 32,
         "num_heads": 2,
@@ -89,25 +72,17 @@ _TINY_VLM: dict[str, Any] = {
         "out_hidden_size": 64,
         "deepstack_visual_indexes": [0, 1],
     },
-    "vocab_size": 155697,
 }
 
 
 def tiny_config() -> AlpamayoConfig:
-    cfg = AlpamayoConfig(
-        vlm=copy.deepcopy(_TINY_VLM),
+    """The ``tiny`` preset: the R1 structure at fixture-A widths (expert 32 wide, in-projection 32)."""
+    return _r1_structure(
+        vlm=derive_vlm_config(QWEN3_VL_8B_CONFIG, R1_VOCAB_SIZE, _TINY_VLM_OVERRIDES),
         expert_overrides={"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "head_dim": 16},
-        action_in_proj=ActionInProjConfig(hidden_size=32, num_enc_layers=2, num_fourier_feats=20, max_freq=100.0),
-        action_space=R1_ACTION_SPACE,
-        diffusion=FlowMatchingConfig(num_inference_steps=10),
-        hist_tokenizer=DeltaTokenizerConfig(),
-        traj_tokenizer=DiscreteTokenizerConfig(),
-        traj_token_ids=dict(_TRAJ_TOKEN_IDS),
-        tie_word_embeddings=True,
+        in_proj_hidden=32,
         vlm_source="preset tiny",
     )
-    validate(cfg)
-    return cfg
 
 
 def r1_full_config() -> AlpamayoConfig:
@@ -115,18 +90,31 @@ def r1_full_config() -> AlpamayoConfig:
 
     Sizes as in the fixtures' ``alpamayo_r1_full_config.json`` (see the fixtures README for their provenance).
     """
-    vlm = copy.deepcopy(QWEN3_VL_8B_CONFIG)
-    vlm["text_config"]["vocab_size"] = vlm["vocab_size"] = 155697
+    return _r1_structure(
+        vlm=derive_vlm_config(QWEN3_VL_8B_CONFIG, R1_VOCAB_SIZE),
+        expert_overrides={"hidden_size": 2048, "intermediate_size": 8256, "num_attention_heads": 16, "head_dim": 128},
+        in_proj_hidden=512,
+        vlm_source="built-in Qwen/Qwen3-VL-8B-Instruct",
+    )
+
+
+def _r1_structure(
+    vlm: dict[str, Any], expert_overrides: dict[str, Any], in_proj_hidden: int, vlm_source: str
+) -> AlpamayoConfig:
+    """What every R1-shaped config shares: release action space, 10 Euler steps, official tokenizers and token ids."""
     cfg = AlpamayoConfig(
         vlm=vlm,
-        expert_overrides={"hidden_size": 2048, "intermediate_size": 8256, "num_attention_heads": 16, "head_dim": 128},
-        action_in_proj=ActionInProjConfig(hidden_size=512, num_enc_layers=2, num_fourier_feats=20, max_freq=100.0),
+        expert_overrides=expert_overrides,
+        action_in_proj=ActionInProjConfig(
+            hidden_size=in_proj_hidden, num_enc_layers=2, num_fourier_feats=20, max_freq=100.0
+        ),
         action_space=R1_ACTION_SPACE,
         diffusion=FlowMatchingConfig(num_inference_steps=10),
         hist_tokenizer=DeltaTokenizerConfig(),
         traj_tokenizer=DiscreteTokenizerConfig(),
         traj_token_ids=dict(_TRAJ_TOKEN_IDS),
-        vlm_source="built-in Qwen/Qwen3-VL-8B-Instruct",
+        tie_word_embeddings=bool(vlm["text_config"]["tie_word_embeddings"]),
+        vlm_source=vlm_source,
     )
     validate(cfg)
     return cfg

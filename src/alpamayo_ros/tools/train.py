@@ -11,6 +11,9 @@ seconds well enough for a small model to stop looking): half of each batch gets 
 (``--history-dropout``), and a probe on the image tokens alone must name the label's evidence (``--scene-loss``,
 training.scene_probe). Neither is part of the checkpoint or of inference.
 
+The model size, the data plan and the optimiser settings form the training recipe (training.recipe): the shipped
+driver's by default, or ``--recipe FILE.yaml`` naming what an experiment changes (examples in scripts/recipes/).
+
 The learning-rate schedule runs on progress = max(step / steps, elapsed / max-minutes), so a run on a busy machine
 still anneals and finishes on time; on an idle machine it ends by step count and is reproducible from the seed.
 """
@@ -24,54 +27,36 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR, DriverSize
+from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR
+from alpamayo_ros.training.resume import RESUME_FILE
+
+if TYPE_CHECKING:
+    from alpamayo_ros.training.recipe import Recipe
+    from alpamayo_ros.training.resume import TrainingState
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    shipped = DriverSize()  # the size of the shipped driver gives the defaults
     parser.add_argument("--out", type=Path, default=PACKAGE_MODEL_DIR, help="checkpoint directory to write")
     parser.add_argument("--work", type=Path, default=Path("out/train_run"), help="log + resumable checkpoints")
     parser.add_argument("--cache", type=Path, default=Path("out/train_cache"), help="rendered samples (npz)")
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        default=None,
+        metavar="FILE.yaml",
+        help="training recipe: model size, data plan and optimiser settings an experiment changes (schema: "
+        "training.recipe; default: the shipped driver's)",
+    )
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--max-minutes", type=float, default=55.0, help="training time budget (rendering excluded)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=60)
-    parser.add_argument("--flow-samples", type=int, default=2, help="noise draws per sample and step")
-    parser.add_argument("--flow-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu (the supported run) or cuda (recipe checks)")
     parser.add_argument("--render-workers", type=int, default=2)
-    parser.add_argument("--seeds-target", type=int, default=48, help="seeds per ADE-target scenario")
-    parser.add_argument("--seeds-other", type=int, default=24, help="seeds per other scenario")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between validation losses")
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        default=list(shipped.image_hw),
-        help="every camera frame is resized to H x W (multiples of 32) for the model",
-    )
-    parser.add_argument(
-        "--vision-width",
-        type=int,
-        default=shipped.vision_hidden,
-        help="vision tower width (a multiple of 32: one attention head per 32 channels, MLP twice as wide)",
-    )
-    parser.add_argument("--vision-depth", type=int, default=shipped.vision_depth, help="vision tower layers")
-    parser.add_argument(
-        "--frame-offsets",
-        type=float,
-        nargs="+",
-        default=list(shipped.frame_offsets_sec),
-        metavar="SEC",
-        help="camera frames per sample, seconds relative to t0 (ascending, <= 0, on the 10 Hz camera ticks)",
-    )
     parser.add_argument(
         "--history-dropout",
         type=float,
@@ -86,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of an auxiliary loss that asks the image tokens alone which evidence the label cites (a "
         "training-only probe, training.scene_probe; 0 = off)",
     )
-    parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt")
+    parser.add_argument("--resume", action="store_true", help=f"continue from --work/{RESUME_FILE}")
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -102,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from alpamayo_ros.core.rig import STEP_SEC
     from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
     from alpamayo_ros.training.checkpoint import (
         ActionStats,
@@ -120,48 +104,27 @@ def run(args: argparse.Namespace) -> int:
         validation_episodes,
     )
     from alpamayo_ros.training.objective import joint_loss
+    from alpamayo_ros.training.recipe import RecipeError, load_recipe
+    from alpamayo_ros.training.resume import TrainingState, save_training_state
     from alpamayo_ros.training.scene_probe import SceneProbe, SceneVocab
     from alpamayo_ros.training.vocab import build_tokenizer
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    started = time.time()
-    h, w = args.image_size
-    offsets = tuple(float(o) for o in args.frame_offsets)
-    on_ticks = all(abs(o / STEP_SEC - round(o / STEP_SEC)) < 1e-6 for o in offsets)
-    if not on_ticks or any(o > 0 for o in offsets) or list(offsets) != sorted(set(offsets)):
-        raise SystemExit(
-            f"--frame-offsets {' '.join(map(str, offsets))}: must be ascending, distinct, <= 0 and multiples of "
-            f"{STEP_SEC} s (the camera ticks)"
-        )
+    try:
+        recipe = load_recipe(args.recipe)
+    except RecipeError as exc:
+        raise SystemExit(str(exc)) from None
     if not 0.0 <= args.history_dropout < 1.0:
         raise SystemExit(f"--history-dropout {args.history_dropout}: must be in [0, 1)")
     if not (math.isfinite(args.scene_loss) and args.scene_loss >= 0.0):
         raise SystemExit(f"--scene-loss {args.scene_loss}: must be a finite weight >= 0")
-    last = args.work / "last.pt"
-    resumed = torch.load(last, weights_only=False) if args.resume and last.is_file() else None
-    if resumed is not None and ("probe" in resumed) != (args.scene_loss > 0):
-        raise SystemExit(
-            f"--resume: {last} was trained {'with' if 'probe' in resumed else 'without'} the scene probe; "
-            f"resume it with --scene-loss {'> 0' if 'probe' in resumed else '0'} or start a new --work"
-        )
-    if h % 32 or w % 32 or h <= 0 or w <= 0:
-        raise SystemExit(f"--image-size {h} {w}: both must be positive multiples of 32 (patch 16 x merge 2)")
-    if args.vision_width % 32 or args.vision_width <= 0 or args.vision_depth <= 0:
-        raise SystemExit(
-            f"--vision-width {args.vision_width} --vision-depth {args.vision_depth}: the width must be a positive "
-            "multiple of 32 (head size) and the depth positive"
-        )
-    size = DriverSize(
-        image_hw=(h, w),
-        frame_offsets_sec=offsets,
-        vision_hidden=args.vision_width,
-        vision_depth=args.vision_depth,
-        vision_heads=args.vision_width // 32,
-        vision_mlp=2 * args.vision_width,
-    )
+    last = args.work / RESUME_FILE
+    resumed = _resumable_state(last, recipe, args.scene_loss) if args.resume and last.is_file() else None
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    started = time.time()
+    size = recipe.driver_size()
     spec = DataSpec(image_hw=size.image_hw, frame_offsets_sec=size.frame_offsets_sec)
-    train_eps = training_episodes(args.seeds_target, args.seeds_other)
+    train_eps = training_episodes(recipe.seeds_target, recipe.seeds_other)
     val_eps = validation_episodes()
     progress = not args.quiet
     paths = build_cache(spec, [*val_eps, *train_eps], args.cache, args.render_workers, progress)
@@ -174,21 +137,21 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    acc, kap = train.actions[..., 0], train.actions[..., 1]
-    stats = ActionStats(float(acc.mean()), float(acc.std()), float(kap.mean()), float(kap.std()))
+    accel, curvature = train.actions[..., 0], train.actions[..., 1]
+    stats = ActionStats(float(accel.mean()), float(accel.std()), float(curvature.mean()), float(curvature.std()))
     corpus = sorted(set(train.texts) | set(val.texts) | {f"is {d} m away. {d} m ahead" for d in range(200)})
-    tok = build_tokenizer(corpus, size.future_bins + size.history_bins)
-    cfg, _, vlm = build_config(size, tok, stats)
+    tokenizer = build_tokenizer(corpus, size.future_bins + size.history_bins)
+    cfg, _, vlm = build_config(size, tokenizer, stats)
     device = torch.device(args.device)
     model = AlpamayoR1(cfg).to(device).train()
     with torch.no_grad():  # start the flow near zero velocity (as the official fixtures scale the head)
         model.action_out_proj.weight.mul_(0.1)
     n_params = sum(p.numel() for p in model.parameters())
-    collate = Collator.for_config(tok, cfg)
+    collate = Collator.for_config(tokenizer, cfg)
     scene_vocab = SceneVocab(train.texts) if args.scene_loss > 0 else None
     probe = SceneProbe(size.text_hidden, len(scene_vocab)).to(device) if scene_vocab is not None else None
     trained = [*model.parameters(), *(probe.parameters() if probe is not None else ())]
-    opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    optimizer = torch.optim.AdamW(trained, lr=recipe.learning_rate, weight_decay=0.01, betas=(0.9, 0.98))
 
     def scene_of(data: SampleSet, idx: np.ndarray) -> tuple[SceneProbe, torch.Tensor] | None:
         """The probe and its multi-hot targets for these samples, when the scene loss is on."""
@@ -198,21 +161,21 @@ def run(args: argparse.Namespace) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     step = 0
-    rng = np.random.default_rng(args.seed)
-    gen = torch.Generator(device).manual_seed(args.seed)
+    batch_rng = np.random.default_rng(args.seed)
+    noise_generator = torch.Generator(device).manual_seed(args.seed)
     if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        if probe is not None:
-            probe.load_state_dict(resumed["probe"])
-        opt.load_state_dict(resumed["opt"])
-        step = int(resumed["step"])
-        rng = resumed["rng"]
-        gen.set_state(resumed["gen"])
+        model.load_state_dict(resumed.model)
+        if probe is not None and resumed.probe is not None:
+            probe.load_state_dict(resumed.probe)
+        optimizer.load_state_dict(resumed.optimizer)
+        step = resumed.step
+        batch_rng = resumed.batch_rng
+        noise_generator.set_state(resumed.noise_generator)
         print(f"resumed at step {step}", flush=True)
-    log = (args.work / "log.jsonl").open("a")
+    log_file = (args.work / "log.jsonl").open("a")
     print(
-        f"model: {n_params / 1e6:.2f} M parameters, vocabulary {tok.get_vocab_size()}; {args.steps} steps of "
-        f"{args.batch_size}, budget {args.max_minutes} min",
+        f"model: {n_params / 1e6:.2f} M parameters, vocabulary {tokenizer.get_vocab_size()}; {args.steps} steps of "
+        f"{recipe.batch_size}, budget {args.max_minutes} min",
         flush=True,
     )
     if scene_vocab is not None:
@@ -220,18 +183,18 @@ def run(args: argparse.Namespace) -> int:
 
     def validate() -> dict[str, float]:
         model.eval()
-        vrng = np.random.default_rng(1234)
+        validation_rng = np.random.default_rng(1234)
         out: dict[str, list[float]] = {"lm": [], "flow": [], "acc": [], **({"scene": []} if probe is not None else {})}
-        vgen = torch.Generator(device).manual_seed(99)
+        validation_noise = torch.Generator(device).manual_seed(99)
         with torch.no_grad():
             for _ in range(4):
-                idx = vrng.choice(len(val), args.batch_size, replace=False)
+                idx = validation_rng.choice(len(val), recipe.batch_size, replace=False)
                 parts = joint_loss(
                     model,
                     collate(val, idx).to(device),
                     collate.future_start_id,
                     flow_samples=1,
-                    generator=vgen,
+                    generator=validation_noise,
                     scene=scene_of(val, idx),
                 )
                 out["lm"].append(float(parts.lm))
@@ -243,28 +206,26 @@ def run(args: argparse.Namespace) -> int:
         return {f"val_{k}": float(np.mean(v)) for k, v in out.items()}
 
     def save_resumable() -> None:
-        tmp = args.work / "last.pt.tmp"
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "step": step,
-                "rng": rng,
-                "gen": gen.get_state(),
-                **({"probe": probe.state_dict()} if probe is not None else {}),
-            },
-            tmp,
+        state = TrainingState(
+            step=step,
+            model=model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            batch_rng=batch_rng,
+            noise_generator=noise_generator.get_state(),
+            recipe=recipe.as_plain(),
+            probe=probe.state_dict() if probe is not None else None,
         )
-        tmp.replace(last)
+        save_training_state(last, state)
 
     def export(final: bool, metrics: dict[str, Any]) -> Path:
         provenance = {
             "command": "alpamayo-ros train " + " ".join(sys.argv[2:]),
             "steps": step,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
+            "batch_size": recipe.batch_size,
+            "lr": recipe.learning_rate,
             "seed": args.seed,
-            "flow_samples": args.flow_samples,
+            "flow_samples": recipe.flow_samples,
+            "recipe": recipe.as_plain(),
             "history_dropout": args.history_dropout,
             "scene_loss": args.scene_loss,
             "train_samples": len(train),
@@ -275,13 +236,12 @@ def run(args: argparse.Namespace) -> int:
             "train_minutes": round((time.time() - train_start) / 60.0, 1),
             "metrics": metrics,
         }
-        raw = checkpoint_config(size, tok, stats, provenance)
+        raw = checkpoint_config(size, tokenizer, stats, provenance)
         target = args.out if final else args.work / "export"
-        return save_checkpoint(model, target, raw_config=raw, vlm=vlm, tok=tok, size=size)
+        return save_checkpoint(model, target, raw_config=raw, vlm=vlm, tok=tokenizer, size=size)
 
     train_start = time.time()
     budget = args.max_minutes * 60.0
-    batches_rng = rng
     bar = tqdm(total=args.steps, initial=step, unit="step", desc="train", disable=not progress)
     ema: dict[str, float] = {}
     metrics: dict[str, Any] = {}
@@ -291,25 +251,25 @@ def run(args: argparse.Namespace) -> int:
         if frac >= 1.0:
             print(f"time budget reached at step {step}", flush=True)
             break
-        lr = lr_at(frac, step, args.lr, args.warmup)
-        for group in opt.param_groups:
+        lr = lr_at(frac, step, recipe.learning_rate, recipe.warmup_steps)
+        for group in optimizer.param_groups:
             group["lr"] = lr
-        idx = batches_rng.choice(len(train), args.batch_size, replace=False)
-        drop = batches_rng.random(args.batch_size) < args.history_dropout if args.history_dropout > 0 else None
+        idx = batch_rng.choice(len(train), recipe.batch_size, replace=False)
+        drop = batch_rng.random(recipe.batch_size) < args.history_dropout if args.history_dropout > 0 else None
         parts = joint_loss(
             model,
             collate(train, idx, drop),
             collate.future_start_id,
-            flow_samples=args.flow_samples,
-            flow_weight=args.flow_weight,
-            generator=gen,
+            flow_samples=recipe.flow_samples,
+            flow_weight=recipe.flow_weight,
+            generator=noise_generator,
             scene=scene_of(train, idx),
             scene_weight=args.scene_loss,
         )
-        opt.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         parts.total.backward()  # type: ignore[no-untyped-call]
         grad = float(torch.nn.utils.clip_grad_norm_(trained, 1.0))
-        opt.step()
+        optimizer.step()
         step += 1
         values = {"lm": parts.lm.item(), "flow": parts.flow.item(), "acc": parts.token_accuracy}
         if parts.scene is not None:
@@ -329,8 +289,8 @@ def run(args: argparse.Namespace) -> int:
             metrics = validate()
             record.update(metrics)
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        log.write(json.dumps(record) + "\n")
-        log.flush()
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
         if step % args.checkpoint_every == 0:
             save_resumable()
             export(False, metrics)
@@ -344,5 +304,33 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
         flush=True,
     )
-    log.close()
+    log_file.close()
     return 0
+
+
+def _resumable_state(path: Path, recipe: Recipe, scene_loss: float) -> TrainingState:
+    """The state in ``path``, if this run can continue it (same recipe, scene probe on or off alike).
+
+    Raises:
+        SystemExit: unreadable state, or one trained under another recipe or the other scene-probe setting.
+    """
+    from alpamayo_ros.training.resume import ResumeError, load_training_state
+
+    try:
+        state = load_training_state(path)
+    except ResumeError as exc:
+        raise SystemExit(f"--resume: {exc}") from None
+    if (state.probe is not None) != (scene_loss > 0):
+        with_probe = state.probe is not None
+        raise SystemExit(
+            f"--resume: {path} was trained {'with' if with_probe else 'without'} the scene probe; "
+            f"resume it with --scene-loss {'> 0' if with_probe else '0'} or start a new --work"
+        )
+    changed = {key: value for key, value in recipe.as_plain().items() if state.recipe.get(key) != value}
+    if changed:
+        saved = ", ".join(f"{key} {state.recipe.get(key)}" for key in changed)
+        raise SystemExit(
+            f"--resume: {path} was trained with another recipe ({saved}); resume it with that recipe or start a new "
+            "--work"
+        )
+    return state

@@ -259,14 +259,17 @@ def iter_batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[
 CAMERAS = CAMERA_NAMES
 
 
-# Scenarios whose ADE targets the issue sets get twice the seeds.
+# Scenarios scored by ADE get twice the seeds (training.recipe: seeds_target against seeds_other).
 TARGET_SCENARIOS: tuple[str, ...] = ("lead_vehicle_braking", "pedestrian_crossing", "red_light_stop_line")
 TRAIN_DURATIONS_SEC: tuple[float, ...] = (14.0, 16.0, 18.0, 22.0)  # evaluation uses 20 s: an unseen timing
 VAL_SEEDS: tuple[int, ...] = (900, 901)
 
 
-def training_episodes(seeds_target: int = 48, seeds_other: int = 24) -> list[Episode]:
-    """The default training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900)."""
+def training_episodes(seeds_target: int, seeds_other: int) -> list[Episode]:
+    """The training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900).
+
+    The seed counts come from the training recipe (training.recipe.Recipe).
+    """
     from alpamayo_ros.sim import SCENARIOS
 
     out: list[Episode] = []

@@ -1,0 +1,74 @@
+"""The training recipe: its defaults are the shipped driver's (as the checkpoint records its own training), a file
+changes only the keys it names, and every ablation recipe in scripts/recipes loads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from alpamayo_ros.tools import train
+from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR
+from alpamayo_ros.training.data import training_episodes
+from alpamayo_ros.training.recipe import Recipe, load_recipe
+
+from support import REPO
+
+RECIPES = sorted((REPO / "scripts" / "recipes").glob("*.yaml"))
+
+
+def test_defaults_reproduce_the_shipped_driver() -> None:
+    """`alpamayo-ros train` without options trains what the shipped checkpoint says it was trained with."""
+    shipped = json.loads((PACKAGE_MODEL_DIR / "config.json").read_text())["training"]
+    recipe = load_recipe(None)
+    assert json.loads(json.dumps(asdict(recipe.driver_size()))) == shipped["size"]
+    assert (recipe.batch_size, recipe.learning_rate, recipe.flow_samples) == (
+        shipped["batch_size"],
+        shipped["lr"],
+        shipped["flow_samples"],
+    )
+    assert len(training_episodes(recipe.seeds_target, recipe.seeds_other)) == shipped["train_episodes"]
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    cli = parser.parse_args([])
+    assert (cli.steps, cli.seed, cli.history_dropout, cli.scene_loss) == (
+        shipped["steps"],
+        shipped["seed"],
+        shipped["history_dropout"],
+        shipped["scene_loss"],
+    )
+
+
+def test_a_file_changes_only_the_keys_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_text("# a wider vision tower\nvision_width: 128\nvision_depth: 4\nlearning_rate: 1\n")
+    recipe = load_recipe(path)
+    assert recipe == Recipe(vision_width=128, vision_depth=4, learning_rate=1.0)
+    assert isinstance(recipe.learning_rate, float)
+    size = recipe.driver_size()
+    assert (size.vision_hidden, size.vision_depth, size.vision_heads, size.vision_mlp) == (128, 4, 4, 256)
+    assert size.text_hidden == Recipe().driver_size().text_hidden  # what a recipe cannot name stays shipped
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing changed\n")
+    assert load_recipe(empty) == Recipe()
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_ablation_recipe_loads_and_differs_from_the_shipped_one(path: Path) -> None:
+    recipe = load_recipe(path)
+    assert recipe != Recipe()
+    assert f"--recipe scripts/recipes/{path.name}" in path.read_text()  # its model-card command line
+
+
+def test_the_ablation_recipes_are_there() -> None:
+    assert {p.stem for p in RECIPES} >= {"two_frames", "wide_vision", "large_frames", "fewer_seeds"}
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    from alpamayo_ros.training.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match=r"recipe .*nope\.yaml: cannot read it \(No such file or directory\)"):
+        load_recipe(tmp_path / "nope.yaml")
