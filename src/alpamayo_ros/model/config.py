@@ -328,8 +328,43 @@ def parse_config(raw: dict[str, Any], vlm_config: dict[str, Any], vlm_source: st
     return cfg
 
 
+# Upper bounds on the sizes a config may declare, checked before anything is allocated: several times Alpamayo-R1's
+# own (36 layers, width 4096, MLP 12288, 27 vision blocks of width 1152, a 155k vocabulary), far below what would
+# exhaust a vehicle computer while a hostile or corrupt config.json is being built.
+SIZE_LIMITS: dict[str, dict[str, int]] = {
+    "text_config": {
+        "num_hidden_layers": 256,
+        "hidden_size": 32_768,
+        "intermediate_size": 131_072,
+        "num_attention_heads": 512,
+        "num_key_value_heads": 512,
+        "head_dim": 1024,
+        "vocab_size": 1_048_576,
+    },
+    "vision_config": {"depth": 256, "hidden_size": 16_384, "intermediate_size": 65_536, "num_heads": 512},
+}
+
+
+def size_problems(cfg: AlpamayoConfig) -> list[str]:
+    """Every declared size that is not a positive integer within ``SIZE_LIMITS``, named with its value."""
+    problems = []
+    for section, limits in SIZE_LIMITS.items():
+        values = cfg.vlm.get(section, {})
+        for key, limit in limits.items():
+            value = values.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
+                problems.append(f"{section}.{key} = {value!r} is not an integer in [1, {limit}]")
+    return problems
+
+
 def validate(cfg: AlpamayoConfig) -> None:
-    """The expert reads VLM layer i's KV cache: layer count, KV heads and head_dim must match."""
+    """Sizes within ``SIZE_LIMITS``; the expert reads VLM layer i's KV cache: layer count, KV heads and head_dim must
+    match."""
+    problems = size_problems(cfg)
+    if problems:
+        raise ConfigError("; ".join(problems))
     text, expert = cfg.text_config, cfg.expert_text_config()
     for key in ("num_hidden_layers", "num_key_value_heads", "head_dim"):
         if text.get(key) != expert.get(key):

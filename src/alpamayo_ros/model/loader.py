@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +63,34 @@ def checkpoint_files(checkpoint_dir: Path) -> tuple[list[Path], dict[str, str]]:
         f" (found {', '.join(pickles)}: pickle checkpoints are not loaded, convert to safetensors)" if pickles else ""
     )
     raise CheckpointError(f"no {SINGLE_FILE} or {INDEX_FILE} in {checkpoint_dir}{hint}")
+
+
+LAYER_KEY = re.compile(r"^(?P<stack>.+)\.layers\.(?P<index>\d+)\.")
+# tensor-name prefix of each layer stack -> where its declared count lives
+LAYER_STACKS: dict[str, str] = {"vlm.model.language_model": "VLM text", "expert": "expert"}
+
+
+def check_layer_counts(cfg: AlpamayoConfig, weight_map: dict[str, str]) -> None:
+    """The VLM's and the expert's layer counts must be the ones the checkpoint holds (read from tensor names only).
+
+    Raises:
+        CheckpointError: a stack with another number of layers than its config declares.
+    """
+    found: dict[str, set[int]] = {}
+    for key in weight_map:
+        match = LAYER_KEY.match(key)
+        if match is not None and match["stack"] in LAYER_STACKS:
+            found.setdefault(match["stack"], set()).add(int(match["index"]))
+    declared = {
+        "vlm.model.language_model": cfg.text_config.get("num_hidden_layers"),
+        "expert": cfg.expert_text_config().get("num_hidden_layers"),
+    }
+    for stack, indices in found.items():
+        want = declared[stack]
+        if want is not None and len(indices) != want:
+            raise CheckpointError(
+                f"config declares {want} {LAYER_STACKS[stack]} layers, the checkpoint holds {len(indices)}"
+            )
 
 
 def _names(keys: list[str], limit: int = 20) -> str:
@@ -201,8 +230,14 @@ def load_checkpoint(
     vlm_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[AlpamayoR1, LoadReport]:
-    """Config + meta build + weights: the official directory -> a ready model in eval mode."""
+    """Config + meta build + weights: the official directory -> a ready model in eval mode.
+
+    The config's sizes are bounded (``config.validate``) and its layer counts checked against the tensor names in the
+    safetensors headers before anything is built: a config that disagrees with its weights fails in milliseconds.
+    """
     cfg = load_config(checkpoint_dir, vlm_dir)
+    _, weight_map = checkpoint_files(Path(checkpoint_dir))
+    check_layer_counts(cfg, weight_map)
     model = build_meta_model(cfg, dtype)
     report = load_weights(model, checkpoint_dir, torch.device(device), dtype, progress)
     return model, report
