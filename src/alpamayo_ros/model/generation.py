@@ -17,16 +17,20 @@ from dataclasses import dataclass
 
 import torch
 
+from alpamayo_ros.core.model_spec import ModelSpec
+
 StepFn = Callable[[torch.Tensor], torch.Tensor]
 LogitsHook = Callable[[int, torch.Tensor], None]
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    max_new_tokens: int = 128
-    greedy: bool = False
-    temperature: float = 0.6
-    top_p: float = 0.98
+    """How reasoning tokens are drawn; the defaults are the deployment's (``ModelSpec``), declared there once."""
+
+    max_new_tokens: int = ModelSpec.max_reasoning_tokens
+    greedy: bool = ModelSpec.greedy
+    temperature: float = ModelSpec.temperature
+    top_p: float = ModelSpec.top_p
     top_k: int | None = None
 
 
