@@ -20,6 +20,8 @@ from alpamayo_ros.core.model_spec import ModelSpec
         ({"flow_steps": -1}, "flow_steps = -1 is below the minimum 0"),
         ({"fast_path": "turbo"}, "fast_path = 'turbo' is not one of"),
         ({"fast_path": "on", "backend": "onnxruntime"}, "applies to the torch backend, not 'onnxruntime'"),
+        ({"onnx_precision": "fp16"}, "onnx_precision = 'fp16' applies to the onnxruntime backend, not 'torch'"),
+        ({"onnx_precision": "int4", "backend": "onnxruntime"}, "onnx_precision = 'int4' is not one of fp32, fp16"),
     ],
 )
 def test_bad_fields_are_named(changes: dict[str, object], message: str) -> None:

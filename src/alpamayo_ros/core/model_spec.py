@@ -14,6 +14,7 @@ from alpamayo_ros.core.param_fields import field_problems, param
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt", "test_policy")
 FAST_PATHS: tuple[str, ...] = ("off", "on", "fp8")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16")
+ONNX_PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class ModelSpec:
         choices=FAST_PATHS,
         aliases={True: "on", False: "off"},
     )
+    onnx_precision: str = param(
+        "fp32",
+        "onnxruntime backend: precision of the vision and expert graphs it runs (fp16 is exported beside fp32 on "
+        "first use, with norms, softmax and rope kept float32; on a CPU fp16 is no faster)",
+        choices=ONNX_PRECISIONS,
+    )
     warmup: bool = param(True, "run one inference on a synthetic sample during configure, before reporting ready")
 
     def problems(self, prefix: str = "") -> list[str]:
@@ -60,6 +67,11 @@ class ModelSpec:
         problems = field_problems(self, prefix)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             problems.append(f"{prefix}device = {self.device!r} is not auto, cpu, cuda or cuda:N")
+        if self.onnx_precision != "fp32" and self.backend != "onnxruntime":
+            problems.append(
+                f"{prefix}onnx_precision = {self.onnx_precision!r} applies to the onnxruntime backend, not "
+                f"{self.backend!r} (TensorRT engines take their precision from build-engines)"
+            )
         if self.fast_path != "off" and self.backend != "torch":
             problems.append(
                 f"{prefix}fast_path = {self.fast_path!r} applies to the torch backend, not {self.backend!r}"

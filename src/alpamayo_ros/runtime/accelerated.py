@@ -352,7 +352,7 @@ def load_accelerated_model(spec: ModelSpec, log: Log = LOG.info) -> DrivingModel
     assert model is not None
     out_dir = default_engine_dir(spec, driving.info)
     deployment = choose_deployment(deployment_for(driving), out_dir)
-    precisions: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = (spec.onnx_precision,) if spec.onnx_precision != "fp32" else ()
     if spec.backend == "tensorrt":
         from alpamayo_ros.runtime.tensorrt_build import EngineChoice
 
@@ -362,8 +362,10 @@ def load_accelerated_model(spec: ModelSpec, log: Log = LOG.info) -> DrivingModel
     )
     if spec.backend == "onnxruntime":
         threads = spec.cpu_threads  # the torch side got the same via load_torch_model (CPU device)
-        vision: SubnetRunner = ort_runner(out_dir, manifest.graph(ox.VISION), model.device, log, threads)
-        expert: SubnetRunner = ort_runner(out_dir, manifest.graph(ox.EXPERT), model.device, log, threads)
+        graphs = (manifest.graph(name, spec.onnx_precision) for name in (ox.VISION, ox.EXPERT))
+        vision: SubnetRunner
+        expert: SubnetRunner
+        vision, expert = (ort_runner(out_dir, graph, model.device, log, threads) for graph in graphs)
         if threads:
             log(f"onnxruntime sessions with {threads} intra-op thread(s)")
     else:
