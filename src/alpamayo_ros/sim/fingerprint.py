@@ -14,7 +14,7 @@ _SCENARIOS = Path(__file__).resolve().parent
 # Everything a scenario's frames, trajectory and labels depend on (labels use the monitor's classification); the
 # closed-loop modules beside them (vehicle, tracking, agents, metrics, ...) do not change what generate() produces.
 _GENERATOR = ("generate.py", "labels.py", "planner.py", "render.py", "rig.py", "road.py", "world.py")
-_SOURCES = (*(_SCENARIOS / name for name in _GENERATOR), _SCENARIOS.parent.parent / "core" / "decisions.py")
+_SOURCES = (*(_SCENARIOS / name for name in _GENERATOR), _SCENARIOS.parent / "core" / "decisions.py")
 
 
 @functools.cache
