@@ -1,8 +1,10 @@
-"""A ROS 2 user's flow: `colcon build` of this checkout in a workspace, then the installed package imports."""
+"""A ROS 2 user's flow: `colcon build` of this checkout in a workspace, the installed package imports and its
+commands run, and `colcon test` runs the pytest suite (registered through ament_cmake_pytest)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +33,7 @@ def _copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-def test_colcon_build_installs_messages_and_sources_in_one_package(tmp_path: Path) -> None:
+def test_colcon_build_installs_messages_and_sources_in_one_package_and_colcon_test_runs_pytest(tmp_path: Path) -> None:
     colcon = shutil.which("colcon", path=str(Path(sys.executable).parent))
     if colcon is None:
         pytest.skip("colcon is not installed in this environment")
@@ -50,7 +52,9 @@ def test_colcon_build_installs_messages_and_sources_in_one_package(tmp_path: Pat
             "console_direct-",
             "--cmake-args",
             f"-DPython3_EXECUTABLE={sys.executable}",
-            "-DBUILD_TESTING=OFF",
+            "-DBUILD_TESTING=ON",
+            # one quick test is enough to show the suite is registered (the default skips only slow tests)
+            "-DALPAMAYO_ROS_PYTEST_ARGS=-k test_versions_agree",
         ],
         cwd=tmp_path / "ws",
         check=False,
@@ -66,6 +70,7 @@ def test_colcon_build_installs_messages_and_sources_in_one_package(tmp_path: Pat
     assert (site / "alpamayo_ros" / "msg" / "_chain_of_causation.py").is_file()
     assert (site / "alpamayo_ros" / "cli.py").is_file()
     assert os.access(install / "lib" / "alpamayo_ros" / "alpamayo_node", os.X_OK)
+    assert os.access(install / "bin" / "alpamayo-ros", os.X_OK)
     assert (install / "share" / "alpamayo_ros" / "msg" / "ChainOfCausation.msg").is_file()
     for folder in ("launch", "config", "rviz"):
         assert (install / "share" / "alpamayo_ros" / folder).is_dir()
@@ -83,3 +88,34 @@ def test_colcon_build_installs_messages_and_sources_in_one_package(tmp_path: Pat
     assert out.returncode == 0, out.stderr
     msg_file, cli_file = out.stdout.split()
     assert msg_file.startswith(str(site)) and cli_file.startswith(str(site)), out.stdout
+
+    # What the README tells ROS users to run, with install/ sourced (PATH gets install/<pkg>/bin).
+    path = os.pathsep.join([str(install / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    for cmd in (["alpamayo-ros", "--help"], [str(install / "lib" / "alpamayo_ros" / "alpamayo_cli"), "--help"]):
+        done = subprocess.run(
+            cmd, env=dict(run_env, PATH=path), capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0 and "synth" in done.stdout, (cmd, done.stdout, done.stderr)
+    assert shutil.which("alpamayo-ros", path=path) == str(install / "bin" / "alpamayo-ros")
+
+    tested = subprocess.run(
+        [colcon, "test", "--event-handlers", "console_direct-"],
+        cwd=tmp_path / "ws",
+        check=False,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-4000:]
+    results = subprocess.run(
+        [colcon, "test-result", "--all", "--test-result-base", str(tmp_path / "ws" / "build")],
+        cwd=tmp_path / "ws",
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    summary = results.stdout.strip().splitlines()[-1] if results.stdout.strip() else results.stderr
+    assert "pytest.xunit.xml" in results.stdout, results.stdout + results.stderr
+    assert re.search(r"Summary: [1-9]\d* tests?, 0 errors, 0 failures", summary), results.stdout + results.stderr
