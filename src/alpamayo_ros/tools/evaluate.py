@@ -546,7 +546,7 @@ def model_path_problem(backend: str, model: str) -> str | None:
     return f"--model {model}: no such checkpoint directory, and not a preset ({', '.join(('default', *PRESETS))})"
 
 
-def input_problem(args: argparse.Namespace, params: P.NodeParams) -> str | None:
+def input_problem(args: argparse.Namespace, params: NodeParams) -> str | None:
     """The first problem with the command's bags, as one line, before the model loads; None when they are fine."""
     for bag in args.bags:
         problem = bagio.bag_problem(bag)
