@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -319,18 +320,27 @@ def bag_problem(path: Path) -> str | None:
     return None
 
 
-def check_bag(path: Path) -> None:
-    """Raises BagError with ``bag_problem``'s line when ``path`` cannot be read as a bag."""
-    problem = bag_problem(path)
-    if problem is not None:
-        raise BagError(problem)
+@contextmanager
+def open_bag(path: Path) -> Iterator[Any]:
+    """An open rosbags ``Reader``; a path that is not a readable bag raises BagError with ``bag_problem``'s line.
+
+    The bag is opened once: the diagnosis runs only after opening failed (a player's clock starts right after).
+    """
+    from rosbags.rosbag2 import Reader, ReaderError
+
+    try:
+        reader = Reader(path)
+        reader.open()
+    except (ReaderError, OSError, ValueError, KeyError) as exc:
+        raise BagError(bag_problem(path) or f"{path}: {exc}") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 def bag_topics(path: Path) -> list[TopicInfo]:
-    from rosbags.rosbag2 import Reader
-
-    check_bag(path)
-    with Reader(path) as reader:
+    with open_bag(path) as reader:
         return [
             TopicInfo(c.topic, c.msgtype, c.msgcount, tuple(getattr(c.ext, "offered_qos_profiles", ()) or ()))
             for c in reader.connections
@@ -338,18 +348,12 @@ def bag_topics(path: Path) -> list[TopicInfo]:
 
 
 def bag_time_range(path: Path) -> tuple[int, int]:
-    from rosbags.rosbag2 import Reader
-
-    check_bag(path)
-    with Reader(path) as reader:
+    with open_bag(path) as reader:
         return int(reader.start_time), int(reader.end_time)
 
 
 def _one_bag(path: Path, topics: Sequence[str] | None, start_ns: int | None) -> Iterator[BagRecord]:
-    from rosbags.rosbag2 import Reader
-
-    check_bag(path)
-    with Reader(path) as reader:
+    with open_bag(path) as reader:
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
         if not conns:
             return
