@@ -83,6 +83,7 @@ def _launch_arguments(ros2_launch: Any, launch_file: Path) -> set[str]:
     return set(done.stdout.split())
 
 
+@pytest.mark.slow
 def test_launch_descriptions_declare_every_parameter_and_build_argument(ros2_launch: Any) -> None:
     names = _launch_arguments(ros2_launch, LAUNCH)
     assert {s.name for s in PARAM_SPECS} <= names

@@ -117,3 +117,18 @@ def test_the_installed_command_prints_one_line_not_a_traceback(broken_bags: dict
     )
     assert done.returncode == 2
     assert expected in one_line(done.stderr)
+
+
+def test_play_skips_topics_whose_message_package_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    """As ros2 bag play does (e.g. /tf where tf2_msgs has no wheel): one line per skipped topic, the rest plays."""
+    from alpamayo_ros.tools.play import _playable
+
+    infos = [
+        bagio.TopicInfo("/odom", bagio.ODOMETRY, 3, ()),
+        bagio.TopicInfo("/weird", "no_such_msgs/msg/Thing", 3, ()),
+    ]
+    lines: list[str] = []
+    assert [i.topic for i in _playable(infos, lines.append)] == ["/odom"]
+    assert lines == [
+        "skipping /weird: message package 'no_such_msgs' is not installed (needed for no_such_msgs/msg/Thing)"
+    ]
