@@ -132,3 +132,10 @@ def test_play_skips_topics_whose_message_package_is_missing(capsys: pytest.Captu
     assert lines == [
         "skipping /weird: message package 'no_such_msgs' is not installed (needed for no_such_msgs/msg/Thing)"
     ]
+
+
+def test_demo_refuses_a_nonexistent_model_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to render the bag, start three processes and write a report of nothing (~3 min) first."""
+    code, err = run_cli(["demo", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "demo")], capsys)
+    assert code == 2 and f"--model {tmp_path / 'nope'}: no such checkpoint directory" in one_line(err)
+    assert not (tmp_path / "demo").exists()
