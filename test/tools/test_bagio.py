@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +210,19 @@ def test_bag_problem_says_what_is_wrong_in_one_line(tiny_bag: Path, broken_bags:
         assert "\n" not in problem, (name, problem)
         with pytest.raises(bagio.BagError, match=r"rosbag2|exist"):
             bagio.bag_topics(path)
+
+
+def test_type_hashes_are_the_ones_rosidl_generated(tiny_bag: Path) -> None:
+    """topic_type_hash must equal what a kilted rclpy peer announces: rosidl's share/<pkg>/msg/<Type>.json."""
+    info = yaml.safe_load((tiny_bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    compared = 0
+    for topic in info["topics_with_message_count"]:
+        meta = topic["topic_metadata"]
+        pkg, kind, name = meta["type"].split("/")
+        described = Path(sys.prefix) / "share" / pkg / kind / f"{name}.json"
+        if not described.is_file():  # e.g. tf2_msgs: no wheel, so no rosidl description here
+            continue
+        hashes = {h["type_name"]: h["hash_string"] for h in json.loads(described.read_text())["type_hashes"]}
+        assert meta["type_description_hash"] == hashes[meta["type"]], meta["name"]
+        compared += 1
+    assert compared >= 5  # images, camera info, odometry, path, ChainOfCausation
