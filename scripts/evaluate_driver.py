@@ -244,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         help="combine table.json files (other scenarios, or other seeds of the same ones) into --out",
     )
     args = parser.parse_args(argv)
+    from alpamayo_ros.sim import SCENARIOS
+
+    unknown = [name for name in args.scenarios or () if name not in SCENARIOS]
+    if unknown:  # before any model or bag work
+        parser.error(f"unknown scenario {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
     if args.camera_check and not args.proxy:
         parser.error("--camera-check works on rendered samples: add --proxy")
     if args.merge:

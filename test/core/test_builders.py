@@ -94,12 +94,12 @@ def test_chain_of_causation_fields() -> None:
     assert msg.latency.total_ms == pytest.approx(125.0) and msg.latency.reasoning_ms == pytest.approx(100.0)
 
 
-def test_markers_are_frame_locked_raised_and_coloured() -> None:
+def test_markers_are_stamped_at_t0_not_frame_locked_raised_and_coloured() -> None:
     xyz, _ = arc()
     long_text = "word " * 60
     ma = build_markers(xyz, T0, "base_link", text=long_text, agreement=2)
     line, foot, label = ma.markers
-    assert all(m.frame_locked and m.header.frame_id == "base_link" for m in ma.markers)
+    assert all(not m.frame_locked and m.header.frame_id == "base_link" for m in ma.markers)
     assert all(ns_from_stamp(m.header.stamp) == T0 for m in ma.markers)
     assert line.type == line.LINE_STRIP and len(line.points) == 65 and line.pose.position.z == pytest.approx(0.2)
     assert (line.color.r, line.color.g) == pytest.approx((1.0, 0.15))  # red: disagreement

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.sim import generate
@@ -21,6 +26,7 @@ def test_synth_bag_topics_counts_and_sidecar(tiny_bag: Path) -> None:
         assert topics[bagio.image_topic(cam)] == (bagio.IMAGE, 35)
         assert topics[bagio.camera_info_topic(cam)] == (bagio.CAMERA_INFO, 35)
     assert topics[bagio.ODOM_TOPIC] == (bagio.ODOMETRY, 175)
+    assert topics[bagio.TF_TOPIC] == (bagio.TF, 175)
     assert topics[bagio.GT_PATH_TOPIC] == (bagio.PATH, 35)
     assert topics[bagio.GT_REASONING_TOPIC] == (bagio.COC, 35)
     side = load_sidecar(tiny_bag)
@@ -108,3 +114,115 @@ def test_storage_plugins_and_compressed_images(tmp_path: Path, storage: str) -> 
     assert bytes(msg.data[:2]) == b"\xff\xd8"  # JPEG
     with pytest.raises(bagio.BagError, match="already exists"):
         bagio.BagWriter(out, storage)
+
+
+def test_tf_is_odom_to_base_link_at_every_odometry_pose(tiny_bag: Path) -> None:
+    """RViz with fixed frame odom places base_link data (the plan) with /tf: it must be the odometry pose itself."""
+    odom, tf = {}, {}
+    for rec in bagio.read_bags([tiny_bag], [bagio.ODOM_TOPIC, bagio.TF_TOPIC]):
+        msg = bagio.deserialize(rec.raw, rec.typename)
+        if rec.topic == bagio.ODOM_TOPIC:
+            odom[rec.log_time_ns] = msg
+        else:
+            (tf[rec.log_time_ns],) = msg.transforms
+    assert len(tf) == len(odom) == 175 and tf.keys() == odom.keys()
+    for ns, t in tf.items():
+        pose = odom[ns].pose.pose
+        assert bagio.stamp_ns(t.header.stamp) == ns == bagio.stamp_ns(odom[ns].header.stamp)
+        assert (t.header.frame_id, t.child_frame_id) == ("odom", "base_link")
+        assert (t.transform.translation.x, t.transform.translation.y) == (pose.position.x, pose.position.y)
+        assert (t.transform.rotation.z, t.transform.rotation.w) == (pose.orientation.z, pose.orientation.w)
+    moved = [odom[ns].pose.pose.position.x for ns in sorted(odom)]
+    assert moved[-1] - moved[0] > 10.0  # a driving scenario, not a constant transform
+
+
+def _mcap_records(path: Path) -> list[tuple[int, bytes]]:
+    """Top-level (opcode, content) records of an MCAP file (the summary section repeats every channel)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89MCAP0\r\n"
+    records, pos = [], 8
+    while pos < len(data) - 8:
+        opcode, length = struct.unpack_from("<BQ", data, pos)
+        records.append((opcode, data[pos + 9 : pos + 9 + length]))
+        pos += 9 + length
+    return records
+
+
+def _string(buf: bytes, pos: int) -> tuple[str, int]:
+    (n,) = struct.unpack_from("<I", buf, pos)
+    return buf[pos + 4 : pos + 4 + n].decode(), pos + 4 + n
+
+
+def _string_map(buf: bytes, pos: int) -> dict[str, str]:
+    (size,) = struct.unpack_from("<I", buf, pos)
+    pos, end, out = pos + 4, pos + 4 + size, {}
+    while pos < end:
+        key, pos = _string(buf, pos)
+        out[key], pos = _string(buf, pos)
+    return out
+
+
+def test_bags_say_kilted_and_mcap_channels_carry_the_type_hash(tiny_bag: Path) -> None:
+    """What rosbag2 on kilted writes: ros_distro (metadata.yaml and the mcap's own copy) and topic_type_hash."""
+    info = yaml.safe_load((tiny_bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["ros_distro"] == "kilted"
+    hashes = {
+        t["topic_metadata"]["name"]: t["topic_metadata"]["type_description_hash"]
+        for t in info["topics_with_message_count"]
+    }
+    (mcap,) = tiny_bag.glob("*.mcap")
+    channels, embedded = {}, None
+    for opcode, content in _mcap_records(mcap):
+        if opcode == 0x04:  # Channel: id, schema id, topic, encoding, metadata
+            topic, pos = _string(content, 4)
+            _, pos = _string(content, pos)
+            channels[topic] = _string_map(content, pos)
+        elif opcode == 0x0C:  # Metadata: name, map
+            name, pos = _string(content, 0)
+            if name == "rosbag2":
+                embedded = yaml.safe_load(_string_map(content, pos)["serialized_metadata"])
+    assert set(channels) == set(hashes)
+    for topic, metadata in channels.items():
+        assert metadata["topic_type_hash"] == hashes[topic] and hashes[topic].startswith("RIHS01_")
+        assert "offered_qos_profiles" in metadata
+    assert embedded is not None and embedded["ros_distro"] == "kilted"
+
+
+def test_sqlite3_bags_say_kilted(tmp_path: Path) -> None:
+    out = tmp_path / "bag"
+    write_scenario_bag(generate("free_road", 0, 2.0, 32, 18), out, storage="sqlite3", progress=False)
+    assert yaml.safe_load((out / "metadata.yaml").read_text())["rosbag2_bagfile_information"]["ros_distro"] == "kilted"
+    (db,) = out.glob("*.db3")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT ros_distro FROM schema").fetchall() == [("kilted",)]
+        (stored,) = conn.execute("SELECT metadata FROM metadata").fetchone()
+    assert yaml.safe_load(stored)["ros_distro"] == "kilted"
+    assert bagio.bag_problem(out) is None and sum(t.count for t in bagio.bag_topics(out)) > 0
+
+
+def test_bag_problem_says_what_is_wrong_in_one_line(tiny_bag: Path, broken_bags: dict[str, tuple[Path, str]]) -> None:
+    assert bagio.bag_problem(tiny_bag) is None
+    (mcap,) = tiny_bag.glob("*.mcap")
+    assert bagio.bag_problem(mcap) is None  # a bare .mcap is a bag too
+    for name, (path, expected) in broken_bags.items():
+        problem = bagio.bag_problem(path)
+        assert problem is not None and expected in problem and str(path) in problem, (name, problem)
+        assert "\n" not in problem, (name, problem)
+        with pytest.raises(bagio.BagError, match=r"rosbag2|exist"):
+            bagio.bag_topics(path)
+
+
+def test_type_hashes_are_the_ones_rosidl_generated(tiny_bag: Path) -> None:
+    """topic_type_hash must equal what a kilted rclpy peer announces: rosidl's share/<pkg>/msg/<Type>.json."""
+    info = yaml.safe_load((tiny_bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    compared = 0
+    for topic in info["topics_with_message_count"]:
+        meta = topic["topic_metadata"]
+        pkg, kind, name = meta["type"].split("/")
+        described = Path(sys.prefix) / "share" / pkg / kind / f"{name}.json"
+        if not described.is_file():  # e.g. tf2_msgs: no wheel, so no rosidl description here
+            continue
+        hashes = {h["type_name"]: h["hash_string"] for h in json.loads(described.read_text())["type_hashes"]}
+        assert meta["type_description_hash"] == hashes[meta["type"]], meta["name"]
+        compared += 1
+    assert compared >= 5  # images, camera info, odometry, path, ChainOfCausation

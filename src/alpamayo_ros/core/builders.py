@@ -148,7 +148,12 @@ def build_markers(
     agreement: int,
     style: OutputParams = DEFAULT_OUTPUT,
 ) -> MarkerArray:
-    """Trajectory line, ego footprint and wrapped view-facing reasoning text; frame_locked, raised by z_offset."""
+    """Trajectory line, ego footprint and wrapped view-facing reasoning text, raised by z_offset.
+
+    Not frame_locked: the points are in the ego frame *at t0* (the header stamp), so RViz must transform them once
+    with the t0 transform. A frame-locked marker is re-transformed every frame with the newest transform, and in an
+    odom fixed frame it would slide with the car (v x latency ahead of the Path it belongs to).
+    """
     pts = np.asarray(xyz, dtype=np.float64)
     r, g, b, a = AGREEMENT_COLOURS.get(int(agreement), AGREEMENT_COLOURS[0])
     colour = ColorRGBA(r=r, g=g, b=b, a=a)
@@ -160,7 +165,7 @@ def build_markers(
         m = Marker(header=hdr, ns=MARKER_NAMESPACE, id=marker_id, type=kind, action=Marker.ADD)
         m.pose.orientation.w = 1.0
         m.pose.position.z = style.marker_z_offset_m
-        m.frame_locked = True
+        m.frame_locked = False
         m.lifetime = lifetime
         return m
 

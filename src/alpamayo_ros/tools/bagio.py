@@ -11,10 +11,14 @@ Topic layout of synthetic bags (what ``alpamayo-ros synth`` writes and the demo 
 | /cameras/<camera>/image_raw/compressed | sensor_msgs/CompressedImage jpeg (``--compressed``) | 10 Hz | same |
 | /cameras/<camera>/camera_info | sensor_msgs/CameraInfo (pinhole, no distortion) | 10 Hz | same |
 | /odom | nav_msgs/Odometry (pose: odom <- base_link; twist: base_link) | 50 Hz | odom / base_link |
+| /tf | tf2_msgs/TFMessage: odom -> base_link = the odometry pose (RViz shows base_link data in odom) | 50 Hz | odom |
 | /ground_truth/path | nav_msgs/Path: ego future, 64 poses, pose i at t0 + (i+1) * 0.1 s | 10 Hz | base_link at t0 |
 | /ground_truth/reasoning | alpamayo_ros/ChainOfCausation: the scenario planner's reference label | 10 Hz | base_link |
 
 Ground-truth messages carry the camera tick t0 in header.stamp and are written at bag time t0.
+
+Bags are written as rosbag2 on kilted writes them (``ros_distro: kilted``, mcap channels with ``topic_type_hash``;
+see ``tools.kilted_writer``). ``bag_problem`` says in one line why a path cannot be read as a bag, for the CLIs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +47,7 @@ ODOM_TOPIC = "/odom"
 GT_PATH_TOPIC = "/ground_truth/path"
 GT_REASONING_TOPIC = "/ground_truth/reasoning"
 CLOCK_TOPIC = "/clock"
+TF_TOPIC = "/tf"
 ODOM_FRAME = "odom"
 EGO_FRAME = "base_link"
 
@@ -51,6 +57,7 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 ODOMETRY = "nav_msgs/msg/Odometry"
 PATH = "nav_msgs/msg/Path"
 COC = "alpamayo_ros/msg/ChainOfCausation"
+TF = "tf2_msgs/msg/TFMessage"
 
 
 class BagError(RuntimeError):
@@ -160,6 +167,18 @@ def odometry_msg(ns: int, x: float, y: float, yaw: float, *, v_mps: float, yaw_r
     )
 
 
+def tf_msg(ns: int, x: float, y: float, yaw: float) -> Any:
+    """odom -> base_link at ``ns`` (the odometry pose, planar) as a one-transform tf2_msgs/TFMessage for /tf."""
+    t = _t()
+    transform = t["geometry_msgs/msg/Transform"](
+        translation=t["geometry_msgs/msg/Vector3"](x=x, y=y, z=0.0), rotation=_quat_yaw(yaw)
+    )
+    stamped = t["geometry_msgs/msg/TransformStamped"](
+        header=header(ns, ODOM_FRAME), child_frame_id=EGO_FRAME, transform=transform
+    )
+    return t[TF](transforms=[stamped])
+
+
 def path_msg(t0_ns: int, future: FloatArray, step_sec: float = 0.1, frame_id: str = EGO_FRAME) -> Any:
     """(N, 3) x, y, yaw in the t0 ego frame -> nav_msgs/Path; pose i stamped t0 + (i+1) * step_sec."""
     t = _t()
@@ -206,7 +225,9 @@ class BagWriter:
     """A rosbag2 bag being written: one connection per topic, created on first use; CDR via our typestore."""
 
     def __init__(self, path: Path, storage: str = "mcap") -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.rosbag2 import StoragePlugin
+
+        from alpamayo_ros.tools.kilted_writer import KiltedWriter
 
         if storage not in STORAGES:
             raise BagError(f"storage {storage!r} is not one of {', '.join(STORAGES)}")
@@ -214,7 +235,7 @@ class BagWriter:
             raise BagError(f"bag {path} already exists (rosbag2 never overwrites; remove it or pick another --out)")
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
         self.path = path
-        self._writer: Writer = Writer(path, version=9, storage_plugin=plugin)
+        self._writer: Writer = KiltedWriter(path, version=9, storage_plugin=plugin)
         self._connections: dict[str, Any] = {}
         self.count = 0
 
@@ -272,10 +293,54 @@ class TopicInfo:
     qos_profiles: tuple[Any, ...]
 
 
-def bag_topics(path: Path) -> list[TopicInfo]:
-    from rosbags.rosbag2 import Reader
+def bag_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a rosbag2 bag, in one line that names it; None when it can.
 
-    with Reader(path) as reader:
+    Tells apart what a user can fix differently: a path that does not exist, an empty directory, a plain file, a
+    directory without metadata.yaml, a corrupt metadata.yaml, and storage files that are missing or truncated.
+    A bare ``.mcap`` / ``.db3`` file is a bag (rosbags reads it without metadata.yaml).
+    """
+    from rosbags.rosbag2 import Reader, ReaderError
+
+    if not path.exists():
+        return f"{path} does not exist"
+    if path.is_dir():
+        if not any(path.iterdir()):
+            return f"{path} is an empty directory, not a rosbag2 bag"
+        if not (path / "metadata.yaml").is_file():
+            return f"{path} is a directory without metadata.yaml, not a rosbag2 bag"
+    elif path.suffix not in (".mcap", ".db3"):
+        return f"{path} is a file, not a rosbag2 bag (a directory with metadata.yaml, or a .mcap / .db3 file)"
+    try:
+        with Reader(path):
+            pass
+    except (ReaderError, OSError, ValueError, KeyError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"{path} is not a readable rosbag2 bag: {reason}"
+    return None
+
+
+@contextmanager
+def open_bag(path: Path) -> Iterator[Any]:
+    """An open rosbags ``Reader``; a path that is not a readable bag raises BagError with ``bag_problem``'s line.
+
+    The bag is opened once: the diagnosis runs only after opening failed (a player's clock starts right after).
+    """
+    from rosbags.rosbag2 import Reader, ReaderError
+
+    try:
+        reader = Reader(path)
+        reader.open()
+    except (ReaderError, OSError, ValueError, KeyError) as exc:
+        raise BagError(bag_problem(path) or f"{path}: {exc}") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def bag_topics(path: Path) -> list[TopicInfo]:
+    with open_bag(path) as reader:
         return [
             TopicInfo(c.topic, c.msgtype, c.msgcount, tuple(getattr(c.ext, "offered_qos_profiles", ()) or ()))
             for c in reader.connections
@@ -283,18 +348,12 @@ def bag_topics(path: Path) -> list[TopicInfo]:
 
 
 def bag_time_range(path: Path) -> tuple[int, int]:
-    from rosbags.rosbag2 import Reader
-
-    with Reader(path) as reader:
+    with open_bag(path) as reader:
         return int(reader.start_time), int(reader.end_time)
 
 
 def _one_bag(path: Path, topics: Sequence[str] | None, start_ns: int | None) -> Iterator[BagRecord]:
-    from rosbags.rosbag2 import Reader
-
-    if not (path / "metadata.yaml").exists() and not path.is_file():
-        raise BagError(f"{path} is not a rosbag2 bag (no metadata.yaml)")
-    with Reader(path) as reader:
+    with open_bag(path) as reader:
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
         if not conns:
             return

@@ -209,8 +209,12 @@ def wait_for_quiet(recorder: Child, marker: str, idle_sec: float, limit_sec: flo
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpamayo_ros.tools.evaluate import format_summary, run_evaluation
+    from alpamayo_ros.tools.evaluate import format_summary, model_path_problem, run_evaluation
 
+    problem = model_path_problem(args.backend, args.model)
+    if problem is not None:  # before minutes of bag, node start-up and a configure that can only fail
+        print(f"alpamayo-ros demo: {problem}", file=sys.stderr)
+        return 2
     t_start = time.monotonic()
     out: Path = args.out
     run_dir = out / "run"

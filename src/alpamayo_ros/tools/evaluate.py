@@ -528,15 +528,57 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def model_path_problem(backend: str, model: str) -> str | None:
+    """Why ``--model`` cannot name a checkpoint, checked before any model code (and torch) is loaded; None if it can.
+
+    test_policy ignores the path; ``default`` is the shipped checkpoint; a directory must hold config.json; any other
+    value must be a preset name.
+    """
+    if backend == "test_policy" or model == "default":
+        return None
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return None if (path / "config.json").is_file() else f"--model {model}: directory has no config.json"
+    from alpamayo_ros.model.presets import PRESETS
+
+    if model in PRESETS:
+        return None
+    return f"--model {model}: no such checkpoint directory, and not a preset ({', '.join(('default', *PRESETS))})"
+
+
+def input_problem(args: argparse.Namespace, params: NodeParams) -> str | None:
+    """The first problem with the command's bags, as one line, before the model loads; None when they are fine."""
+    for bag in args.bags:
+        problem = bagio.bag_problem(bag)
+        if problem is not None:
+            return problem
+    if args.predictions is not None:
+        if len(args.bags) != 1:
+            return f"--predictions scores one scenario bag at a time, got {len(args.bags)}"
+        problem = bagio.bag_problem(args.predictions)
+        if problem is not None:
+            return f"--predictions: {problem}"
+    anchor = params.sync.anchor_camera
+    for bag in args.bags:
+        images = [t for t in bagio.bag_topics(bag) if t.typename in (bagio.IMAGE, bagio.COMPRESSED)]
+        if not any(camera_of(t.topic) == anchor for t in images):
+            found = ", ".join(t.topic for t in images) or "none"
+            return (
+                f"{bag} has no image topic of the anchor camera {anchor} (a topic with /{anchor}/ in its name; "
+                f"image topics found: {found})"
+            )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    missing = [str(b) for b in args.bags if not (b / "metadata.yaml").exists()]
-    if missing:
-        print(f"alpamayo-ros evaluate: not rosbag2 bags: {', '.join(missing)}", file=sys.stderr)
-        return 2
     try:
         params = load_params_file(args.params_file) if args.params_file is not None else NodeParams()
     except ParamsFileError as exc:
         print(f"alpamayo-ros evaluate: {exc}", file=sys.stderr)
+        return 2
+    problem = input_problem(args, params)
+    if problem is not None:
+        print(f"alpamayo-ros evaluate: {problem}", file=sys.stderr)
         return 2
     spec = None
     if args.predictions is None:
@@ -550,20 +592,33 @@ def run(args: argparse.Namespace) -> int:
         }
         spec = dataclasses.replace(params.model, **{k: v for k, v in overrides.items() if v is not None})
         problems = spec.problems("--")
+        model_problem = model_path_problem(spec.backend, spec.model_path)
+        if model_problem is not None:
+            problems.append(model_problem)
         if problems:
             print(f"alpamayo-ros evaluate: {'; '.join(problems)}", file=sys.stderr)
             return 2
-    summary = run_evaluation(
-        list(args.bags),
-        args.out,
-        spec,
-        params=params,
-        predictions=args.predictions,
-        max_ticks=args.max_ticks,
-        report_ticks=args.report_ticks,
-        path_topic=args.path_topic,
-        reasoning_topic=args.reasoning_topic,
-    )
+    try:
+        summary = run_evaluation(
+            list(args.bags),
+            args.out,
+            spec,
+            params=params,
+            predictions=args.predictions,
+            max_ticks=args.max_ticks,
+            report_ticks=args.report_ticks,
+            path_topic=args.path_topic,
+            reasoning_topic=args.reasoning_topic,
+        )
+    except bagio.BagError as exc:  # e.g. --predictions without the node's Path topic
+        print(f"alpamayo-ros evaluate: {exc}", file=sys.stderr)
+        return 2
     print(format_summary(summary))
     print(f"report: {args.out / 'report.html'}\nmetrics: {args.out / 'metrics.json'}")
+    if summary["ticks"]["scored"] == 0:
+        print(
+            "alpamayo-ros evaluate: no anchor frame was scored (see metrics.json ticks.skipped for why)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -80,20 +80,51 @@ def _qos_for(topic: str, info: bagio.TopicInfo, args: argparse.Namespace, overri
     )
 
 
+def _playable(infos: list[bagio.TopicInfo], log: Callable[[str], None]) -> list[bagio.TopicInfo]:
+    """The topics whose message types this Python environment has; each other topic is skipped with one line.
+
+    As ``ros2 bag play`` does: e.g. /tf (tf2_msgs) in a venv of PyPI ROS wheels, where tf2_msgs has no wheel.
+    """
+    playable = []
+    for info in infos:
+        try:
+            rosio.message_class(info.typename)
+        except rosio.RosIoError as exc:
+            log(f"skipping {info.topic}: {exc}")
+            continue
+        playable.append(info)
+    return playable
+
+
 def run(args: argparse.Namespace) -> int:
     bag: Path = args.bag
     if args.rate <= 0:
         print(f"alpamayo-ros play: --rate must be > 0, got {args.rate}", file=sys.stderr)
+        return 2
+    problem = bagio.bag_problem(bag)
+    if problem is not None:
+        print(f"alpamayo-ros play: {problem}", file=sys.stderr)
+        return 2
+    if args.qos_profile_overrides_path is not None and not args.qos_profile_overrides_path.is_file():
+        print(f"alpamayo-ros play: no such QoS override file: {args.qos_profile_overrides_path}", file=sys.stderr)
         return 2
     infos = [
         t
         for t in bagio.bag_topics(bag)
         if (args.topics is None or t.topic in args.topics) and t.topic not in args.exclude_topics
     ]
+    log = rosio.logger("play", quiet=args.quiet)
+    infos = _playable(infos, log)
     if not infos:
         print(f"alpamayo-ros play: no topics to play in {bag}", file=sys.stderr)
         return 1
-    overrides = rosio.load_qos_overrides(args.qos_profile_overrides_path)
+    import yaml
+
+    try:
+        overrides = rosio.load_qos_overrides(args.qos_profile_overrides_path)
+    except (rosio.RosIoError, ValueError, yaml.YAMLError) as exc:
+        print(f"alpamayo-ros play: bad --qos-profile-overrides-path: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     bag_start, bag_end = bagio.bag_time_range(bag)
     start_ns = bag_start + round(args.start_offset * 1e9)
 
@@ -101,7 +132,6 @@ def run(args: argparse.Namespace) -> int:
     stop = rosio.StopFlag()
     stop.install()
     node = rclpy.create_node("alpamayo_bag_player")
-    log = rosio.logger("play", quiet=args.quiet)
     try:
         pubs = {
             t.topic: node.create_publisher(

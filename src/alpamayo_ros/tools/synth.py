@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from alpamayo_ros.sim import SCENARIOS, generate
-from alpamayo_ros.sim.generate import GeneratedScenario
+from alpamayo_ros.sim.generate import GeneratedScenario, OdomSample
 from alpamayo_ros.tools import bagio
 
 SIDECAR = "scenario.json"
@@ -33,6 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock", action="store_true", help="also write /clock at 100 Hz")
     parser.add_argument("--force", action="store_true", help="replace an existing bag at --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _write_odometry(bag: bagio.BagWriter, o: OdomSample) -> None:
+    """One ego pose as /odom and as the odom -> base_link transform on /tf (same stamp, same pose)."""
+    bag.write(
+        bagio.ODOM_TOPIC,
+        bagio.ODOMETRY,
+        o.stamp_ns,
+        bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, v_mps=o.v_mps, yaw_rate=o.yaw_rate),
+    )
+    bag.write(bagio.TF_TOPIC, bagio.TF, o.stamp_ns, bagio.tf_msg(o.stamp_ns, o.x, o.y, o.yaw))
 
 
 def write_scenario_bag(
@@ -61,13 +73,7 @@ def write_scenario_bag(
             render_sec += time.monotonic() - t_r
             # Odometry up to and including this tick first: a consumer sees the pose before the frames.
             while odom_i < len(odom) and odom[odom_i].stamp_ns <= tick.stamp_ns:
-                o = odom[odom_i]
-                bag.write(
-                    bagio.ODOM_TOPIC,
-                    bagio.ODOMETRY,
-                    o.stamp_ns,
-                    bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, v_mps=o.v_mps, yaw_rate=o.yaw_rate),
-                )
+                _write_odometry(bag, odom[odom_i])
                 odom_i += 1
             if clock:
                 for k in range(10):
@@ -99,15 +105,8 @@ def write_scenario_bag(
                 bagio.GT_REASONING_TOPIC, bagio.COC, tick.stamp_ns, bagio.reference_coc_msg(tick.stamp_ns, tick.label)
             )
             bar.update(1)
-        while odom_i < len(odom):
-            o = odom[odom_i]
-            bag.write(
-                bagio.ODOM_TOPIC,
-                bagio.ODOMETRY,
-                o.stamp_ns,
-                bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, v_mps=o.v_mps, yaw_rate=o.yaw_rate),
-            )
-            odom_i += 1
+        for o in odom[odom_i:]:
+            _write_odometry(bag, o)
         bar.close()
         count = bag.count
     wall = time.monotonic() - t_start
@@ -128,6 +127,7 @@ def write_scenario_bag(
             "images": {cam.name: bagio.image_topic(cam.name, compressed) for cam in cameras},
             "camera_info": {cam.name: bagio.camera_info_topic(cam.name) for cam in cameras},
             "odometry": bagio.ODOM_TOPIC,
+            "tf": bagio.TF_TOPIC,
             "ground_truth_path": bagio.GT_PATH_TOPIC,
             "ground_truth_reasoning": bagio.GT_REASONING_TOPIC,
         },
@@ -148,13 +148,20 @@ def load_sidecar(bag: Path) -> dict[str, Any] | None:
 
 def run(args: argparse.Namespace) -> int:
     out: Path = args.out
+    try:  # checks the duration and image size before anything is written (rendering happens later, per tick)
+        gen = generate(args.scenario, args.seed, args.seconds, args.width, args.height)
+    except ValueError as exc:
+        print(f"alpamayo-ros synth: {exc}", file=sys.stderr)
+        return 2
     if out.exists():
         if not args.force:
-            print(f"alpamayo-ros synth: {out} exists (use --force to replace it)")
+            print(f"alpamayo-ros synth: {out} exists (use --force to replace it)", file=sys.stderr)
             return 1
-        shutil.rmtree(out)
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
-    gen = generate(args.scenario, args.seed, args.seconds, args.width, args.height)
     info = write_scenario_bag(
         gen, out, compressed=args.compressed, storage=args.storage, clock=args.clock, progress=not args.quiet
     )
