@@ -48,7 +48,9 @@ MOSAIC_WIDTH = 320  # per-camera width of the report mosaic (px)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bags", nargs="+", type=Path, help="scenario bags (synth output or any bag with the topics)")
+    parser.add_argument(
+        "bags", nargs="+", type=Path, help="scenario bags, directories of bags, globs or manifest files (see fleet)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out/evaluation"), help="report directory")
     parser.add_argument(
         "--params-file",
@@ -73,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path-topic", default="", help="Path topic in --predictions (default: */output/path)")
     parser.add_argument("--reasoning-topic", default="", help="ChainOfCausation topic (default: */output/reasoning)")
     parser.add_argument("--report-ticks", type=int, default=24, help="ticks shown in detail in the HTML report")
+    from alpamayo_ros.tools.fleet.command import add_fleet_arguments
+
+    add_fleet_arguments(parser)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -529,7 +534,9 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    missing = [str(b) for b in args.bags if not (b / "metadata.yaml").exists()]
+    from alpamayo_ros.tools.fleet import command as fleet
+
+    missing = [] if fleet.fleet_requested(args) else [str(b) for b in args.bags if not (b / "metadata.yaml").exists()]
     if missing:
         print(f"alpamayo-ros evaluate: not rosbag2 bags: {', '.join(missing)}", file=sys.stderr)
         return 2
@@ -553,6 +560,8 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             print(f"alpamayo-ros evaluate: {'; '.join(problems)}", file=sys.stderr)
             return 2
+    if fleet.fleet_requested(args):
+        return fleet.run_fleet(args, params, spec)
     summary = run_evaluation(
         list(args.bags),
         args.out,
