@@ -22,7 +22,7 @@ from alpamayo_ros.tools.fleet.inputs import InputError, is_bag, resolve_inputs
 from alpamayo_ros.tools.fleet.progress import Progress
 from alpamayo_ros.tools.fleet.report_sections import bags_section, comparison_section, format_comparison
 from alpamayo_ros.tools.fleet.results import FleetResults, read_rows
-from alpamayo_ros.tools.fleet.units import EvaluateBag, ModelLoader
+from alpamayo_ros.tools.fleet.units import EvaluateBag, Loader, ModelLoader, WorkUnit
 
 PROG = "alpamayo-ros evaluate"
 EXIT_INTERRUPTED = 130
@@ -104,6 +104,20 @@ def _check_flags(args: argparse.Namespace, gates: list[Gate]) -> str | None:
     return None
 
 
+def collect(
+    executor: Executor, units: list[WorkUnit], loader: Loader, results: FleetResults, progress: Progress
+) -> bool:
+    """Run the units, handing each outcome to ``results`` as it arrives; True when Ctrl-C stopped the run."""
+    try:
+        for outcome in executor.run(units, loader, progress):
+            results.add(outcome)
+    except KeyboardInterrupt:
+        return True
+    finally:
+        progress.close()
+    return False
+
+
 def run_fleet(args: argparse.Namespace, params: NodeParams, spec: ModelSpec | None) -> int:
     """Evaluate every input bag on the chosen executor; write the merged outputs; apply the gates."""
     try:
@@ -117,20 +131,14 @@ def run_fleet(args: argparse.Namespace, params: NodeParams, spec: ModelSpec | No
         return _refuse(str(exc))
     assert spec is not None
     executor = make_executor(args)
-    units = [EvaluateBag(entry, params, args.max_ticks) for entry in entries]
+    units: list[WorkUnit] = [EvaluateBag(entry, params, args.max_ticks) for entry in entries]
     results = FleetResults(args.out, entries)
     progress = Progress(len(units), enabled=not args.no_progress)
     started = time.perf_counter()
-    interrupted = False
     try:
-        for outcome in executor.run(units, ModelLoader(spec), progress):
-            results.add(outcome)
-    except KeyboardInterrupt:
-        interrupted = True
+        interrupted = collect(executor, units, ModelLoader(spec), results, progress)
     except RuntimeError as exc:  # a worker that cannot load the model, a local Ray not on loopback
-        progress.close()
         return _refuse(str(exc))
-    progress.close()
     model_desc = {
         "source": "offline",
         "backend": spec.backend,

@@ -8,7 +8,8 @@ failed after their retries), ``agreement`` (reasoning-action agreement rate), ``
 A gate is ``NAME:OP`` with OP one of ``+5%`` (worse than the baseline by more than 5 % of the baseline value),
 ``+0.2`` (worse than the baseline by more than 0.2, absolute), ``>X`` (current value above X) or ``<X`` (below X).
 ``--fail-on`` takes gates separated by commas; ``+`` gates need ``--baseline``. Without a gate of its own, a metric
-is marked worse when it moved in its bad direction by more than ``MARK_RELATIVE`` of the baseline (counts: by any).
+is marked worse when it moved in its bad direction by more than ``MARK_RELATIVE`` of the baseline (counts: by any;
+latencies: also by more than ``LATENCY_MARK_MS``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from alpamayo_ros.tools.metrics import HORIZONS_SEC
 
 MARK_RELATIVE = 0.01  # a 1 % move in the bad direction is marked in the comparison table
+LATENCY_MARK_MS = 5.0  # latencies are wall clock (other load on the machine): smaller moves are not marked
 
 
 class GateError(ValueError):
@@ -34,6 +36,7 @@ class Metric:
     get: Callable[[dict[str, Any]], float | None]
     higher_is_worse: bool
     count: bool = False  # integer counts: any move in the bad direction is marked
+    mark_floor: float = 0.0  # smallest move marked whatever the percentage (wall-clock noise of latencies)
 
 
 def _at(*path: str) -> Callable[[dict[str, Any]], float | None]:
@@ -61,8 +64,8 @@ def _metrics() -> dict[str, Metric]:
         Metric("decision_both", _at("agreement", "decision_vs_reference", "both"), higher_is_worse=False),
         Metric("decision_lon", _at("agreement", "decision_vs_reference", "longitudinal"), higher_is_worse=False),
         Metric("decision_lat", _at("agreement", "decision_vs_reference", "lateral"), higher_is_worse=False),
-        Metric("latency_p50", _at("latency_ms", "p50"), higher_is_worse=True),
-        Metric("latency_p90", _at("latency_ms", "p90"), higher_is_worse=True),
+        Metric("latency_p50", _at("latency_ms", "p50"), higher_is_worse=True, mark_floor=LATENCY_MARK_MS),
+        Metric("latency_p90", _at("latency_ms", "p90"), higher_is_worse=True, mark_floor=LATENCY_MARK_MS),
     ]
     return {m.name: m for m in table}
 
@@ -135,7 +138,7 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], gates: list[Gate]
         if cur is None or base is None:
             continue
         worse = _worse_by(metric, base, cur)
-        threshold = 0.0 if metric.count else MARK_RELATIVE * abs(base)
+        threshold = 0.0 if metric.count else max(MARK_RELATIVE * abs(base), metric.mark_floor)
         rows.append(
             {
                 "metric": metric.name,
