@@ -43,7 +43,7 @@ def test_gate_syntax() -> None:
     ],
 )
 def test_bad_gates_are_named(text: str, message: str) -> None:
-    with pytest.raises(GateError, match="^--fail-on ") as err:
+    with pytest.raises(GateError, match=r"^--fail-on ") as err:
         parse_gates(text)
     assert message in str(err.value)
 

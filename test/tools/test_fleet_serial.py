@@ -81,7 +81,8 @@ def test_baseline_gates_pass_on_the_same_run_and_fail_on_a_better_baseline(
     assert _evaluate(str(manifest), "--out", str(tmp_path / "base")) == 0
     base_file = tmp_path / "base" / "metrics.json"
     gates = "ade_6.4s:+5%,model_failures:>0"
-    assert _evaluate(str(manifest), "--out", str(tmp_path / "same"), "--baseline", str(base_file), "--fail-on", gates) == 0
+    same_run = ["--out", str(tmp_path / "same"), "--baseline", str(base_file), "--fail-on", gates]
+    assert _evaluate(str(manifest), *same_run) == 0
     same = json.loads((tmp_path / "same" / "comparison.json").read_text())
     assert same["gate_failures"] == [] and not any(r["worse"] for r in same["rows"])
     assert {r["tags"]["vehicle"] for r in read_rows(tmp_path / "same")} == {"v0", "v1"}
@@ -138,3 +139,11 @@ def test_ctrl_c_keeps_what_finished(fleet_dir: Path, tmp_path: Path) -> None:
     assert summary["fleet"]["bags_ok"] == 1 and summary["fleet"]["bags_not_run"] == 1
     assert summary["ticks"]["scored"] == 20
     assert json.loads((tmp_path / "metrics.json").read_text())["fleet"]["interrupted"] is True
+
+
+def test_the_fleet_extra_pins_the_ray_of_requirements_fleet() -> None:
+    from support import REPO
+
+    pins = [ln for ln in (REPO / "requirements/fleet.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert pins == ["ray==2.60.0"]
+    assert f'extras_require={{"fleet": ["{pins[0]}"]}}' in (REPO / "setup.py").read_text()
