@@ -177,3 +177,16 @@ def test_faults_are_retried_then_reported_never_dropped(local_ray: None, tiny_ba
     # the retried bags give the same numbers as the bag that ran once
     assert _untimed(crash.result) == _untimed(slow.result) == _untimed(fine.result)  # type: ignore[arg-type]
     assert executor.started_workers == 4  # two replacements: the dead worker and the one that hung
+
+
+def test_workers_that_cannot_start_stop_the_run_with_one_reason(local_ray: None, tiny_bag: Path) -> None:
+    from alpamayo_ros.tools.fleet.executor import WorkerStartError
+    from alpamayo_ros.tools.fleet.ray_executor import RayExecutor
+
+    units = [EvaluateBag(BagEntry(tiny_bag), NodeParams())]
+    progress = Progress(1, enabled=False)
+    with pytest.raises(WorkerStartError, match="needs 1 CPU and 1 GPU; the cluster has 2 CPUs and 0 GPUs"):
+        list(RayExecutor(workers=1, gpus_per_worker=1.0).run(units, TEST_POLICY, progress))
+    missing = ModelLoader(ModelSpec(backend="torch", model_path="/nonexistent/checkpoint"))
+    with pytest.raises(WorkerStartError, match=r"^a worker could not load the model: .*/nonexistent/checkpoint"):
+        list(RayExecutor(workers=1).run(units, missing, progress))

@@ -145,5 +145,5 @@ def test_the_fleet_extra_pins_the_ray_of_requirements_fleet() -> None:
     from support import REPO
 
     pins = [ln for ln in (REPO / "requirements/fleet.txt").read_text().splitlines() if ln and not ln.startswith("#")]
-    assert pins == ["ray==2.60.0"]
+    assert pins == ["ray[client]==2.60.0"]
     assert f'extras_require={{"fleet": ["{pins[0]}"]}}' in (REPO / "setup.py").read_text()

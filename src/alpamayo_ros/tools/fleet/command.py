@@ -16,7 +16,7 @@ from typing import Any
 
 from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.params import NodeParams
-from alpamayo_ros.tools.fleet.executor import Executor, SerialExecutor
+from alpamayo_ros.tools.fleet.executor import Executor, SerialExecutor, WorkerStartError
 from alpamayo_ros.tools.fleet.gates import Gate, GateError, check_gate, compare, parse_gates
 from alpamayo_ros.tools.fleet.inputs import InputError, is_bag, resolve_inputs
 from alpamayo_ros.tools.fleet.progress import Progress
@@ -137,7 +137,7 @@ def run_fleet(args: argparse.Namespace, params: NodeParams, spec: ModelSpec | No
     started = time.perf_counter()
     try:
         interrupted = collect(executor, units, ModelLoader(spec), results, progress)
-    except RuntimeError as exc:  # a worker that cannot load the model, a local Ray not on loopback
+    except WorkerStartError as exc:  # no model on a worker, no cluster at --address, a local Ray off loopback
         return _refuse(str(exc))
     model_desc = {
         "source": "offline",

@@ -65,6 +65,10 @@ class Executor(Protocol):
         ...
 
 
+class WorkerStartError(RuntimeError):
+    """A worker could not start (model load, resources): every unit would fail the same way, so the run stops."""
+
+
 class TaskTimeoutError(Exception):
     """A unit ran past the task time limit."""
 
@@ -133,7 +137,10 @@ class SerialExecutor:
     name: str = "serial"
 
     def run(self, units: Sequence[WorkUnit], loader: Loader, listener: Listener) -> Iterator[Outcome]:
-        worker = Worker(loader)
+        try:
+            worker = Worker(loader)
+        except Exception as exc:
+            raise WorkerStartError(f"could not load the model: {failure_text(exc)}") from exc
         try:
             for unit in units:
                 yield self._run_one(worker, unit, listener)

@@ -14,21 +14,22 @@ package installed at the same version.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alpamayo_ros.tools.fleet.executor import Listener, Outcome, Status, Worker, failure_text
+from alpamayo_ros.tools.fleet.executor import Listener, Outcome, Status, Worker, WorkerStartError, failure_text
 from alpamayo_ros.tools.fleet.units import Loader, WorkUnit
 
 POLL_SEC = 0.5  # longest wait between checks of the running units' time limits
-
-
-class WorkerStartError(RuntimeError):
-    """A worker could not load the model: every unit would fail the same way, so the run stops at once."""
+# Longest time with no worker ready (all loading their model or waiting for resources) before the run gives up:
+# a full-size checkpoint loads in minutes, not in a quarter of an hour.
+WORKER_START_SEC = 900.0
 
 
 # Ray turns a loopback node address into the machine's external one unless it runs as a single-machine cluster
@@ -36,7 +37,7 @@ class WorkerStartError(RuntimeError):
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-class LoopbackError(RuntimeError):
+class LoopbackError(WorkerStartError):
     """The local Ray did not come up on 127.0.0.1 (it would listen on other interfaces)."""
 
 
@@ -52,29 +53,67 @@ def local_init_options(num_cpus: int) -> dict[str, Any]:
     }
 
 
-def start_local_ray(num_cpus: int) -> None:
-    """Start a private Ray on this machine whose every server binds 127.0.0.1; LoopbackError if it does not."""
-    import os
+@contextlib.contextmanager
+def single_machine_mode() -> Iterator[None]:
+    """Within: Ray keeps a loopback node address as it is, for what it starts or joins here (see SINGLE_MACHINE_ENV).
 
-    previous = os.environ.get(SINGLE_MACHINE_ENV)
-    os.environ[SINGLE_MACHINE_ENV] = "0"
-    import ray
+    Only for a cluster on this machine alone: a driver on a node of a real cluster must use the node's address.
+    """
     from ray._private import ray_constants
 
+    previous = os.environ.get(SINGLE_MACHINE_ENV)
     cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False  # ray may have been imported before the variable was set
+    os.environ[SINGLE_MACHINE_ENV] = "0"  # read by the processes Ray starts
+    ray_constants.ENABLE_RAY_CLUSTER = False  # read by this process (ray may be imported already)
     try:
-        ray.init(**local_init_options(num_cpus))
+        yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
         if previous is None:
             os.environ.pop(SINGLE_MACHINE_ENV, None)
         else:
             os.environ[SINGLE_MACHINE_ENV] = previous
+
+
+def start_local_ray(num_cpus: int) -> None:
+    """Start a private Ray on this machine whose every server binds 127.0.0.1; LoopbackError if it does not."""
+    import ray
+
+    with single_machine_mode():
+        ray.init(**local_init_options(num_cpus))
     address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
     if address != "127.0.0.1":
         ray.shutdown()
         raise LoopbackError(f"the local Ray came up on {address}, not 127.0.0.1: refusing to run on it")
+
+
+def _on_loopback(address: str) -> bool:
+    """Whether a cluster address (``auto``: the cluster this machine runs, if any) is on 127.0.0.1 / localhost."""
+    from ray._private.services import get_ray_address_from_environment
+
+    try:
+        resolved = get_ray_address_from_environment("auto", None) if address == "auto" else address
+    except Exception:  # no cluster running here: ray.init says so itself
+        return False
+    host = str(resolved or "").rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def join_cluster(address: str) -> None:
+    """Connect this driver to the cluster at ``address`` as given (``auto``, ``host:port``, ``ray://host:port``).
+
+    A cluster started on loopback only is joined in single-machine mode (else Ray would look for it on the
+    machine's external address and wait forever). Ray's token authentication is left as the cluster has it.
+    """
+    import ray
+
+    loopback = not address.startswith("ray://") and _on_loopback(address)
+    try:
+        with single_machine_mode() if loopback else contextlib.nullcontext():
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except Exception as exc:  # ConnectionError, ValueError, RuntimeError... for an address Ray cannot use
+        hint = " (a cluster with token authentication: RAY_AUTH_MODE=token and its token)" if "://" in address else ""
+        raise WorkerStartError(f"--address {address}: {failure_text(exc)}{hint}") from exc
 
 
 @dataclass
@@ -105,8 +144,6 @@ class RayExecutor:
         return max(1, int(resources.get("CPU", 1) / self.cpus_per_worker))
 
     def run(self, units: Sequence[WorkUnit], loader: Loader, listener: Listener) -> Iterator[Outcome]:
-        import os
-
         import ray
 
         owned = not ray.is_initialized()
@@ -114,7 +151,7 @@ class RayExecutor:
             if self.address is None:
                 start_local_ray(self.workers or os.cpu_count() or 1)
             else:
-                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+                join_cluster(self.address)
         actor_cls = ray.remote(
             num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=0, max_task_retries=0
         )(Worker)
@@ -125,19 +162,23 @@ class RayExecutor:
             return actor_cls.remote(loader)
 
         try:
+            self._check_feasible(ray)
             actors = [spawn() for _ in range(min(self._worker_count(ray), max(1, len(units))))]
-            about: list[dict[str, Any]] = []
-            for actor in actors:
-                try:
-                    about.append(ray.get(actor.ready.remote()))
-                except ray.exceptions.RayError as exc:
-                    raise WorkerStartError(f"a worker could not load the model: {_reason(ray, exc)}") from None
-            yield from self._schedule(ray, units, spawn=spawn, actors=actors, about=about, listener=listener)
+            yield from self._schedule(ray, units, spawn=spawn, actors=actors, listener=listener)
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
             if owned:
                 ray.shutdown()
+
+    def _check_feasible(self, ray: Any) -> None:
+        """Refuse at once what no node of the cluster can hold (Ray would keep such a worker pending forever)."""
+        have = ray.cluster_resources()
+        if self.gpus_per_worker > have.get("GPU", 0) or self.cpus_per_worker > have.get("CPU", 0):
+            raise WorkerStartError(
+                f"a worker needs {self.cpus_per_worker:g} CPU and {self.gpus_per_worker:g} GPU; the cluster has "
+                f"{have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs"
+            )
 
     def _schedule(
         self,
@@ -146,13 +187,16 @@ class RayExecutor:
         *,
         spawn: Callable[[], Any],
         actors: list[Any],
-        about: list[dict[str, Any]],
         listener: Listener,
     ) -> Iterator[Outcome]:
         queue = deque((u, Outcome(u.key, Status.FAILED)) for u in units)
-        idle = deque(range(len(actors)))
-        starting: dict[Any, int] = {}  # ready() ref of a replacement actor -> its slot
+        idle: deque[int] = deque()
+        about: list[dict[str, Any]] = [{} for _ in actors]  # host, pid, load_sec of each slot's actor
+        # ready() ref of an actor still loading its model -> its slot; units go to actors as they become ready,
+        # so a worker the cluster cannot place yet delays nothing
+        starting: dict[Any, int] = {actor.ready.remote(): slot for slot, actor in enumerate(actors)}
         running: dict[Any, _Running] = {}  # run() ref -> what it runs
+        no_worker_since = time.monotonic()
 
         def replace(slot: int) -> None:
             ray.kill(actors[slot], no_restart=True)
@@ -176,6 +220,10 @@ class RayExecutor:
                 if outcome.attempts == 1:
                     listener.started(unit.key)
                 running[actors[slot].run.remote(unit)] = _Running(unit, outcome, slot, time.monotonic())
+            if running or idle:
+                no_worker_since = time.monotonic()
+            elif time.monotonic() - no_worker_since > WORKER_START_SEC:
+                raise WorkerStartError(f"no worker became ready within {WORKER_START_SEC:g} s (model load, resources)")
             refs = [*running, *starting]
             ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait_sec(running))
             for ref in ready:
@@ -225,6 +273,8 @@ def _reason(ray: Any, exc: BaseException) -> str:
     if isinstance(exc, ray.exceptions.RayTaskError) and exc.cause is not None:
         return failure_text(exc.cause)
     if isinstance(exc, ray.exceptions.RayActorError):
-        # Ray's text runs over several paragraphs; the first sentence says what happened
-        return str(exc).strip().splitlines()[0].split(". ")[0]
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        if exc.actor_init_failed:  # Ray's text ends with the traceback of __init__: its last line is the exception
+            return lines[-1]
+        return lines[0].split(". ")[0]  # several paragraphs: the first sentence says what happened
     return failure_text(exc)
