@@ -27,9 +27,10 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs_hash" ] \
   exit 0
 fi
 
-log "installing pinned packages (torch CPU build, ROS 2 kilted wheels, tools)"
+log "installing pinned packages (torch CPU build, ROS 2 kilted wheels, tools, Ray for the fleet executor)"
 # (machines with a pip config pointing at absent local indexes print one warning per package: not ours to show)
 "$vpy" -m pip install -q --disable-pip-version-check -r requirements/runtime.txt -r requirements/build.txt \
+  -r requirements/fleet.txt \
   2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
 
 log "installing alpamayo_ros (editable)"

@@ -48,7 +48,9 @@ MOSAIC_WIDTH = 320  # per-camera width of the report mosaic (px)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bags", nargs="+", type=Path, help="scenario bags (synth output or any bag with the topics)")
+    parser.add_argument(
+        "bags", nargs="+", type=Path, help="scenario bags, directories of bags, globs or manifest files (see fleet)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out/evaluation"), help="report directory")
     parser.add_argument(
         "--params-file",
@@ -73,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path-topic", default="", help="Path topic in --predictions (default: */output/path)")
     parser.add_argument("--reasoning-topic", default="", help="ChainOfCausation topic (default: */output/reasoning)")
     parser.add_argument("--report-ticks", type=int, default=24, help="ticks shown in detail in the HTML report")
+    from alpamayo_ros.tools.fleet.command import add_fleet_arguments
+
+    add_fleet_arguments(parser)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -571,12 +576,15 @@ def input_problem(args: argparse.Namespace, params: NodeParams) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alpamayo_ros.tools.fleet import command as fleet
+
     try:
         params = load_params_file(args.params_file) if args.params_file is not None else NodeParams()
     except ParamsFileError as exc:
         print(f"alpamayo-ros evaluate: {exc}", file=sys.stderr)
         return 2
-    problem = input_problem(args, params)
+    # a fleet run takes directories, globs and manifests: its inputs are checked entry by entry (tools.fleet.inputs)
+    problem = None if fleet.fleet_requested(args) else input_problem(args, params)
     if problem is not None:
         print(f"alpamayo-ros evaluate: {problem}", file=sys.stderr)
         return 2
@@ -598,6 +606,8 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             print(f"alpamayo-ros evaluate: {'; '.join(problems)}", file=sys.stderr)
             return 2
+    if fleet.fleet_requested(args):
+        return fleet.run_fleet(args, params, spec)
     try:
         summary = run_evaluation(
             list(args.bags),
