@@ -129,7 +129,7 @@ def test_short_rollout_over_dds_with_the_default_driver(tmp_path: Path, capsys: 
     assert (out / "rollouts" / "lead_vehicle_braking_s1000_node" / "birdseye.gif").is_file()
     bag = out / "rollouts" / "lead_vehicle_braking_s1000_node" / "bag"
     topics = {t.topic for t in bagio.bag_topics(bag)}
-    assert {"/alpamayo_node/output/path", "/alpamayo_node/output/reasoning", bagio.ODOM_TOPIC} <= topics
+    assert {"/alpamayo_node/output/path", "/alpamayo_node/output/reasoning", bagio.ODOM_TOPIC, bagio.TF_TOPIC} <= topics
     assert "lead_vehicle_braking" in capsys.readouterr().out
 
 

@@ -99,6 +99,13 @@ class DdsNode:
         self._pubs: dict[str, Any] = {
             topic: self.node.create_publisher(kind, topic, reliable) for topic, kind in _input_topics(self._types)
         }
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            self.node.get_logger().info("tf2_msgs is not installed: /tf is recorded in the bags, not published")
+        else:
+            self._types[bagio.TF] = TFMessage
+            self._pubs[bagio.TF_TOPIC] = self.node.create_publisher(TFMessage, bagio.TF_TOPIC, reliable)
         self._pub_qos = reliable
         self.markers_pub = self.node.create_publisher(MarkerArray, "/alpamayo_sim/world", reliable)
         prefix = f"/{NODE_NAME}/output"
@@ -159,7 +166,9 @@ class DdsNode:
     def _publish(self, m: SimMessage) -> None:
         from rclpy.serialization import deserialize_message
 
-        self._pubs[m.topic].publish(deserialize_message(m.cdr(), self._types[m.typename]))
+        pub = self._pubs.get(m.topic)
+        if pub is not None:  # /tf only where tf2_msgs is installed (a ROS install; the PyPI wheels have none)
+            pub.publish(deserialize_message(m.cdr(), self._types[m.typename]))
 
     def publish_world(self, world: WorldState, stamp_ns: int) -> Any:
         """The world as RViz markers (odom frame); returns the message for the bag."""

@@ -38,7 +38,8 @@ class SimMessage:
 
 
 def tick_messages(world: ClosedLoopWorld, obs: Observation) -> Iterator[SimMessage]:
-    """/clock at the tick, the odometry since the previous tick (50 Hz), then the seven frames and their CameraInfo.
+    """/clock at the tick, the odometry since the previous tick (50 Hz) with odom -> base_link on /tf, then the seven
+    frames and their CameraInfo.
 
     Odometry comes first so that a consumer has the pose at t before the frames stamped t.
     """
@@ -46,6 +47,7 @@ def tick_messages(world: ClosedLoopWorld, obs: Observation) -> Iterator[SimMessa
     for o in obs.odometry:
         msg = bagio.odometry_msg(o.stamp_ns, o.x, o.y, o.yaw, v_mps=o.v_mps, yaw_rate=o.yaw_rate)
         yield SimMessage(bagio.ODOM_TOPIC, bagio.ODOMETRY, o.stamp_ns, msg)
+        yield SimMessage(bagio.TF_TOPIC, bagio.TF, o.stamp_ns, bagio.tf_msg(o.stamp_ns, o.x, o.y, o.yaw))
     for cam, rgb in zip(world.cameras, obs.images, strict=True):
         info = bagio.camera_info_msg(obs.stamp_ns, cam.name, cam.width, cam.height, cam.k)
         yield SimMessage(bagio.camera_info_topic(cam.name), bagio.CAMERA_INFO, obs.stamp_ns, info)
