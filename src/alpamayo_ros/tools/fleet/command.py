@@ -50,9 +50,21 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fleet_requested(args: argparse.Namespace) -> bool:
-    """True when the run needs the fleet path: a flag of it, or an input that is not itself a bag."""
+    """True when the run needs the fleet path: a flag of it, or an input only the fleet reads (a glob, a directory
+    holding bags, a manifest file). Anything else stays on the single-bag path, whose checks say exactly what is
+    wrong with a path that should have been a bag."""
     flags = args.executor is not None or args.baseline is not None or bool(args.fail_on)
-    return flags or not all(is_bag(Path(b)) for b in args.bags)
+    return flags or any(_fleet_input(Path(b)) for b in args.bags)
+
+
+def _fleet_input(path: Path) -> bool:
+    if is_bag(path):
+        return False
+    if any(ch in str(path) for ch in "*?["):
+        return True
+    if path.is_dir():
+        return any(p.name == "metadata.yaml" for p in path.rglob("metadata.yaml"))
+    return path.is_file()
 
 
 def _refuse(message: str) -> int:
