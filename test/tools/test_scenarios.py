@@ -212,3 +212,16 @@ def test_a_bend_is_named_only_once_it_is_close() -> None:
             kept_far += 1
             assert label.lateral == Lateral.KEEP_LANE and "Keep the lane" in label.text
     assert named > 0 and kept_far > 0
+
+
+def test_the_rig_cameras_are_the_overlay_camera_model() -> None:
+    """One camera model: every rig camera projects ego points exactly where the overlay's PinholeCamera does."""
+    from alpamayo_ros.core.overlay import project
+    from alpamayo_ros.sim.rig import make_rig
+
+    points = np.array([[20.0, 1.0, 0.5], [8.0, -3.0, 1.0], [-15.0, 0.5, 0.2], [3.0, 12.0, 0.0]])
+    for cam in make_rig(640, 360):
+        uv_rig, depth = cam.project(points)
+        uv_core, visible = project(cam.pinhole(), points, min_depth_m=0.5)
+        assert np.array_equal(visible, depth > 0.5), cam.name
+        assert np.allclose(uv_rig[visible], uv_core[visible], atol=1e-6), cam.name

@@ -11,17 +11,17 @@ rollout_report.py draws it.
 
 from __future__ import annotations
 
-from alpamayo_ros.sim.generate import CameraTick, GeneratedScenario, OdomSample, generate
-from alpamayo_ros.sim.rig import RIG_MOUNTS, PinholeCamera, make_rig
+from alpamayo_ros.sim.generate import CameraTick, EgoSample, GeneratedScenario, generate
+from alpamayo_ros.sim.rig import RIG_MOUNTS, RigCamera, make_rig
 from alpamayo_ros.sim.world import SCENARIOS, build_scenario
 
 __all__ = [
     "RIG_MOUNTS",
     "SCENARIOS",
     "CameraTick",
+    "EgoSample",
     "GeneratedScenario",
-    "OdomSample",
-    "PinholeCamera",
+    "RigCamera",
     "build_scenario",
     "generate",
     "make_rig",

@@ -30,7 +30,7 @@ import numpy as np
 from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.core.types import FloatArray, UInt8Array
 from alpamayo_ros.sim.agents import EgoFootprint, ReactiveAgents
-from alpamayo_ros.sim.generate import START_NS, OdomSample
+from alpamayo_ros.sim.generate import START_NS, EgoSample
 from alpamayo_ros.sim.planner import (
     EGO_FRONT_M,
     EGO_HALF_WIDTH_M,
@@ -109,9 +109,9 @@ class Observation:
     tick: int
     t_s: float
     stamp_ns: int
-    ego: OdomSample
+    ego: EgoSample
     accel_mps2: float
-    odometry: tuple[OdomSample, ...]
+    odometry: tuple[EgoSample, ...]
     images: tuple[UInt8Array, ...]  # rig order (core.rig.CAMERA_NAMES), RGB; empty when rendering is off
     world: WorldState
 
@@ -215,7 +215,7 @@ class ClosedLoopWorld:
         self.plan: Plan | None = None
         self.records: list[TickRecord] = []
         self._poses: list[tuple[float, float, float]] = []  # ego pose at every tick (plan origins)
-        self._odometry: tuple[OdomSample, ...] = (self._odom(self.vehicle.state, 0.0),)
+        self._odometry: tuple[EgoSample, ...] = (self._odom(self.vehicle.state, 0.0),)
         self._s_hint = 0.0
         self.goal = self._goal()
 
@@ -265,8 +265,8 @@ class ClosedLoopWorld:
         return Goal(f"reach the goal region from {s_min:.0f} m on", s_min)
 
     # ------------------------------------------------------------------------------------------ observing
-    def _odom(self, st: VehicleState, t: float) -> OdomSample:
-        return OdomSample(START_NS + round(t * 1e9), st.x, st.y, st.yaw, st.v_mps, st.yaw_rate)
+    def _odom(self, st: VehicleState, t: float) -> EgoSample:
+        return EgoSample(START_NS + round(t * 1e9), st.x, st.y, st.yaw, st.v_mps, st.yaw_rate)
 
     def world_state(self) -> WorldState:
         t = self.t_s

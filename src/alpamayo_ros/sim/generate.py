@@ -17,7 +17,7 @@ from alpamayo_ros.core.types import FloatArray, UInt8Array
 from alpamayo_ros.sim.labels import ReferenceLabel, make_label
 from alpamayo_ros.sim.planner import CAMERA_EVERY, ODOM_EVERY, SIM_DT, EgoTrack, plan, simulate
 from alpamayo_ros.sim.render import Renderer
-from alpamayo_ros.sim.rig import PinholeCamera, make_rig
+from alpamayo_ros.sim.rig import RigCamera, make_rig
 from alpamayo_ros.sim.world import Scenario, build_scenario
 
 LOOKAHEAD_STEP_SEC = 0.5
@@ -25,7 +25,7 @@ START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: a fixed, recognisable 
 
 
 @dataclass(frozen=True)
-class OdomSample:
+class EgoSample:
     """Ego state in the world ("odom") frame; speed and yaw rate in the ego frame (base_link)."""
 
     stamp_ns: int
@@ -52,17 +52,17 @@ class GeneratedScenario:
 
     scenario: Scenario
     track: EgoTrack
-    cameras: tuple[PinholeCamera, ...]
+    cameras: tuple[RigCamera, ...]
 
     @property
     def num_ticks(self) -> int:
         return math.floor(self.scenario.seconds / STEP_SEC + 1e-9)
 
-    def odometry(self) -> Iterator[OdomSample]:
+    def odometry(self) -> Iterator[EgoSample]:
         tr = self.track
         n_end = round(self.scenario.seconds / SIM_DT)
         for i in range(0, n_end, ODOM_EVERY):
-            yield OdomSample(
+            yield EgoSample(
                 START_NS + round(tr.t[i] * 1e9),
                 float(tr.x[i]),
                 float(tr.y[i]),

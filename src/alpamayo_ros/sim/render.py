@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.types import FloatArray, UInt8Array
-from alpamayo_ros.sim.rig import PinholeCamera
+from alpamayo_ros.sim.rig import RigCamera
 from alpamayo_ros.sim.road import LANE_WIDTH_M
 from alpamayo_ros.sim.world import Actor, Color, Scenario
 
@@ -64,7 +64,7 @@ _FACE_INDEX = np.array(_FACES)
 class _CameraTables:
     """Per-camera constants: remap tables into the BEV texture, fog weights and the sky layer."""
 
-    def __init__(self, camera: PinholeCamera, scenario: Scenario) -> None:
+    def __init__(self, camera: RigCamera, scenario: Scenario) -> None:
         rays = camera.pixel_rays()
         origin = camera.position
         rz = rays[..., 2]
@@ -87,7 +87,7 @@ class _CameraTables:
 class Renderer:
     """Renders all cameras of a rig for a scenario; construct once (tables cost ~0.1 s per 1080p camera)."""
 
-    def __init__(self, scenario: Scenario, cameras: tuple[PinholeCamera, ...]) -> None:
+    def __init__(self, scenario: Scenario, cameras: tuple[RigCamera, ...]) -> None:
         self.scenario = scenario
         self.cameras = cameras
         self._tables = [_CameraTables(cam, scenario) for cam in cameras]
@@ -217,7 +217,7 @@ class Renderer:
     def _draw_boxes(
         self,
         image: UInt8Array,
-        cam: PinholeCamera,
+        cam: RigCamera,
         shaded: tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]],
         to_ego: FloatArray,
     ) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alpamayo_ros.core.overlay import PinholeCamera
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.types import FloatArray
 
@@ -49,8 +50,12 @@ assert tuple(RIG_MOUNTS) == CAMERA_NAMES, "rig mounts must follow core.rig's ind
 
 
 @dataclass(frozen=True)
-class PinholeCamera:
-    """One camera of the rig at a given image size: intrinsics K and extrinsics (ego <- camera optical)."""
+class RigCamera:
+    """One camera of the rig at a given image size: intrinsics K and extrinsics (ego <- camera optical).
+
+    The same camera model as the node's overlay (``core.overlay.PinholeCamera``, built by ``pinhole()``): the mount's
+    yaw and pitch are the body pose's yaw and pitch, roll 0. This class adds what rendering needs (per-pixel rays).
+    """
 
     mount: CameraMount
     width: int
@@ -59,6 +64,12 @@ class PinholeCamera:
     @property
     def name(self) -> str:
         return self.mount.name
+
+    def pinhole(self) -> PinholeCamera:
+        """This camera as the overlay's camera model (K row-major, mount position, roll/pitch/yaw of the body)."""
+        m = self.mount
+        rpy = (0.0, math.radians(m.pitch_deg), math.radians(m.yaw_deg))
+        return PinholeCamera.from_fields(self.k.reshape(9), self.width, self.height, self.position, rpy)
 
     @property
     def fx(self) -> float:
@@ -109,8 +120,8 @@ class PinholeCamera:
         return norm
 
 
-def make_rig(width: int = 1920, height: int = 1080) -> tuple[PinholeCamera, ...]:
+def make_rig(width: int = 1920, height: int = 1080) -> tuple[RigCamera, ...]:
     """The seven cameras in core.rig index order, all at one image size."""
     if width < 16 or height < 16:
         raise ValueError(f"image size {width}x{height} is too small (minimum 16x16)")
-    return tuple(PinholeCamera(RIG_MOUNTS[name], width, height) for name in CAMERA_NAMES)
+    return tuple(RigCamera(RIG_MOUNTS[name], width, height) for name in CAMERA_NAMES)

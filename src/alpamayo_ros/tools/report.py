@@ -19,7 +19,7 @@ from alpamayo_ros.core.decisions import Agreement, Decision
 from alpamayo_ros.core.overlay import PinholeCamera, draw_overlay, project
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.types import FloatArray, UInt8Array
-from alpamayo_ros.sim.rig import RIG_MOUNTS
+from alpamayo_ros.sim.rig import RIG_MOUNTS, RigCamera
 
 if TYPE_CHECKING:
     from alpamayo_ros.tools.results import BagEvaluation, TickResult
@@ -113,11 +113,10 @@ def _front_camera(ev: BagEvaluation, width: int, height: int) -> PinholeCamera |
         return None
     k, w, h = ev.camera_info[OVERLAY_CAMERA]
     mount = (ev.sidecar or {}).get("rig", {}).get(OVERLAY_CAMERA)
-    if mount is None:
-        m = RIG_MOUNTS[OVERLAY_CAMERA]
-        mount = {"x_m": m.x_m, "y_m": m.y_m, "z_m": m.z_m, "yaw_deg": m.yaw_deg, "pitch_deg": m.pitch_deg}
     if (w, h) != (width, height):
         return None
+    if mount is None:  # the synthetic rig's own camera model
+        return RigCamera(RIG_MOUNTS[OVERLAY_CAMERA], w, h).pinhole()
     return PinholeCamera.from_fields(
         k,
         w,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from alpamayo_ros.sim import SCENARIOS, generate
-from alpamayo_ros.sim.generate import GeneratedScenario, OdomSample
+from alpamayo_ros.sim.generate import EgoSample, GeneratedScenario
 from alpamayo_ros.tools import bagio
 
 SIDECAR = "scenario.json"
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _write_odometry(bag: bagio.BagWriter, o: OdomSample) -> None:
+def _write_odometry(bag: bagio.BagWriter, o: EgoSample) -> None:
     """One ego pose as /odom and as the odom -> base_link transform on /tf (same stamp, same pose)."""
     bag.write(
         bagio.ODOM_TOPIC,
