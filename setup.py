@@ -19,7 +19,7 @@ setup(
     entry_points={
         "console_scripts": [
             "alpamayo-ros = alpamayo_ros.cli:main",
-            "alpamayo_node = alpamayo_ros.nodes.alpamayo_node:main",
+            "alpamayo_node = alpamayo_ros.nodes.node_main:main",
         ],
     },
 )

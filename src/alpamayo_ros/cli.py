@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "node": ("alpamayo_ros.nodes.alpamayo_node", "run the planning node (lifecycle, autostart by default)"),
+    "node": ("alpamayo_ros.nodes.node_main", "run the planning node (lifecycle, autostart by default)"),
     "synth": ("alpamayo_ros.tools.synth", "generate a seven-camera driving scenario as a rosbag2 bag"),
     "play": ("alpamayo_ros.tools.play", "publish a bag's messages with their recorded timing (ros2 bag play)"),
     "record": ("alpamayo_ros.tools.record", "record topics into a rosbag2 bag (ros2 bag record)"),

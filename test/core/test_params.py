@@ -164,3 +164,13 @@ def test_a_configuration_round_trips_through_a_parameter_file(tmp_path: Path) ->
     path.write_text(P.params_file_text(params, {"use_sim_time": True}))
     assert P.load_params_file(path) == params
     assert yaml.safe_load(path.read_text())["/**"]["ros__parameters"]["use_sim_time"] is True
+
+
+def test_declared_values_become_params_or_every_reason() -> None:
+    declared = P.to_values(P.NodeParams())
+    params, problems = P.params_from_declared({**declared, "planning_rate_hz": 4})
+    assert problems == [] and params is not None and params.planning.planning_rate_hz == 4.0
+    params, problems = P.params_from_declared({**declared, "planning_rate_hz": "fast", "autostart": "yes"})
+    assert params is None and len(problems) == 2 and all(name in " ".join(problems) for name in ("rate", "autostart"))
+    params, problems = P.params_from_declared({**declared, "sync.tolerance_sec": -1.0})
+    assert params is None and len(problems) == 1 and "sync.tolerance_sec" in problems[0]

@@ -3,6 +3,8 @@ consistency), the warm-up sample, frame decoding and the synchroniser settings o
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -20,12 +22,15 @@ from alpamayo_ros.core.planning import (
     PlanningParams,
     Skip,
     SkipKind,
+    Unpublished,
     check_prediction,
     decode_frame,
     plan_once,
     select_job,
+    settle_result,
     sync_config,
     synthetic_input,
+    worker_crashed,
 )
 from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
 from alpamayo_ros.core.sync import FrameEntry, FrameSynchronizer
@@ -126,6 +131,67 @@ def test_plan_once_bad_camera_frame_never_reaches_the_model() -> None:
     assert result.failure is not None and result.failure.kind is FailureKind.INPUT
     assert result.failure.text.startswith(f"bad camera frame: {CAM} frame {T0}")
     assert model.inputs == [] and result.stage_ms == {"select_ms": 0.0}
+
+
+# --- settle_result: a finished job's bookkeeping ----------------------------------------------------------------
+
+
+def _settle(
+    result_generation: int, *, failure: str = "", model: bool = False, active: bool = True
+) -> tuple[Unpublished | None, PlanningStats, InputIntake]:
+    """Settle a real plan_once result (a failing frame when ``failure`` names one) into a fresh intake/stats."""
+    intake, stats = InputIntake(), PlanningStats()
+    intake.generation = 7
+    if failure == "input":
+        broken = Image(height=8, width=12, encoding="rgb8", step=36, data=bytes(10))
+        result = plan_once(job(camera_sample(FrameEntry(T0, broken))), FakeModel(straight()))
+    elif failure == "model":
+        result = plan_once(job(frames()), FakeModel(RuntimeError("boom")))
+    else:
+        result = plan_once(job(frames()), FakeModel(straight()))
+    assert result.generation == 7
+    result = dataclasses.replace(result, generation=result_generation)
+    text = result.failure.text if result.failure is not None else ""
+    verdict = settle_result(
+        stats, intake, result, failure=text, model_failure=model, has_output=not failure, active=active
+    )
+    return verdict, stats, intake
+
+
+def test_settle_result_publishes_a_current_good_plan() -> None:
+    verdict, stats, _ = _settle(7)
+    assert verdict is None and (stats.discarded, stats.model_failures, stats.sync_failures) == (0, 0, 0)
+    assert set(stats.last_stage_ms) == {"select_ms", "images_ms", "inference_ms", "processing_ms"}
+
+
+def test_settle_result_discards_a_plan_from_before_a_flush_or_after_deactivation() -> None:
+    verdict, stats, _ = _settle(6)
+    assert verdict == Unpublished("discard", "result discarded: time jumped backwards during inference")
+    assert stats.discarded == 1
+    verdict, stats, _ = _settle(7, active=False)
+    assert verdict == Unpublished("inactive", "") and stats.discarded == 1
+
+
+def test_settle_result_puts_an_input_failure_on_the_cameras_own_status() -> None:
+    verdict, stats, intake = _settle(7, failure="input")
+    assert isinstance(verdict, Unpublished) and verdict.key == "worker"
+    assert verdict.reason.startswith(f"bad camera frame: {CAM} frame {T0}")
+    assert (stats.sync_failures, stats.model_failures) == (1, 0)
+    cam = intake.camera_stats[CAM]
+    assert cam.rejected == 1 and cam.last_error == verdict.reason and cam.last_error_stamp_ns == T0
+
+
+def test_settle_result_counts_a_model_failure_as_the_models_only() -> None:
+    verdict, stats, intake = _settle(7, failure="model", model=True)
+    assert isinstance(verdict, Unpublished) and verdict.reason.startswith("model raised RuntimeError: boom")
+    assert (stats.sync_failures, stats.model_failures) == (0, 1)
+    assert all(s.rejected == 0 for s in intake.camera_stats.values())
+
+
+def test_worker_crash_is_counted_and_named() -> None:
+    stats = PlanningStats()
+    assert worker_crashed(stats, KeyError("x")) == Unpublished("worker", "worker failed: KeyError: 'x'")
+    assert stats.model_failures == 1
 
 
 # --- select_job: the tick's checklist -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from alpamayo_ros.core.types import DrivingModel, ModelInfo, ModelInput, Prediction
-from alpamayo_ros.nodes.alpamayo_node import spin
+from alpamayo_ros.nodes.node_main import spin
 from alpamayo_ros.runtime.registry import load_model
 
 

@@ -233,6 +233,17 @@ class ParameterChange:
     deferred: list[str]  # accepted configure-time names that apply at the next configure
 
 
+def params_from_declared(declared: Mapping[str, Any]) -> tuple[NodeParams | None, list[str]]:
+    """The parameter set that ROS-named ``declared`` values describe, or None with every reason it is unusable
+    (wrong types first, then ranges and cross-field rules). Used at construction, at configure and for changes."""
+    problems = [p for name, v in declared.items() if (p := type_problem(SPECS_BY_NAME[name], v)) is not None]
+    if problems:
+        return None, problems
+    params = from_values(declared)
+    problems = validate(params)
+    return (None, problems) if problems else (params, [])
+
+
 def check_change(
     running: NodeParams, declared: Mapping[str, Any], changes: Mapping[str, Any], *, configured: bool
 ) -> ParameterChange:
@@ -243,14 +254,11 @@ def check_change(
     While configured, the running configuration takes only the live changes: a frame_id or topic changing under a live
     model would mislabel plans; the others apply at the next configure.
     """
-    pending = {**declared, **changes}
-    problems = [p for name, v in pending.items() if (p := type_problem(SPECS_BY_NAME[name], v)) is not None]
-    if not problems:
-        problems = validate(from_values(pending))
-    if problems:
+    pending, problems = params_from_declared({**declared, **changes})
+    if pending is None:
         return ParameterChange(problems, None, [])
     if not configured:
-        return ParameterChange([], from_values(pending), [])
+        return ParameterChange([], pending, [])
     live = {k: v for k, v in changes.items() if SPECS_BY_NAME[k].when == "live"}
     return ParameterChange([], replace(running, live), sorted(set(changes) - set(live)))
 
@@ -406,6 +414,7 @@ __all__ = [
     "from_values",
     "load_params_file",
     "params_file_text",
+    "params_from_declared",
     "render_markdown",
     "render_yaml",
     "replace",

@@ -263,6 +263,58 @@ def plan_once(job: PlanJob, model: DrivingModel) -> PlanResult:
     return PlanResult(job.t0_ns, job.generation, pred, reports, None, stage)
 
 
+@dataclass(frozen=True)
+class Unpublished:
+    """A finished job whose plan does not go out. ``key`` is the log/diagnostics key; ``reason`` is empty when the
+    drop is expected and not worth a log line (a result arriving after deactivation)."""
+
+    key: str
+    reason: str
+
+
+def settle_result(
+    stats: PlanningStats,
+    intake: InputIntake,
+    result: PlanResult,
+    *,
+    failure: str,
+    model_failure: bool,
+    has_output: bool,
+    active: bool,
+) -> Unpublished | None:
+    """Book a finished job into the counters; None means "publish it".
+
+    A result from an older intake generation (time jumped back while the model ran) is discarded; a failure is
+    counted as the model's or the input's, and an input failure also goes on the camera's own status, so the camera's
+    diagnostic says why even after the next plan clears the planner's.
+
+    Args:
+        failure: why the job has no output ("" when it has).
+        model_failure: the failure is the model's (raised or bad output), not the input's.
+        has_output: the job produced messages to publish.
+        active: the node may publish now (a result finishing after deactivation is dropped silently).
+    """
+    stats.last_stage_ms = result.stage_ms
+    if result.generation != intake.generation:
+        stats.discarded += 1
+        return Unpublished("discard", "result discarded: time jumped backwards during inference")
+    if not has_output:
+        stats.plan_failed(model_failure=model_failure)
+        if result.failure is not None and result.failure.camera is not None:
+            intake.camera_stats[result.failure.camera].error(result.failure.stamp_ns, result.failure.text)
+        return Unpublished("worker", failure)
+    if not active:
+        stats.discarded += 1
+        return Unpublished("inactive", "")
+    return None
+
+
+def worker_crashed(stats: PlanningStats, exc: BaseException) -> Unpublished:
+    """A bug in the worker itself (not the model, which ``plan_once`` guards): counted as a model failure."""
+    stats.model_failures += 1
+    return Unpublished("worker", f"worker failed: {type(exc).__name__}: {exc}")
+
+
 def synthetic_input(info_size: tuple[int, int] | None, cameras: Sequence[str], offsets: Sequence[float]) -> ModelInput:
     """A black, stationary sample for warm-up (exercises every stage once before we report ready).
 

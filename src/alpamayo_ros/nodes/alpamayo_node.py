@@ -15,21 +15,15 @@ Topics: see the README (relative names resolve under the node, e.g. /alpamayo_no
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
-import logging
-import sys
 import time
-from collections.abc import Iterable
 from typing import Any
 
-import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle.node import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -38,7 +32,7 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from alpamayo_ros.core.decisions import Agreement
-from alpamayo_ros.core.diagnostics import Lifecycle, ModelState, PlanningStats, Throttle
+from alpamayo_ros.core.diagnostics import Lifecycle, ModelState, PlanningStats
 from alpamayo_ros.core.intake import InputIntake, Notice
 from alpamayo_ros.core.model_setup import ModelLoader, ModelSetupError, prepare_model
 from alpamayo_ros.core.model_spec import ModelSpec
@@ -49,24 +43,20 @@ from alpamayo_ros.core.params import (
     SPECS_BY_NAME,
     NodeParams,
     check_change,
-    from_values,
-    type_problem,
-    validate,
+    params_from_declared,
 )
-from alpamayo_ros.core.planning import Skip, select_job
+from alpamayo_ros.core.planning import Skip, Unpublished, select_job, settle_result, worker_crashed
 from alpamayo_ros.core.types import DrivingModel
 from alpamayo_ros.nodes.plan_messages import WorkerResult, plan_and_build
 from alpamayo_ros.nodes.plan_publishers import PlanPublishers
-from alpamayo_ros.nodes.ros_glue import RosLogHandler, descriptor, diagnostic_array, qos
-from alpamayo_ros.rosenv import apply_ros_defaults
+from alpamayo_ros.nodes.ros_glue import NoticeLog, descriptor, diagnostic_array, forward_package_logs, qos
 
-__all__ = ["AlpamayoNode", "add_arguments", "main", "run"]
-
-SHUTDOWN_GRACE_SEC = 0.5  # spinning on after the lifecycle shutdown transition, so its service reply is delivered
+__all__ = ["AlpamayoNode", "load_model_from_registry"]
 
 
-def _load_model(spec: ModelSpec) -> DrivingModel:
-    from alpamayo_ros.runtime.registry import load_model  # torch is imported only when a model is loaded
+def load_model_from_registry(spec: ModelSpec) -> DrivingModel:
+    """The node's default model loader: the backend registry (torch is imported only when a model is loaded)."""
+    from alpamayo_ros.runtime.registry import load_model
 
     return load_model(spec)
 
@@ -74,11 +64,13 @@ def _load_model(spec: ModelSpec) -> DrivingModel:
 class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for mypy here
     """The planning node. Transition callbacks appear in lifecycle order; then parameters, inputs, tick, outputs.
 
-    ``load_model`` turns the configured ``model.*`` spec into a model (default: ``runtime.registry.load_model``);
-    tests pass their own to inject a failing model.
+    ``load_model`` turns the configured ``model.*`` spec into a model (default: the backend registry); tests pass
+    their own to inject a failing model. The process around it (spin, exit) is ``nodes.node_main``.
     """
 
-    def __init__(self, node_name: str = NODE_NAME, *, load_model: ModelLoader = _load_model, **kwargs: Any) -> None:
+    def __init__(
+        self, node_name: str = NODE_NAME, *, load_model: ModelLoader = load_model_from_registry, **kwargs: Any
+    ) -> None:
         self.model: DrivingModel | None = None
         self.model_state = ModelState.UNCONFIGURED
         self.model_error = ""
@@ -92,21 +84,15 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._future: concurrent.futures.Future[WorkerResult] | None = None
         self._camera_info: CameraInfo | None = None
-        self._throttle = Throttle()
         super().__init__(node_name, **kwargs)
         for spec in PARAM_SPECS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
-        values, problems = self._read_parameters()
-        self.params = from_values(values) if not problems else NodeParams()
-        problems = problems or validate(self.params)
-        if problems:  # diagnostics start with defaults; configure re-reads and fails with the reasons
-            self.params = NodeParams()
+        params, problems = params_from_declared(self._declared())
+        self.params = params or NodeParams()  # diagnostics start with defaults; configure fails with the reasons
+        if problems:
             self.get_logger().error("invalid parameters: " + "; ".join(problems))
-        self._log_handler = RosLogHandler(self.get_logger())
-        package_logger = logging.getLogger("alpamayo_ros")
-        package_logger.addHandler(self._log_handler)
-        if package_logger.level == logging.NOTSET:
-            package_logger.setLevel(logging.INFO)
+        self.log_handler = forward_package_logs(self.get_logger())
+        self._log = NoticeLog(self.get_logger(), lambda: self.params.node.log_throttle_sec)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._result_guard = self.create_guard_condition(self._on_result_ready)
@@ -117,12 +103,10 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Validate parameters, load the model (progress logged), warm it up, create publishers and subscriptions."""
-        values, problems = self._read_parameters()
-        if not problems:
-            self.params = from_values(values)
-            problems = validate(self.params)
-        if problems:
+        params, problems = params_from_declared(self._declared())
+        if params is None:
             return self._fail_configure("invalid parameters: " + "; ".join(problems))
+        self.params = params
         self.model_state, self.model_error = ModelState.LOADING, ""
         self._publish_diagnostics()
         try:
@@ -209,11 +193,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     # --- parameters --------------------------------------------------------------------------------------------
 
-    def _read_parameters(self) -> tuple[dict[str, Any], list[str]]:
-        """Every declared value of the right type, and the type problems of the others."""
-        values = {spec.name: self.get_parameter(spec.name).value for spec in PARAM_SPECS}
-        problems = {name: type_problem(SPECS_BY_NAME[name], v) for name, v in values.items()}
-        return {k: v for k, v in values.items() if problems[k] is None}, [p for p in problems.values() if p]
+    def _declared(self) -> dict[str, Any]:
+        """Every parameter's current value (pending configure-time changes included), by ROS name."""
+        return {spec.name: self.get_parameter(spec.name).value for spec in PARAM_SPECS}
 
     def _on_set_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
         """Validate the changes together with every value the next configure will read (``core.params.check_change``);
@@ -221,8 +203,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         ours = {p.name: p.value for p in changes if p.name in SPECS_BY_NAME}
         if not ours:
             return SetParametersResult(successful=True)
-        declared = {spec.name: self.get_parameter(spec.name).value for spec in PARAM_SPECS}
-        verdict = check_change(self.params, declared, ours, configured=self.lifecycle is not Lifecycle.UNCONFIGURED)
+        verdict = check_change(
+            self.params, self._declared(), ours, configured=self.lifecycle is not Lifecycle.UNCONFIGURED
+        )
         if verdict.running is None:
             self.get_logger().warning("rejected parameter change: " + "; ".join(verdict.problems))
             return SetParametersResult(successful=False, reason="; ".join(verdict.problems))
@@ -280,16 +263,16 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         )
         if isinstance(outcome, Skip):
             if outcome.report:
-                self._not_planned(outcome.kind.value, outcome.reason)
+                self._not_planned(Unpublished(outcome.kind.value, outcome.reason))
             return
         if outcome.sample.filled:
             self._warn("filled", f"planning with filled cameras: {self._plan.last_filled}")
         self._future = self._worker.submit(plan_and_build, self.model, outcome, prm, self._camera_info)
         self._future.add_done_callback(lambda _f: self._result_guard.trigger())
 
-    def _not_planned(self, key: str, reason: str) -> None:
-        self._plan.last_failure = reason
-        self._warn(f"plan/{key}", f"not planning: {reason}")
+    def _not_planned(self, why: Unpublished) -> None:
+        self._plan.last_failure = why.reason
+        self._warn(f"plan/{why.key}", f"not planning: {why.reason}")
 
     # --- outputs (executor thread) -----------------------------------------------------------------------------
 
@@ -298,29 +281,24 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         if future is None or not future.done():
             return
         self._future = None
-        plan = self._plan
         try:
             done = future.result()
         except Exception as exc:  # a bug in the worker itself: report, keep running
-            plan.model_failures += 1
-            self._not_planned("worker", f"worker failed: {type(exc).__name__}: {exc}")
+            self._not_planned(worker_crashed(self._plan, exc))
             return
-        plan.last_stage_ms = done.result.stage_ms
-        if done.result.generation != self._intake.generation:
-            plan.discarded += 1
-            self._not_planned("discard", "result discarded: time jumped backwards during inference")
-            return
-        if done.messages is None:
-            plan.plan_failed(model_failure=done.model_failure)
-            failure = done.result.failure
-            if failure is not None and failure.camera is not None:  # the camera's own status says why too
-                self._intake.camera_stats[failure.camera].error(failure.stamp_ns, failure.text)
-            self._not_planned("worker", done.failure)
-            return
-        if self.lifecycle is not Lifecycle.ACTIVE:
-            plan.discarded += 1
-            return
-        self._publish(done)
+        dropped = settle_result(
+            self._plan,
+            self._intake,
+            done.result,
+            failure=done.failure,
+            model_failure=done.model_failure,
+            has_output=done.messages is not None,
+            active=self.lifecycle is Lifecycle.ACTIVE,
+        )
+        if dropped is None:
+            self._publish(done)
+        elif dropped.reason:
+            self._not_planned(dropped)
 
     def _publish(self, done: WorkerResult) -> None:
         out = done.messages
@@ -335,16 +313,6 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     def _warn(self, key: str, text: str) -> None:
         self._log([Notice(key, text)])
-
-    def _log(self, notices: Iterable[Notice]) -> None:
-        """Throttled per key (``log_throttle_sec``)."""
-        for notice in notices:
-            if not self._throttle.ready(notice.key, self.params.node.log_throttle_sec):
-                continue
-            if notice.level == "error":  # one call site per severity (rclpy refuses a changing one)
-                self.get_logger().error(notice.text)
-            else:
-                self.get_logger().warning(notice.text)
 
     def _diagnostics_timer(self) -> Timer:
         return self.create_timer(self.params.diagnostics.period_sec, self._publish_diagnostics, clock=self._steady)
@@ -364,57 +332,3 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         )
         stamp = self.get_clock().now().to_msg() if now_ns > 0 else TimeMsg()
         self._diag_pub.publish(diagnostic_array(statuses, self.get_name(), self.get_fully_qualified_name(), stamp))
-
-
-# --- entry points ----------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--ros-args",
-        dest="ros_args",
-        nargs=argparse.REMAINDER,
-        default=[],
-        help="ROS arguments, e.g. --ros-args -p model.backend:=test_policy --params-file config/alpamayo.yaml",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    ros_args = list(args.ros_args or [])
-    return spin(["alpamayo_node", "--ros-args", *ros_args] if ros_args else ["alpamayo_node"])
-
-
-def main() -> int:
-    return spin(sys.argv)
-
-
-def spin(argv: list[str], load_model: ModelLoader = _load_model) -> int:
-    """Run the node until Ctrl-C, an external shutdown or its lifecycle shutdown transition; returns 0."""
-    apply_ros_defaults()
-    rclpy.init(args=argv)
-    node = AlpamayoNode(load_model=load_model)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if node.params.node.autostart:
-            node.trigger_configure()
-            if node.lifecycle is Lifecycle.INACTIVE:
-                node.trigger_activate()
-        while rclpy.ok() and node.lifecycle is not Lifecycle.FINALIZED:
-            executor.spin_once(timeout_sec=0.1)
-        grace_end = time.monotonic() + SHUTDOWN_GRACE_SEC  # let the reply to the shutdown request go out
-        while rclpy.ok() and time.monotonic() < grace_end:
-            executor.spin_once(timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.release()
-        logging.getLogger("alpamayo_ros").removeHandler(node._log_handler)
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

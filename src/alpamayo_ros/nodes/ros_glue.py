@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from builtin_interfaces.msg import Time
@@ -10,7 +11,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from alpamayo_ros.core.diagnostics import Status
+from alpamayo_ros.core.diagnostics import Status, Throttle
+from alpamayo_ros.core.intake import Notice
 from alpamayo_ros.core.params import ParamSpec
 
 
@@ -66,3 +68,40 @@ class RosLogHandler(logging.Handler):
             self._ros_logger.warning(text)
         else:
             self._ros_logger.info(text)
+
+
+PACKAGE_LOGGER = "alpamayo_ros"
+
+
+def forward_package_logs(ros_logger: Any) -> RosLogHandler:
+    """Send the package's Python logging (INFO and up unless configured otherwise) to ``ros_logger``; undo with
+    ``stop_forwarding``."""
+    handler = RosLogHandler(ros_logger)
+    package_logger = logging.getLogger(PACKAGE_LOGGER)
+    package_logger.addHandler(handler)
+    if package_logger.level == logging.NOTSET:
+        package_logger.setLevel(logging.INFO)
+    return handler
+
+
+def stop_forwarding(handler: RosLogHandler) -> None:
+    logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
+
+
+class NoticeLog:
+    """Writes intake and planner notices to the node's logger, each key at most once per ``period_sec()`` seconds
+    (read at every call, so a live change of the throttle period applies at once)."""
+
+    def __init__(self, ros_logger: Any, period_sec: Callable[[], float]) -> None:
+        self._ros_logger = ros_logger
+        self._period_sec = period_sec
+        self._throttle = Throttle()
+
+    def __call__(self, notices: Iterable[Notice]) -> None:
+        for notice in notices:
+            if not self._throttle.ready(notice.key, self._period_sec()):
+                continue
+            if notice.level == "error":  # one call site per severity (rclpy refuses a changing one)
+                self._ros_logger.error(notice.text)
+            else:
+                self._ros_logger.warning(notice.text)
