@@ -13,6 +13,7 @@ import torch
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.model.fast import static_cache as sc
+from alpamayo_ros.model.flow_matching import time_grid
 
 
 class StaticFlow:
@@ -26,8 +27,6 @@ class StaticFlow:
         num_steps: int,
         attend: sc.GroupedAttention = sc.grouped_attention,
     ) -> None:
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.model, self.kv, self.linears, self.num_steps = model, kv, linears, num_steps
         self.attend = attend
         cfg = model.expert.config
@@ -42,9 +41,10 @@ class StaticFlow:
         self.cos = torch.zeros(rows, n, 1, self.head_dim, dtype=model.dtype, device=device)
         self.sin = torch.zeros_like(self.cos)
         self.mask = torch.zeros(rows, 1, 1, kv.keys.shape[3], dtype=torch.bool, device=device)
-        self.times = [
-            torch.full((rows, 1, 1), i / num_steps, dtype=torch.float32, device=device) for i in range(num_steps)
-        ]
+        # the reference integrator's grid (linspace, not i / N): the same numbers to the last bit
+        grid = time_grid(num_steps, device, torch.float32)
+        self.times = [grid[i].expand(rows, 1, 1).clone() for i in range(num_steps)]
+        self.steps = [grid[i + 1] - grid[i] for i in range(num_steps)]
 
     def prepare(self, offsets: torch.Tensor, prefix_len: int, rope_deltas: torch.Tensor, noise: torch.Tensor) -> None:
         """Per call: action positions / rope, the visibility mask of the cache columns, the initial noise."""
@@ -81,7 +81,6 @@ class StaticFlow:
     def __call__(self) -> torch.Tensor:
         """x_0 (in ``self.x``) -> x_1 after ``num_steps`` Euler steps (flow_matching.euler_sample's arithmetic)."""
         x = self.x
-        dt = 1.0 / self.num_steps
-        for t in self.times:
+        for t, dt in zip(self.times, self.steps, strict=True):
             x = x + dt * self.velocity(x, t)
         return x
