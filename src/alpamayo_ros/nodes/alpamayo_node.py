@@ -3,7 +3,8 @@
 A managed (lifecycle) node and nothing but ROS wiring; the logic lives in ``alpamayo_ros.core``:
 
 - parameters are declared from ``core.params`` (derived from each module's config) and validated as a transaction;
-- subscriptions hand every message to ``core.intake.InputIntake`` (buffering, counting; nothing is decoded);
+- subscriptions (``nodes.input_subscriptions``) hand every message to ``core.intake.InputIntake`` (buffering,
+  counting; nothing is decoded on the executor);
 - a planning timer (steady clock) calls ``core.planning.select_job``; a job goes to ONE worker thread, which runs
   ``core.planning.plan_once`` and builds the messages (``nodes.plan_messages``); a guard condition wakes the
   executor, which publishes them (or records why not);
@@ -21,15 +22,12 @@ from typing import Any
 
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray
-from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle.node import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.subscription import Subscription
 from rclpy.timer import Timer
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from alpamayo_ros.core.decisions import Agreement
 from alpamayo_ros.core.diagnostics import Lifecycle, ModelState, PlanningStats
@@ -47,9 +45,10 @@ from alpamayo_ros.core.params import (
 )
 from alpamayo_ros.core.planning import Skip, Unpublished, select_job, settle_result, worker_crashed
 from alpamayo_ros.core.types import DrivingModel
+from alpamayo_ros.nodes.input_subscriptions import InputSubscriptions
 from alpamayo_ros.nodes.plan_messages import WorkerResult, plan_and_build
 from alpamayo_ros.nodes.plan_publishers import PlanPublishers
-from alpamayo_ros.nodes.ros_glue import NoticeLog, descriptor, diagnostic_array, forward_package_logs, qos
+from alpamayo_ros.nodes.ros_glue import NoticeLog, descriptor, diagnostic_array, forward_package_logs
 
 __all__ = ["AlpamayoNode", "load_model_from_registry"]
 
@@ -78,12 +77,11 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self._load_model = load_model
         self._intake = InputIntake()
         self._plan = PlanningStats()
-        self._subs: list[Subscription[Any]] = []
+        self._inputs: InputSubscriptions | None = None
         self._outputs: PlanPublishers | None = None
         self._plan_timer: Timer | None = None
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._future: concurrent.futures.Future[WorkerResult] | None = None
-        self._camera_info: CameraInfo | None = None
         super().__init__(node_name, **kwargs)
         for spec in PARAM_SPECS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
@@ -116,7 +114,7 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         self.model, self.model_state = model, ModelState.READY
         try:
             self._outputs = PlanPublishers(self, self.params)
-            self._create_inputs()
+            self._inputs = InputSubscriptions(self, self.params, self._intake, self._log, self._now_ns)
         except Exception as exc:  # rclpy raises on invalid topic names; without this the reason is swallowed
             self.release()
             return self._fail_configure(f"could not create publishers/subscriptions: {type(exc).__name__}: {exc}")
@@ -178,9 +176,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             self._worker.shutdown(wait=True, cancel_futures=True)
             self._worker = None
         self._future = None
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs.clear()
+        if self._inputs is not None:
+            self._inputs.destroy()
+            self._inputs = None
         if self._outputs is not None:
             self._outputs.destroy()
             self._outputs = None
@@ -216,28 +214,6 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
 
     # --- inputs ------------------------------------------------------------------------------------------------
 
-    def _create_inputs(self) -> None:
-        intake = self._intake
-        for cam in self.params.cameras:
-            profile = qos(cam.reliability, 5)
-            if cam.message_type == "compressed":
-                handler = lambda m, c=cam.name: self._log(intake.add_compressed(c, m, self._now_ns()))  # noqa: E731
-                self._subs.append(self.create_subscription(CompressedImage, cam.topic, handler, profile))
-            else:
-                handler = lambda m, c=cam.name: self._log(intake.add_image(c, m, self._now_ns()))  # noqa: E731
-                self._subs.append(self.create_subscription(Image, cam.topic, handler, profile))
-        odom = lambda m: self._log(intake.add_odometry(m, self._now_ns()))  # noqa: E731
-        self._subs.append(self.create_subscription(Odometry, "~/input/odometry", odom, qos("best_effort", 50)))
-        if self.params.overlay.enabled:
-            self._subs.append(
-                self.create_subscription(
-                    CameraInfo, self.params.overlay.camera_info_topic, self._on_camera_info, qos("best_effort", 2)
-                )
-            )
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
-
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
 
@@ -267,7 +243,8 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
             return
         if outcome.sample.filled:
             self._warn("filled", f"planning with filled cameras: {self._plan.last_filled}")
-        self._future = self._worker.submit(plan_and_build, self.model, outcome, prm, self._camera_info)
+        camera_info = self._inputs.camera_info if self._inputs is not None else None
+        self._future = self._worker.submit(plan_and_build, self.model, outcome, prm, camera_info)
         self._future.add_done_callback(lambda _f: self._result_guard.trigger())
 
     def _not_planned(self, why: Unpublished) -> None:
