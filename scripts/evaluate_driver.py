@@ -47,9 +47,11 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
     consistency functions; history comes straight from the simulation instead of interpolated odometry."""
     from collections import Counter
 
+    import numpy as np
     from tqdm import tqdm
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
+    from alpamayo_ros.core.uncertainty import sample_uncertainty
     from alpamayo_ros.tools import metrics
     from alpamayo_ros.training.data import sample_input
 
@@ -61,7 +63,9 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
         cv = metrics.tick_errors(metrics.constant_velocity(data.hist_xyz[i]), gt)
         report = check_consistency(pred.reasoning[0], pred.xyz[0], float(data.speed[i]))
         ref = Decision(Longitudinal(int(data.lon[i])), Lateral(int(data.lat[i])))
-        rec = per.setdefault(data.scenario[i], {k: [] for k in ("err", "cv", "lon", "lat", "agree", "confusion")})
+        keys = ("err", "cv", "lon", "lat", "agree", "confusion", "unc")
+        rec = per.setdefault(data.scenario[i], {k: [] for k in keys})
+        rec["unc"].append(sample_uncertainty(pred, 0))
         rec["confusion"].append(f"{ref.longitudinal.name}->{report.stated.longitudinal.name}")
         rec["err"].append(err)
         rec["cv"].append(cv)
@@ -78,6 +82,9 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
         lat = [x for k in keys for x in per[k]["lat"]]
         both = [a and b for k in keys for a, b in zip(per[k]["lon"], per[k]["lat"], strict=True)]
         agree = [x for k in keys for x in per[k]["agree"]]
+        known = [
+            (u, ok) for u, ok in zip((x for k in keys for x in per[k]["unc"]), both, strict=True) if not np.isnan(u)
+        ]
         m, b = metrics.mean_errors(errs), metrics.mean_errors(cvs)
         summary = {
             "ticks": {"scored": len(errs)},
@@ -92,6 +99,10 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
                 "reasoning_action_agree_rate": metrics.rate(agree),
                 "reasoning_action_compared": len(agree),
                 "reference_vs_ground_truth_trajectory": None,
+            },
+            "uncertainty": {
+                "mean": float(np.mean([u for u, _ in known])) if known else None,
+                "auroc_decision_wrong": metrics.auroc([u for u, _ in known], [not ok for _, ok in known]),
             },
         }
         rows[name] = table_row(summary)
@@ -160,7 +171,13 @@ def table_row(summary: dict[str, Any]) -> dict[str, Any]:
         "agreement": ag["reasoning_action_agree_rate"],
         "agreement_compared": ag["reasoning_action_compared"],
         "reference_vs_gt": ag["reference_vs_ground_truth_trajectory"],
+        "uncertainty_mean": (summary.get("uncertainty") or {}).get("mean"),
+        "uncertainty_auroc": (summary.get("uncertainty") or {}).get("auroc_decision_wrong"),
     }
+
+
+def _auroc_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def markdown(rows: dict[str, dict[str, Any]]) -> str:
@@ -169,8 +186,8 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
 
     lines = [
         "| scenario | ticks | ADE@1s model / CV (m) | ADE@3s model / CV | ADE@6.4s model / CV | vs CV | "
-        "minADE@1/3/6.4s | decision acc. (both / lon / lat) | agreement |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "minADE@1/3/6.4s | decision acc. (both / lon / lat) | agreement | uncertainty AUROC |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         vs = "n/a" if r["ade_6.4s_vs_cv"] is None else f"{100 * r['ade_6.4s_vs_cv']:+.0f} %"
@@ -179,7 +196,7 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
             f"{r['cv_ade_3s']:.2f} | {r['ade_6.4s']:.2f} / {r['cv_ade_6.4s']:.2f} | {vs} | "
             f"{r['min_ade_1s']:.2f} / {r['min_ade_3s']:.2f} / {r['min_ade_6.4s']:.2f} | "
             f"{pct(r['decision_acc_both'])} / {pct(r['decision_acc_lon'])} / {pct(r['decision_acc_lat'])} | "
-            f"{pct(r['agreement'])} |"
+            f"{pct(r['agreement'])} | {_auroc_text(r.get('uncertainty_auroc'))} |"
         )
     return "\n".join(lines)
 
@@ -205,13 +222,14 @@ def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     total = sum(r["ticks"] for r in rows.values())
     out: dict[str, Any] = {"ticks": total}
     for key in rows[next(iter(rows))]:
-        if key in ("ticks", "ade_6.4s_vs_cv", "agreement_compared"):
+        if key in ("ticks", "ade_6.4s_vs_cv", "agreement_compared", "uncertainty_auroc"):
             continue
         by = "agreement_compared" if key == "agreement" else "ticks"
         pairs = [(rows[k][key], rows[k][by]) for k in rows if rows[k][key] is not None]
         den = sum(w for _, w in pairs)
         out[key] = sum(v * w for v, w in pairs) / den if den else None
     out["agreement_compared"] = sum(r["agreement_compared"] for r in rows.values())
+    out["uncertainty_auroc"] = None  # a ranking over all ticks: not a mean of the parts (summarize them together)
     out["ade_6.4s_vs_cv"] = out["ade_6.4s"] / out["cv_ade_6.4s"] - 1.0 if out["cv_ade_6.4s"] else None
     return out
 

@@ -31,6 +31,7 @@ def coc_fields() -> dict[str, Any]:
         "model_version": "0123abcd",
         "num_generated_tokens": 37,
         "truncated": False,
+        "reasoning_uncertainty": 0.125,
         "sample_index": 0,
         "num_samples": 2,
         "latency": (1.5, 20.25, 310.0, 45.5, 377.75),
@@ -58,6 +59,7 @@ def make_coc() -> Any:
     msg.model_version = f["model_version"]
     msg.num_generated_tokens = f["num_generated_tokens"]
     msg.truncated = f["truncated"]
+    msg.reasoning_uncertainty = f["reasoning_uncertainty"]
     msg.sample_index = f["sample_index"]
     msg.num_samples = f["num_samples"]
     p, v, r, a, t = f["latency"]

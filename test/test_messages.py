@@ -100,6 +100,7 @@ def _rosbags_coc(store):  # type: ignore[no-untyped-def]
         model_version=f["model_version"],
         num_generated_tokens=f["num_generated_tokens"],
         truncated=f["truncated"],
+        reasoning_uncertainty=f["reasoning_uncertainty"],
         sample_index=f["sample_index"],
         num_samples=f["num_samples"],
         latency=t["alpamayo_ros/msg/StageLatency"](

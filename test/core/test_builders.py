@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -92,6 +93,12 @@ def test_chain_of_causation_fields() -> None:
     assert msg.model_name == "alpamayo-tiny (untrained)" and msg.model_version == "abc123"
     assert (msg.sample_index, msg.num_samples, msg.truncated, msg.num_generated_tokens) == (1, 2, True, 17)
     assert msg.latency.total_ms == pytest.approx(125.0) and msg.latency.reasoning_ms == pytest.approx(100.0)
+    assert math.isnan(msg.reasoning_uncertainty)  # no token probabilities reported
+    sure_and_unsure = (np.zeros(17), np.log(np.full(17, 0.5)))
+    pred = dataclasses.replace(pred, token_logprobs=sure_and_unsure)
+    for index, expected in ((0, 0.0), (1, 0.5)):
+        msg = build_chain_of_causation(T0, frame_id="b", prediction=pred, sample_index=index, report=report, info=info)
+        assert msg.reasoning_uncertainty == pytest.approx(expected)
 
 
 def test_markers_are_stamped_at_t0_not_frame_locked_raised_and_coloured() -> None:

@@ -3,6 +3,8 @@ stream counters, log throttling by key."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from alpamayo_ros.core.diagnostics import (
@@ -159,7 +161,7 @@ def test_planning_status_messages() -> None:
     status = planning_status(plan, Lifecycle.ACTIVE)
     assert status[:2] == (Level.WARN, "model raised RuntimeError: boom")  # first line only
     assert status.values["last_failure"] == "model raised RuntimeError: boom"
-    plan.published_plan("AGREE: ok", 12.0)
+    plan.published_plan("AGREE: ok", 12.0, 0.02, uncertain=False)
     plan.last_t0_ns, plan.last_stage_ms = 1_500_000_000, {"inference_ms": 12.345}
     status = planning_status(plan, Lifecycle.ACTIVE)
     assert status[:2] == (Level.OK, "planning")
@@ -170,6 +172,19 @@ def test_planning_status_messages() -> None:
     )
     assert (status.values["last_t0_sec"], status.values["inference_ms"]) == ("1.500", "12.3")
     assert next(iter(status.values)) == "plans_published"
+    assert (status.values["reasoning_uncertainty"], status.values["uncertain_plans"]) == ("0.020", 0)
+
+
+def test_an_uncertain_plan_warns_until_a_sure_one_follows() -> None:
+    plan = PlanningStats()
+    plan.published_plan("AGREE: ok", 1.0, 0.4, uncertain=True)
+    status = planning_status(plan, Lifecycle.ACTIVE, uncertainty_warn=0.1)
+    assert status[:2] == (Level.WARN, "uncertain reasoning: 0.40 > 0.1") and status.values["uncertain_plans"] == 1
+    assert planning_status(plan, Lifecycle.ACTIVE, uncertainty_warn=0.5)[:2] == (Level.OK, "planning")
+    plan.published_plan("AGREE: ok", 2.0, 0.01, uncertain=False)
+    assert planning_status(plan, Lifecycle.ACTIVE, uncertainty_warn=0.1)[:2] == (Level.OK, "planning")
+    plan.published_plan("AGREE: ok", 3.0, math.nan, uncertain=False)  # a backend without token probabilities
+    assert planning_status(plan, Lifecycle.ACTIVE, uncertainty_warn=0.1)[:2] == (Level.OK, "planning")
 
 
 def test_planning_failures_counted_once_per_anchor_frame() -> None:

@@ -67,6 +67,17 @@ def test_eos_finishes_a_row_and_pads_it() -> None:
     assert out.finished_eos.tolist() == [True, True] and out.truncated.tolist() == [False, False]
 
 
+def test_each_token_keeps_its_probability_under_the_masked_distribution_and_pad_keeps_zero() -> None:
+    first, step, _ = _scripted([[11, IM_END, 12, 13], [21, 22, 23, IM_END]])
+    out = decode_reasoning(step, first, SamplingConfig(max_new_tokens=10, greedy=True), TOKENS)
+    assert out.token_logprobs is not None and out.token_logprobs.shape == out.tokens.shape
+    # a scripted row: one logit at 5, the other V - 1 at 0, of which the 4000 trajectory tokens are masked out
+    expected = 5.0 - np.log(np.exp(5.0) + (V - 1 - TOKENS.traj_vocab_size))
+    got = out.token_logprobs.numpy()
+    assert np.allclose(got[1], expected, atol=5e-4)  # float32 sum over 155k logits
+    assert np.allclose(got[0, :2], expected, atol=5e-4) and (got[0, 2:] == 0.0).all()  # pad after the eos
+
+
 def test_trajectory_tokens_are_never_generated() -> None:
     first, step, _ = _scripted([[151700, 151700], [155000, 155000]])
     first[:, 42] = 1.0  # second best outside the trajectory range

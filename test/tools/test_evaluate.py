@@ -136,3 +136,46 @@ def test_evaluate_uses_the_node_parameters(tiny_bag: Path, tmp_path: Path) -> No
     )
     assert [t.t0_ns for t in from_file.ticks] == [t.t0_ns for t in in_code.ticks]
     assert from_file.skipped == in_code.skipped
+
+
+class _UnsureWhenWrong:
+    """The test policy's trajectories with scripted reasoning for the braking-lead bag (reference: follow on the first
+    two ticks, then decelerate): "Stop" on odd ticks with token probabilities of 0.3, "Decelerate" with certainty on
+    even ones."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, 0
+
+    @property
+    def info(self) -> Any:
+        return self.inner.info
+
+    def predict(self, sample: Any) -> Any:
+        pred = self.inner.predict(sample)
+        self.calls += 1
+        n = pred.num_samples
+        if self.calls % 2:
+            return dataclasses.replace(
+                pred, reasoning=("Stop and keep the lane.",) * n, token_logprobs=(np.log(np.full(6, 0.3)),) * n
+            )
+        sure = (np.zeros(9),) * n
+        return dataclasses.replace(pred, reasoning=("Decelerate and keep the lane.",) * n, token_logprobs=sure)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_reasoning_uncertainty_is_scored_against_wrong_decisions(tiny_bag: Path) -> None:
+    from alpamayo_ros.runtime.registry import load_model
+
+    plain = summarize([evaluate_bag(tiny_bag, load_model(ModelSpec(backend="test_policy")), progress=False)], {})
+    assert plain["uncertainty"] is None and all(t["uncertainty"] is None for t in plain["per_tick"])
+    result = evaluate_bag(tiny_bag, _UnsureWhenWrong(load_model(ModelSpec(backend="test_policy"))), progress=False)
+    summary = summarize([result], {})
+    unc = summary["uncertainty"]
+    assert [t["uncertainty"] for t in summary["per_tick"][:2]] == pytest.approx([0.7, 0.0])
+    assert unc["ticks"] == unc["scored_decisions"] == 20 and unc["mean"] == pytest.approx(0.35)
+    wrong = [t["stated"] != t["reference"] for t in summary["per_tick"]]
+    assert unc["wrong_decisions"] == sum(wrong) == 11  # every "Stop", and the sure "Decelerate" while following
+    # 10 unsure wrong ones rank above the 9 sure right ones; the sure wrong one ties with them (counts half)
+    assert unc["auroc_decision_wrong"] == pytest.approx((10 * 9 + 0.5 * 9) / (11 * 9))

@@ -58,3 +58,11 @@ def test_shape_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match="do not match"):
         metrics.tick_errors(np.zeros((32, 2)), np.zeros((64, 2)))
     assert metrics.rate([]) is None and metrics.rate([True, False, True, True]) == 0.75
+
+
+def test_auroc_ranks_positives_above_negatives_and_needs_both_classes() -> None:
+    assert metrics.auroc([0.9, 0.8, 0.1, 0.2], [True, True, False, False]) == 1.0
+    assert metrics.auroc([0.1, 0.2, 0.9, 0.8], [True, True, False, False]) == 0.0
+    assert metrics.auroc([0.5, 0.5, 0.5, 0.5], [True, False, True, False]) == 0.5  # ties count half
+    assert metrics.auroc([0.3, 0.6, 0.4, 0.9], [False, True, True, False]) == 0.5
+    assert metrics.auroc([0.1, 0.2], [True, True]) is None and metrics.auroc([0.1], [False]) is None

@@ -25,6 +25,7 @@ from alpamayo_ros.core.output_params import OutputParams
 from alpamayo_ros.core.rig import STEP_SEC
 from alpamayo_ros.core.transforms import matrix_to_quat, to_parent
 from alpamayo_ros.core.types import ModelInfo, Prediction, StageTimings, UInt8Array
+from alpamayo_ros.core.uncertainty import sample_uncertainty
 from alpamayo_ros.msg import CausalStep, ChainOfCausation, DrivingDecision, StageLatency
 
 
@@ -108,6 +109,7 @@ def build_chain_of_causation(
         model_version=info.version,
         num_generated_tokens=int(prediction.num_generated_tokens[sample_index]),
         truncated=bool(prediction.truncated[sample_index]),
+        reasoning_uncertainty=sample_uncertainty(prediction, sample_index),
         sample_index=sample_index,
         num_samples=prediction.num_samples,
         latency=build_stage_latency(t),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import enum
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,14 @@ class DiagnosticsParams:
     """The node's ``diagnostics.*`` parameters."""
 
     period_sec: float = param(1.0, "/diagnostics publishing period", min_value=0.05, max_value=60.0)
+    uncertainty_warn: float = param(
+        0.1,
+        "a plan whose reasoning_uncertainty is above this is flagged: planning status WARN and a throttled log line "
+        "(0.1 flags about 5 % of the small driver's correct in-distribution plans; 1.0: never)",
+        min_value=0.0,
+        max_value=1.0,
+        when="live",
+    )
 
 
 class ModelState(enum.Enum):
@@ -140,6 +149,8 @@ class PlanningStats:
     last_stage_ms: dict[str, float] = field(default_factory=dict)
     last_publish_age_ms: float = 0.0  # node clock at publication minus t0: how old the plan was when it went out
     last_agreement: str = ""
+    last_uncertainty: float = math.nan  # reasoning_uncertainty of the last published plan (sample 0)
+    uncertain_plans: int = 0  # published plans flagged uncertain
     last_filled: str = ""
     last_warnings: str = ""
 
@@ -159,12 +170,14 @@ class PlanningStats:
         else:
             self.sync_failures += 1
 
-    def published_plan(self, agreement: str, wall_sec: float) -> None:
+    def published_plan(self, agreement: str, wall_sec: float, uncertainty: float, *, uncertain: bool) -> None:
         """A plan went out: clears the last failure (planning status back to OK)."""
         self.published += 1
         self.last_publish_wall = wall_sec
         self.last_failure = ""
         self.last_agreement = agreement
+        self.last_uncertainty = uncertainty
+        self.uncertain_plans += uncertain
 
 
 class Throttle:
@@ -263,9 +276,10 @@ def model_status(
     return Status(Level.WARN if state is ModelState.LOADING else Level.OK, state.value, values)
 
 
-def planning_status(plan: PlanningStats, lifecycle: Lifecycle) -> Status:
-    """The planning loop: OK while inactive or planning; WARN with the first line of the last failure, or while
-    waiting for the first plan. Values: counters, last t0, filled cameras, agreement, last stage times (ms)."""
+def planning_status(plan: PlanningStats, lifecycle: Lifecycle, uncertainty_warn: float = 1.0) -> Status:
+    """The planning loop: OK while inactive or planning; WARN with the first line of the last failure, while
+    waiting for the first plan, or while the last plan's reasoning_uncertainty is above ``uncertainty_warn``.
+    Values: counters, last t0, filled cameras, agreement, uncertainty, last stage times (ms)."""
     last_failure = plan.last_failure.splitlines()[0] if plan.last_failure else ""
     values: dict[str, Any] = {
         "plans_published": plan.published,
@@ -282,6 +296,8 @@ def planning_status(plan: PlanningStats, lifecycle: Lifecycle) -> Status:
         "filled_cameras": plan.last_filled,
         "camera_warnings": plan.last_warnings,
         "agreement": plan.last_agreement,
+        "reasoning_uncertainty": f"{plan.last_uncertainty:.3f}",
+        "uncertain_plans": plan.uncertain_plans,
         "last_plan_age_ms": f"{plan.last_publish_age_ms:.0f}",
     }
     values.update({k: f"{v:.1f}" for k, v in plan.last_stage_ms.items()})
@@ -291,4 +307,6 @@ def planning_status(plan: PlanningStats, lifecycle: Lifecycle) -> Status:
         return Status(Level.WARN, last_failure, values)
     if plan.published == 0:
         return Status(Level.WARN, "waiting for the first complete sample", values)
+    if plan.last_uncertainty > uncertainty_warn:
+        return Status(Level.WARN, f"uncertain reasoning: {plan.last_uncertainty:.2f} > {uncertainty_warn:g}", values)
     return Status(Level.OK, "planning", values)

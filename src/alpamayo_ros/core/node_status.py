@@ -46,7 +46,7 @@ def node_statuses(
             model_path=params.model.model_path,
             info=info,
         ),
-        "planning": planning_status(plan, lifecycle),
+        "planning": planning_status(plan, lifecycle, params.diagnostics.uncertainty_warn),
         "odometry": odometry_status(odometry, now_ns, max_age, frame_id=intake.odometry.frame_id),
     }
     required = set(info.cameras) if info is not None else set()

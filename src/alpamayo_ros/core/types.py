@@ -72,6 +72,9 @@ class Prediction:
     num_generated_tokens: tuple[int, ...]  # (S,)
     truncated: tuple[bool, ...]  # (S,) token budget ran out before the reasoning finished
     timings: StageTimings = field(default_factory=StageTimings)
+    # (S,) per sample, the natural-log probability of each generated reasoning token under the model (temperature 1),
+    # num_generated_tokens long; None where a backend's decode loop does not report them
+    token_logprobs: tuple[FloatArray, ...] | None = None
 
     @property
     def num_samples(self) -> int:

@@ -54,6 +54,9 @@ class ReasoningResult:
     found_future_start: torch.Tensor  # (B*,) bool
     finished_eos: torch.Tensor  # (B*,) bool: stopped by <|im_end|> / <|endoftext|> without trajectory marker
     num_tokens: torch.Tensor  # (B*,) tokens up to and including <|traj_future_start|> (or until eos/budget)
+    # (B*, T) natural log of each generated token's probability under the model's own distribution (softmax of the
+    # masked logits at temperature 1, before any sampling warp); 0 on pad. None where a decode loop does not keep it.
+    token_logprobs: torch.Tensor | None = None
 
     @property
     def truncated(self) -> torch.Tensor:
@@ -114,6 +117,7 @@ def decode_reasoning(
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     num_tokens = torch.zeros(rows, dtype=torch.int64, device=device)
     out: list[torch.Tensor] = []
+    logprobs: list[torch.Tensor] = []
     logits = first_logits
     for i in range(cfg.max_new_tokens):
         logits = mask_trajectory_tokens(logits.float(), ids.traj_start, ids.traj_vocab_size)
@@ -122,6 +126,8 @@ def decode_reasoning(
         token = select_next(logits, cfg, generator)
         token = torch.where(finished, torch.full_like(token, ids.pad), token)
         out.append(token)
+        chosen = torch.log_softmax(logits, dim=-1).gather(1, token[:, None])[:, 0]
+        logprobs.append(torch.where(finished, torch.zeros_like(chosen), chosen))
         num_tokens += (~found & ~finished).long()  # counts up to and including the marker / eos
         all_found_before = bool(found.all())  # StopAfterEOS: one more token after every row had the marker
         found |= token == ids.future_start
@@ -132,5 +138,9 @@ def decode_reasoning(
             logits = step(token[:, None])
     tokens = torch.stack(out, dim=1)
     return ReasoningResult(
-        tokens=tokens, found_future_start=found, finished_eos=finished & ~found, num_tokens=num_tokens
+        tokens=tokens,
+        found_future_start=found,
+        finished_eos=finished & ~found,
+        num_tokens=num_tokens,
+        token_logprobs=torch.stack(logprobs, dim=1),
     )

@@ -281,10 +281,18 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         out = done.messages
         assert out is not None and self._outputs is not None
         self._outputs.publish(out, done.result.stage_ms)
-        self._plan.published_plan(f"{out.agreement.name}: {out.agreement_detail}", time.monotonic())
+        limit = self.params.diagnostics.uncertainty_warn
+        uncertain = out.uncertainty > limit
+        agreement = f"{out.agreement.name}: {out.agreement_detail}"
+        self._plan.published_plan(agreement, time.monotonic(), out.uncertainty, uncertain=uncertain)
         self._plan.last_publish_age_ms = (self.get_clock().now().nanoseconds - done.result.t0_ns) / 1e6
         if out.agreement is Agreement.DISAGREE:
             self._warn("disagree", f"reasoning and trajectory disagree: {out.agreement_detail}")
+        if uncertain:
+            self._warn(
+                "uncertain",
+                f"uncertain reasoning ({out.uncertainty:.2f} > {limit:g}): {out.reasoning[0].reasoning_text}",
+            )
 
     # --- diagnostics and logs ----------------------------------------------------------------------------------
 

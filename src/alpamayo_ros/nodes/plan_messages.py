@@ -44,6 +44,7 @@ class PlanMessages:
     latency: StageLatency
     agreement: Agreement
     agreement_detail: str
+    uncertainty: float  # reasoning_uncertainty of sample 0 (NaN when the backend does not report it)
 
 
 def build_plan_messages(
@@ -107,6 +108,7 @@ def build_plan_messages(
         latency=build_stage_latency(pred.timings),
         agreement=agreement,
         agreement_detail=reports[0].detail,
+        uncertainty=reasoning[0].reasoning_uncertainty,
     )
 
 

@@ -196,12 +196,20 @@ class AlpamayoDrivingModel:
         for row in result.reasoning.tokens.tolist():
             reasoning.append(reasoning_from_ids(self.tokenizer, row).text)
         ms = result.timings_ms
+        num_tokens = result.reasoning.num_tokens.tolist()
+        logprobs = result.reasoning.token_logprobs
+        token_logprobs = (
+            tuple(row[:n].double().cpu().numpy() for row, n in zip(logprobs, num_tokens, strict=True))
+            if logprobs is not None
+            else None
+        )
         total_ms = (time.perf_counter() - start) * 1000.0
         return Prediction(
             xyz=result.pred_xyz[0].cpu().numpy(),
             rotation=result.pred_rot[0].cpu().numpy(),
             reasoning=tuple(reasoning),
-            num_generated_tokens=tuple(int(v) for v in result.reasoning.num_tokens.tolist()),
+            num_generated_tokens=tuple(int(v) for v in num_tokens),
+            token_logprobs=token_logprobs,
             truncated=tuple(bool(v) for v in result.reasoning.truncated.tolist()),
             timings=StageTimings(
                 preprocess_ms=preprocess_ms + ms.get("preprocess", 0.0),

@@ -19,9 +19,15 @@ _SOURCES = (*(_SIM / f"{name}.py" for name in _GENERATOR_MODULES), _SIM.parent /
 
 @functools.cache
 def generator_fingerprint() -> str:
-    """10 hex digits of a hash over the generator's source files."""
+    """10 hex digits of a hash over the generator's source files and our message definitions (bags carry the
+    reference labels as ChainOfCausation messages, read back with the current definitions)."""
+    from alpamayo_ros.interfaces import msg_definitions
+
     digest = hashlib.sha256()
     for path in _SOURCES:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    for name, text in sorted(msg_definitions().items()):
+        digest.update(name.encode())
+        digest.update(text.encode())
     return digest.hexdigest()[:10]

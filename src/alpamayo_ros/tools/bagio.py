@@ -208,6 +208,7 @@ def reference_coc_msg(t0_ns: int, label: ReferenceLabel) -> Any:
         model_version="1",
         num_generated_tokens=0,
         truncated=False,
+        reasoning_uncertainty=math.nan,
         sample_index=0,
         num_samples=1,
         latency=t["alpamayo_ros/msg/StageLatency"](

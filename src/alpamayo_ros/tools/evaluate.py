@@ -40,6 +40,7 @@ from alpamayo_ros.core.planning import FailureKind, Skip, SkipKind, decode_frame
 from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
 from alpamayo_ros.core.transforms import quat_to_matrix, to_local
 from alpamayo_ros.core.types import FloatArray, ModelInfo
+from alpamayo_ros.core.uncertainty import sample_uncertainty
 from alpamayo_ros.tools import bagio, metrics
 from alpamayo_ros.tools.results import BagEvaluation, TickResult
 from alpamayo_ros.tools.synth import load_sidecar
@@ -224,6 +225,7 @@ def evaluate_bag(
             result.skipped["no ground truth for t0"] += 1
             return
         latency: float | None = None
+        uncertainty = math.nan
         if model is not None:
             planned = plan_once(job, model)
             if planned.failure is not None:
@@ -241,6 +243,7 @@ def evaluate_bag(
             report = planned.reports[0]
             reasoning, stated, shown = pred.reasoning[0], report.stated, report.shown
             agreement, detail = report.agreement, report.detail
+            uncertainty = sample_uncertainty(pred, 0)
         else:
             assert predictions is not None
             got = predictions.get(t0_ns)
@@ -253,6 +256,7 @@ def evaluate_bag(
                 stated, shown = _decision(got.coc.reasoning_decision), _decision(got.coc.trajectory_decision)
                 agreement, detail = Agreement(int(got.coc.agreement)), str(got.coc.agreement_detail)
                 latency = float(got.coc.latency.total_ms)
+                uncertainty = float(got.coc.reasoning_uncertainty)
             else:
                 reasoning, agreement, detail = "", Agreement.UNKNOWN, "no reasoning recorded"
                 stated = Decision()
@@ -277,6 +281,7 @@ def evaluate_bag(
             errors=metrics.tick_errors(pred_xy, np.zeros((FUTURE_STEPS, 2))),
             baseline_errors=metrics.tick_errors(np.zeros((FUTURE_STEPS, 2)), np.zeros((FUTURE_STEPS, 2))),
             latency_ms=latency,
+            uncertainty=uncertainty,
         )
         if len(result.ticks) % report_every == 0 and intake.sync is not None:
             for cam in CAMERA_NAMES:
@@ -352,6 +357,23 @@ def _skip_key(skip: Skip) -> str:
     return f"{skip.kind.value}: {skip.reason}"
 
 
+def _uncertainty_summary(ticks: list[TickResult]) -> dict[str, Any] | None:
+    """Mean reasoning_uncertainty, and how well it ranks wrong decisions (stated != reference) above right ones:
+    the area under the ROC curve (0.5: no better than chance; None when a class is empty)."""
+    known = [t for t in ticks if not math.isnan(t.uncertainty)]
+    if not known:
+        return None
+    scored = [t for t in known if t.reference is not None]
+    wrong = [t.stated != t.reference for t in scored]
+    return {
+        "mean": float(np.mean([t.uncertainty for t in known])),
+        "ticks": len(known),
+        "auroc_decision_wrong": metrics.auroc([t.uncertainty for t in scored], wrong),
+        "wrong_decisions": sum(wrong),
+        "scored_decisions": len(scored),
+    }
+
+
 def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[str, Any]:
     """All figures of a run as one JSON-able dict (summary first, then per tick)."""
     ticks = [t for e in evals for t in e.ticks]
@@ -404,6 +426,7 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
             },
             "reference_vs_ground_truth_trajectory": metrics.rate(ref_vs_gt),
         },
+        "uncertainty": _uncertainty_summary(ticks),
         "latency_ms": {
             "mean": float(np.mean(lat_ms)),
             "p50": float(np.percentile(lat_ms, 50)),
@@ -432,6 +455,7 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
                 "reference": None if t.reference is None else [int(t.reference.longitudinal), int(t.reference.lateral)],
                 "reference_text": t.reference_text,
                 "latency_ms": t.latency_ms,
+                "uncertainty": None if math.isnan(t.uncertainty) else t.uncertainty,
             }
             for t in ticks
         ],
@@ -526,6 +550,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"({ag['reasoning_action_compared']} compared); decision vs reference: longitudinal "
         f"{pct(ag['decision_vs_reference']['longitudinal'])}, lateral {pct(ag['decision_vs_reference']['lateral'])}"
     )
+    unc = summary.get("uncertainty")
+    if unc:
+        auroc = "n/a" if unc["auroc_decision_wrong"] is None else f"{unc['auroc_decision_wrong']:.2f}"
+        lines.append(
+            f"reasoning uncertainty: mean {unc['mean']:.3f}; AUROC for a wrong decision {auroc} "
+            f"({unc['wrong_decisions']} wrong of {unc['scored_decisions']})"
+        )
     if lat:
         lines.append(
             f"latency ms: mean {lat['mean']:.0f}, p50 {lat['p50']:.0f}, p90 {lat['p90']:.0f}, max {lat['max']:.0f}"

@@ -8,6 +8,7 @@ minimum over the model's samples. Metres.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,3 +94,13 @@ def constant_velocity(
 def rate(flags: list[bool]) -> float | None:
     """Fraction of True, None when there is nothing to count."""
     return float(np.mean(flags)) if flags else None
+
+
+def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
+    """Area under the ROC curve of ``scores`` for ``positives``: the chance that a random positive scores above a
+    random negative (ties count half). None when either class is empty."""
+    if not any(positives) or all(positives):
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.asarray(positives, dtype=bool), np.asarray(scores, dtype=np.float64)))

@@ -5,6 +5,7 @@ Geometry is XY in the t0 ego frame (x forward, y left), metres; times are ROS na
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class TickResult:
     errors: metrics.TickErrors
     baseline_errors: metrics.TickErrors
     latency_ms: float | None
+    uncertainty: float = math.nan  # reasoning_uncertainty of sample 0 (NaN: not reported by the backend / bag)
     frames: dict[str, UInt8Array] = field(default_factory=dict)  # small RGB per camera (report ticks only)
     overlay_rgb: UInt8Array | None = None  # full-size front camera frame (report ticks only)
 
