@@ -59,6 +59,11 @@ def _side(heading_change_rad: float) -> str:
     return "left" if heading_change_rad > 0 else "right"
 
 
+def _pedestrian(ctx: Context) -> str:
+    """The pedestrian as the evidence names them: the side is said when they come from the left kerb."""
+    return "A pedestrian from the left" if ctx.pedestrian_from_left else "A pedestrian"
+
+
 def _by_motion(shown: Longitudinal, slow: str, keep: str, faster: str) -> tuple[Longitudinal, str]:
     """Decision sentence for a cause that does not itself dictate the manoeuvre."""
     if shown in _SLOWING:
@@ -73,6 +78,15 @@ def _longitudinal(
 ) -> tuple[Longitudinal, str, str]:
     """(decision, evidence sentence, decision sentence) for the binding cause and what the ego does."""
     slowing = shown in _SLOWING
+    if cause != "red_light" and ctx.light == "yellow" and ctx.light_dist_m > 0.0:  # a late yellow: no safe stop
+        evidence = (
+            f"The traffic light ahead turned yellow with the stop line only {_m(ctx.light_dist_m)} away, "
+            "too close to stop safely."
+        )
+        lon, decision = _by_motion(
+            shown, "I ease off but go through on yellow.", "I go through on yellow.", "I go through on yellow."
+        )
+        return lon, evidence, decision
     if cause == "red_light" and ctx.light in ("yellow", "red"):
         evidence = f"The traffic light ahead is {ctx.light} and the stop line is {_m(ctx.light_dist_m)} away."
         if slowing:
@@ -92,7 +106,7 @@ def _longitudinal(
         )
         return lon, evidence, decision
     if cause == "pedestrian":
-        evidence = f"A pedestrian is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
+        evidence = f"{_pedestrian(ctx)} is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
         if slowing or facts.final_speed_mps <= _TH.yield_creep_speed_mps:
             return LON_YIELD, evidence, "I must yield to the pedestrian."
         evidence = f"The pedestrian at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead is clearing my lane."
@@ -100,7 +114,7 @@ def _longitudinal(
         return lon, evidence, decision
     if cause == "crosswalk":
         evidence = (
-            f"A pedestrian is waiting at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
+            f"{_pedestrian(ctx)} is waiting at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
             if math.isfinite(ctx.pedestrian_dist_m)
             else "There is a crosswalk ahead."
         )
