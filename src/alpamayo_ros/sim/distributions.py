@@ -210,7 +210,7 @@ AXES: tuple[Axis, ...] = (
          _same(Fixed("none"), wide=Choice(("none", "pedestrian")), composed=Fixed("pedestrian")),
          SECOND_EVENT_KINDS),
     Axis("second_event_distance_m", "m", "the second event's crosswalk lies this far beyond the first event", False,
-         (20.0, 150.0), _same(Uniform(40.0, 70.0)), SECOND_EVENT_KINDS),
+         (15.0, 150.0), _same(Uniform(25.0, 45.0)), SECOND_EVENT_KINDS),
     Axis("second_event_delay_s", "s", "the pedestrian steps out this long after the lead vehicle passes (or the "
          "ego would reach the crosswalk this long after they step out)", False, (0.0, 6.0),
          _same(Uniform(0.5, 1.5), composed=Uniform(0.5, 2.0)), SECOND_EVENT_KINDS),

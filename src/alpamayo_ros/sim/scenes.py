@@ -29,6 +29,7 @@ from alpamayo_ros.sim.world import SCENARIOS, Actor, Motion, Scenario, TrafficLi
 LATE_YELLOW_DECEL_MPS2 = 6.5
 STOP_LINE_BEHIND_M = 5.0  # the line lies this far beyond a comfortable stop of the ego's rear axle
 CROSSWALK_M = 4.0
+LEAD_RESUME_MPS2 = 1.5  # a lead vehicle that slows for a while (a pedestrian follows) speeds up again at this rate
 
 
 def build_scenario(
@@ -177,19 +178,21 @@ class _Builder:
         )
 
     def _lead_vehicle(self, resumes: bool) -> tuple[Actor, float]:
-        """The lead vehicle braking at the event time: to a stop, or (a pedestrian follows) to half its speed."""
+        """The lead vehicle braking at the event time: to a stop, or (a pedestrian follows) to half its speed and
+        back up (so that it clears the way to the second event)."""
         d, v0, t_event = self.draws, self.v0, self.t_event
         gap = d.legacy("lead_gap_m")
         v_lead = v0 * d.legacy("lead_speed_ratio")
         decel = -d.legacy("lead_decel_mps2")
         phases: tuple[tuple[float, float], ...] = ((t_event, decel),)
-        if resumes:
-            phases = ((t_event, decel), (t_event + 0.5 * v_lead / -decel, 0.0))
+        if resumes:  # down to half its speed, then back up to it at LEAD_RESUME_MPS2
+            t_half = t_event + 0.5 * v_lead / -decel
+            phases = ((t_event, decel), (t_half, LEAD_RESUME_MPS2), (t_half + 0.5 * v_lead / LEAD_RESUME_MPS2, 0.0))
         lead = self._vehicle(d.main, Motion(gap + 4.5, v_lead, phases), 0.0, name="lead vehicle")
         self.actors.append(lead)
         self.description = f"lead vehicle {gap:.0f} m ahead brakes at {t_event:.1f} s with {decel:.1f} m/s^2 to a stop"
         if resumes:
-            self.description = self.description.replace("to a stop", "to half its speed")
+            self.description = self.description.replace("to a stop", "to half its speed and speeds up again")
         return lead, lead.motion.state(t_event)[0]
 
     def _parked_vehicle(self) -> float:
