@@ -185,14 +185,16 @@ class Draws:
 
     def __init__(self, kind: str, kind_index: int, seed: int, distribution: str, overrides: dict[str, Value]) -> None:
         check_distribution(distribution)
-        unknown = set(overrides) - set(AXIS_BY_NAME)
-        if unknown:
-            raise ParamError(f"unknown scene parameter {sorted(unknown)[0]!r}")
+        # The same checks as the command line's: a key may drop its unit suffix, a value must be within limits.
+        checked = {}
+        for key, value in overrides.items():
+            axis = AXIS_BY_NAME[axis_key(key)]
+            checked[axis.name] = parse_value(axis, str(value).lower() if isinstance(value, bool) else str(value))
         self.main = np.random.default_rng([seed, kind_index])
         self.extra = np.random.default_rng([seed, kind_index, 15])
         self.kind = kind
         self.distribution = distribution
-        self.overrides = overrides
+        self.overrides = checked
         self.values: dict[str, Value] = {}
 
     def _draw(self, name: str, rng: np.random.Generator) -> Value:
