@@ -74,9 +74,10 @@ def _by_motion(shown: Longitudinal, slow: str, keep: str, faster: str) -> tuple[
 
 
 def _longitudinal(
-    ctx: Context, cause: str, shown: Longitudinal, facts: TrajectoryFacts
+    ctx: Context, cause: str, shown: Longitudinal, facts: TrajectoryFacts, *, nudge_shown: bool = True
 ) -> tuple[Longitudinal, str, str]:
-    """(decision, evidence sentence, decision sentence) for the binding cause and what the ego does."""
+    """(decision, evidence sentence, decision sentence) for the binding cause and what the ego does; nudge_shown:
+    whether the future shows the pass as a nudge (on a bend it shows as the turn, and the sentence names no side)."""
     slowing = shown in _SLOWING
     if cause != "red_light" and ctx.light == "yellow" and ctx.light_dist_m > 0.0:  # a late yellow: no safe stop
         evidence = (
@@ -107,7 +108,8 @@ def _longitudinal(
         return lon, evidence, decision
     if cause == "pedestrian":
         evidence = f"{_pedestrian(ctx)} is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
-        if slowing or facts.final_speed_mps <= _TH.yield_creep_speed_mps:
+        creeping = shown is Longitudinal.KEEP_SPEED and facts.final_speed_mps <= _TH.yield_creep_speed_mps
+        if slowing or creeping:
             return LON_YIELD, evidence, "I must yield to the pedestrian."
         evidence = f"The pedestrian at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead is clearing my lane."
         lon, decision = _by_motion(shown, "", "I can keep my speed.", "I can accelerate again.")
@@ -138,6 +140,15 @@ def _longitudinal(
             shown, "I should slow down for the curve.", "I can keep my speed.", "I can accelerate."
         )
         return lon, evidence, decision
+    if ctx.nudging and not nudge_shown:
+        evidence = "A parked vehicle partly blocks my lane ahead."
+        lon, decision = _by_motion(
+            shown,
+            "I should slow down as I pass it.",
+            "I can keep my speed as I pass it.",
+            "I can speed up as I pass it.",
+        )
+        return lon, evidence, decision
     if ctx.nudging:
         evidence = "A parked vehicle partly blocks my lane ahead."
         lon, decision = _by_motion(
@@ -164,16 +175,18 @@ def make_label(ctx: Context, speed_mps: float, future: TrajectoryFacts, upcoming
     cause = ctx.reason
     if cause == "free" and not ctx.nudging and shown.longitudinal in _SLOWING and upcoming != "free":
         cause = upcoming
-    lon, first, decision = _longitudinal(ctx, cause, shown.longitudinal, future)
+    # Passing a parked car on a bend: the bend dominates the path, so the parked car is evidence, not a nudge.
+    bend_shown = shown.lateral in (Lateral.TURN_LEFT, Lateral.TURN_RIGHT)
+    lon, first, decision = _longitudinal(ctx, cause, shown.longitudinal, future, nudge_shown=not bend_shown)
     evidence = [first]
 
-    if ctx.nudging:
+    if ctx.nudging and not bend_shown:
         evidence.append("A parked vehicle partly blocks my lane ahead.")  # once: duplicates are dropped below
         if shown.lateral in (Lateral.NUDGE_RIGHT, Lateral.LANE_CHANGE_RIGHT):
             lat, action = LAT_NUDGE_RIGHT, "Pass it, then shift to the right back to the centre of my lane"
         else:
             lat, action = LAT_NUDGE_LEFT, "Nudge to the left to pass it with a safe clearance"
-    elif shown.lateral in (Lateral.TURN_LEFT, Lateral.TURN_RIGHT) and ctx.curve_dist_m <= BEND_IN_VIEW_M:
+    elif bend_shown and ctx.curve_dist_m <= BEND_IN_VIEW_M:
         left = shown.lateral is Lateral.TURN_LEFT
         if cause != "curve":
             evidence.append(f"The road curves to the {'left' if left else 'right'} ahead.")

@@ -40,6 +40,8 @@ A_MIN = -7.0
 JERK_MAX = 12.0
 LAT_ACC_MAX = 2.0
 NUDGE_CLEARANCE_M = 0.8
+NUDGE_RANGE_M = 60.0
+NUDGE_LOOKAHEAD_S = 4.0
 LAT_OMEGA = 1.1  # rad/s, lateral tracking bandwidth
 V_CROSSWALK = 6.0  # m/s: speed at a crosswalk with a pedestrian waiting beside the lane
 KERB_ZONE_M = 3.0  # a pedestrian standing this far beside the ego lane's edge counts as waiting to cross
@@ -77,8 +79,10 @@ def _idm(v: float, v_des: float, gap: float, v_lead: float, gap_min: float = GAP
     return A_MAX * (free - (s_star / max(gap, 0.1)) ** 2)
 
 
-def _nudge_target(scenario: Scenario, s: float, t: float) -> tuple[float, bool]:
-    """Lateral target: clear parked cars that intrude into the ego lane, within 60 m ahead to 5 m behind."""
+def _nudge_target(scenario: Scenario, s: float, t: float, v: float) -> tuple[float, bool]:
+    """Lateral target: clear parked cars that intrude into the ego lane, from NUDGE_RANGE_M ahead (further at speed:
+    NUDGE_LOOKAHEAD_S of travel) to 5 m behind."""
+    reach = max(NUDGE_RANGE_M, v * NUDGE_LOOKAHEAD_S)
     target = 0.0
     for actor in scenario.actors:
         if actor.kind != "vehicle" or actor.motion.v0_mps != 0.0:
@@ -87,7 +91,7 @@ def _nudge_target(scenario: Scenario, s: float, t: float) -> tuple[float, bool]:
         ahead = a_s - actor.size_m[0] / 2 - (s + EGO_FRONT_M)
         behind = (s - EGO_REAR_M) - (a_s + actor.size_m[0] / 2)
         left_edge = a_d + actor.size_m[1] / 2
-        if ahead < 60.0 and behind < 5.0 and left_edge > -scenario.lane_width_m / 2:
+        if ahead < reach and behind < 5.0 and left_edge > -scenario.lane_width_m / 2:
             target = max(target, left_edge + NUDGE_CLEARANCE_M + EGO_HALF_WIDTH_M)
     return target, target > 0.05
 
@@ -124,7 +128,7 @@ def _crosswalk_speed_cap(scenario: Scenario, t: float, front: float) -> float:
 def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
     """The planner's decision at time t for an ego at Frenet (s, d) with speed v."""
     road = scenario.road
-    d_target, nudging = _nudge_target(scenario, s, t)
+    d_target, nudging = _nudge_target(scenario, s, t, v)
     front = s + EGO_FRONT_M
 
     # Desired speed: capped by the curvature ahead (reachable by comfortable braking) and when passing close.
