@@ -103,7 +103,7 @@ def test_overrides_are_read_with_or_without_unit_suffix_and_refused_in_one_line(
         parse_overrides(["lighting"])
     with pytest.raises(ParamError, match="unknown distribution 'odd'"):
         build_scenario("free_road", 0, 5.0, "odd")
-    with pytest.raises(ParamError, match="bad value '-4.0' for lane_width_m"):
+    with pytest.raises(ParamError, match=r"bad value '-4\.0' for lane_width_m"):
         build_scenario("free_road", 0, 5.0, overrides={"lane_width_m": -4.0})
 
 
