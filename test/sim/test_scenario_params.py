@@ -155,3 +155,10 @@ def test_synth_records_the_parameters_in_the_sidecar(tmp_path: Path, capsys: pyt
     sidecar = json.loads((out / "scenario.json").read_text())
     assert sidecar["distribution"] == "wide" and sidecar["params"]["lighting"] == "dusk"
     assert set(sidecar["params"]) == {axis.name for axis in AXES}
+
+
+def test_the_docs_show_the_axis_table_as_the_code_defines_it() -> None:
+    from alpamayo_ros.sim.distributions import markdown_table
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
+    assert markdown_table() in doc.read_text(), "regenerate the table in docs/scenarios.md from markdown_table()"

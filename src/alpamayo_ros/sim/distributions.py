@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alpamayo_ros.sim.world import SCENARIOS
+
 Value = float | int | str | bool
 DISTRIBUTIONS: tuple[str, ...] = ("default", "wide", "shifted", "composed")
 LIGHTINGS: tuple[str, ...] = ("noon", "overcast", "dusk", "night")
@@ -157,7 +159,7 @@ AXES: tuple[Axis, ...] = (
          _same(Uniform(0.75, 1.0), wide=Uniform(0.6, 1.0)), _EVENT_KINDS),
     Axis("event_time_ratio", "x duration", "when the event starts, as a fraction of the episode (at least 1.6 s)",
          True, (0.05, 0.9), _same(Uniform(0.3, 0.45), wide=Uniform(0.2, 0.6))),
-    Axis("free_road_speed_ratio", "x desired speed", "free_road: the ego's speed at t = 0 (it speeds up from there)",
+    Axis("free_road_speed_ratio", "x desired speed", "the ego's speed at t = 0 on the free road (it speeds up)",
          True, (0.0, 1.2), _same(Uniform(0.55, 0.8), wide=Uniform(0.3, 0.9)), ("free_road",)),
     Axis("lead_gap_m", "m", "gap to the lead vehicle at t = 0", True, (5.0, 80.0),
          _same(Uniform(18.0, 30.0), wide=Uniform(12.0, 40.0), shifted=Uniform(10.0, 14.0)), _LEAD),
@@ -239,3 +241,18 @@ AXES: tuple[Axis, ...] = (
          _same(Fixed(0.0), wide=Uniform(0.0, 6.0), shifted=Uniform(7.0, 9.0))),
 )  # fmt: skip
 AXIS_BY_NAME: dict[str, Axis] = {axis.name: axis for axis in AXES}
+
+
+def markdown_table() -> str:
+    """The axis table as docs/scenarios.md shows it (a test keeps the two identical)."""
+    head = ["axis", "unit", "meaning", *DISTRIBUTIONS, "limits (--set)"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for axis in AXES:
+        limits = axis.limits
+        allowed = ", ".join(str(v) for v in limits) if isinstance(limits[0], str) else f"{limits[0]:g}..{limits[1]:g}"
+        others = [kind for kind in SCENARIOS if kind not in axis.kinds]
+        scope = f" ({', '.join(axis.kinds)} only)" if len(others) > 2 else f" (not {', '.join(others)})"
+        scope = "" if not axis.kinds else scope
+        cells = [f"`{axis.name}`", axis.unit, axis.doc + scope, *(axis.spec(d).text() for d in DISTRIBUTIONS), allowed]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
