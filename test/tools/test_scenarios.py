@@ -151,9 +151,9 @@ def test_labels_cite_no_future() -> None:
 
 
 def test_a_light_beyond_perception_range_is_cited_as_far_ahead() -> None:
-    """Seed 46 eases off for a light the planner does not perceive yet; the label once printed that light's
+    """Seed 8 eases off for a light the planner does not perceive yet; the label once printed that light's
     placeholder state and distance ("is none ... inf m away")."""
-    texts = [t.label.text for t in generate("red_light_stop_line", 46, 18.0, 32, 18).ticks(render=False)]
+    texts = [t.label.text for t in generate("red_light_stop_line", 8, 18.0, 32, 18).ticks(render=False)]
     assert not any("none" in text or "inf" in text for text in texts)
     assert any(text.startswith("There is a traffic light far ahead. I should ease off") for text in texts)
 

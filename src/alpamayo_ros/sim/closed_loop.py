@@ -45,9 +45,10 @@ from alpamayo_ros.sim.planner import plan as decide
 from alpamayo_ros.sim.render import Renderer
 from alpamayo_ros.sim.rig import make_rig
 from alpamayo_ros.sim.road import LANE_WIDTH_M, Road
+from alpamayo_ros.sim.scenes import build_scenario
 from alpamayo_ros.sim.tracking import LqrTracker, Plan, PlanError
 from alpamayo_ros.sim.vehicle import Vehicle, VehicleParams, VehicleState
-from alpamayo_ros.sim.world import Scenario, TrafficLight, build_scenario
+from alpamayo_ros.sim.world import Scenario, TrafficLight
 
 TICK_S = STEP_SEC
 WARMUP_S = 1.5

@@ -13,7 +13,19 @@ from pathlib import Path
 _SIM = Path(__file__).resolve().parent
 # Everything a scenario's frames, trajectory and labels depend on (labels use the monitor's classification); the
 # closed-loop modules beside them do not change what the open-loop generator writes.
-_GENERATOR_MODULES = ("generate", "labels", "planner", "render", "rig", "road", "world")
+_GENERATOR_MODULES = (
+    "distributions",
+    "dressing",
+    "generate",
+    "labels",
+    "params",
+    "planner",
+    "render",
+    "rig",
+    "road",
+    "scenes",
+    "world",
+)
 _SOURCES = (*(_SIM / f"{name}.py" for name in _GENERATOR_MODULES), _SIM.parent / "core" / "decisions.py")
 
 

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from alpamayo_ros.core.decisions import trajectory_facts
 from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.core.types import FloatArray, UInt8Array
+from alpamayo_ros.sim.distributions import Value
 from alpamayo_ros.sim.labels import ReferenceLabel, make_label
 from alpamayo_ros.sim.planner import CAMERA_EVERY, ODOM_EVERY, SIM_DT, EgoTrack, plan, simulate
 from alpamayo_ros.sim.render import Renderer
 from alpamayo_ros.sim.rig import RigCamera, make_rig
-from alpamayo_ros.sim.world import Scenario, build_scenario
+from alpamayo_ros.sim.scenes import build_scenario
+from alpamayo_ros.sim.world import Scenario
 
 LOOKAHEAD_STEP_SEC = 0.5
 START_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: a fixed, recognisable epoch for synthetic bags
@@ -107,7 +109,18 @@ class GeneratedScenario:
             )
 
 
-def generate(name: str, seed: int, seconds: float, width: int = 1920, height: int = 1080) -> GeneratedScenario:
-    """Draw and simulate a scenario (deterministic for equal arguments); rendering happens lazily in ticks()."""
-    scenario = build_scenario(name, seed, seconds)
+def generate(
+    name: str,
+    seed: int,
+    seconds: float,
+    width: int = 1920,
+    height: int = 1080,
+    *,
+    distribution: str = "default",
+    overrides: dict[str, Value] | None = None,
+) -> GeneratedScenario:
+    """Draw and simulate a scenario (deterministic for equal arguments); rendering happens lazily in ticks().
+
+    distribution: a name from distributions.DISTRIBUTIONS; overrides: scene parameters fixed by name (params.py)."""
+    scenario = build_scenario(name, seed, seconds, distribution, overrides)
     return GeneratedScenario(scenario, simulate(scenario), make_rig(width, height))

@@ -59,6 +59,11 @@ def _side(heading_change_rad: float) -> str:
     return "left" if heading_change_rad > 0 else "right"
 
 
+def _pedestrian(ctx: Context) -> str:
+    """The pedestrian as the evidence names them: the side is said when they come from the left kerb."""
+    return "A pedestrian from the left" if ctx.pedestrian_from_left else "A pedestrian"
+
+
 def _by_motion(shown: Longitudinal, slow: str, keep: str, faster: str) -> tuple[Longitudinal, str]:
     """Decision sentence for a cause that does not itself dictate the manoeuvre."""
     if shown in _SLOWING:
@@ -69,10 +74,20 @@ def _by_motion(shown: Longitudinal, slow: str, keep: str, faster: str) -> tuple[
 
 
 def _longitudinal(
-    ctx: Context, cause: str, shown: Longitudinal, facts: TrajectoryFacts
+    ctx: Context, cause: str, shown: Longitudinal, facts: TrajectoryFacts, *, nudge_shown: bool = True
 ) -> tuple[Longitudinal, str, str]:
-    """(decision, evidence sentence, decision sentence) for the binding cause and what the ego does."""
+    """(decision, evidence sentence, decision sentence) for the binding cause and what the ego does; nudge_shown:
+    whether the future shows the pass as a nudge (on a bend it shows as the turn, and the sentence names no side)."""
     slowing = shown in _SLOWING
+    if cause != "red_light" and ctx.light == "yellow" and ctx.light_dist_m > 0.0:  # a late yellow: no safe stop
+        evidence = (
+            f"The traffic light ahead turned yellow with the stop line only {_m(ctx.light_dist_m)} away, "
+            "too close to stop safely."
+        )
+        lon, decision = _by_motion(
+            shown, "I ease off but go through on yellow.", "I go through on yellow.", "I go through on yellow."
+        )
+        return lon, evidence, decision
     if cause == "red_light" and ctx.light in ("yellow", "red"):
         evidence = f"The traffic light ahead is {ctx.light} and the stop line is {_m(ctx.light_dist_m)} away."
         if slowing:
@@ -92,15 +107,16 @@ def _longitudinal(
         )
         return lon, evidence, decision
     if cause == "pedestrian":
-        evidence = f"A pedestrian is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
-        if slowing or facts.final_speed_mps <= _TH.yield_creep_speed_mps:
+        evidence = f"{_pedestrian(ctx)} is crossing at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
+        creeping = shown is Longitudinal.KEEP_SPEED and facts.final_speed_mps <= _TH.yield_creep_speed_mps
+        if slowing or creeping:
             return LON_YIELD, evidence, "I must yield to the pedestrian."
         evidence = f"The pedestrian at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead is clearing my lane."
         lon, decision = _by_motion(shown, "", "I can keep my speed.", "I can accelerate again.")
         return lon, evidence, decision
     if cause == "crosswalk":
         evidence = (
-            f"A pedestrian is waiting at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
+            f"{_pedestrian(ctx)} is waiting at the crosswalk {_m(ctx.pedestrian_dist_m)} ahead."
             if math.isfinite(ctx.pedestrian_dist_m)
             else "There is a crosswalk ahead."
         )
@@ -122,6 +138,15 @@ def _longitudinal(
         evidence = f"The road curves to the {_side(ctx.heading_change_rad)} ahead."
         lon, decision = _by_motion(
             shown, "I should slow down for the curve.", "I can keep my speed.", "I can accelerate."
+        )
+        return lon, evidence, decision
+    if ctx.nudging and not nudge_shown:
+        evidence = "A parked vehicle partly blocks my lane ahead."
+        lon, decision = _by_motion(
+            shown,
+            "I should slow down as I pass it.",
+            "I can keep my speed as I pass it.",
+            "I can speed up as I pass it.",
         )
         return lon, evidence, decision
     if ctx.nudging:
@@ -150,16 +175,18 @@ def make_label(ctx: Context, speed_mps: float, future: TrajectoryFacts, upcoming
     cause = ctx.reason
     if cause == "free" and not ctx.nudging and shown.longitudinal in _SLOWING and upcoming != "free":
         cause = upcoming
-    lon, first, decision = _longitudinal(ctx, cause, shown.longitudinal, future)
+    # Passing a parked car on a bend: the bend dominates the path, so the parked car is evidence, not a nudge.
+    bend_shown = shown.lateral in (Lateral.TURN_LEFT, Lateral.TURN_RIGHT)
+    lon, first, decision = _longitudinal(ctx, cause, shown.longitudinal, future, nudge_shown=not bend_shown)
     evidence = [first]
 
-    if ctx.nudging:
+    if ctx.nudging and not bend_shown:
         evidence.append("A parked vehicle partly blocks my lane ahead.")  # once: duplicates are dropped below
         if shown.lateral in (Lateral.NUDGE_RIGHT, Lateral.LANE_CHANGE_RIGHT):
             lat, action = LAT_NUDGE_RIGHT, "Pass it, then shift to the right back to the centre of my lane"
         else:
             lat, action = LAT_NUDGE_LEFT, "Nudge to the left to pass it with a safe clearance"
-    elif shown.lateral in (Lateral.TURN_LEFT, Lateral.TURN_RIGHT) and ctx.curve_dist_m <= BEND_IN_VIEW_M:
+    elif bend_shown and ctx.curve_dist_m <= BEND_IN_VIEW_M:
         left = shown.lateral is Lateral.TURN_LEFT
         if cause != "curve":
             evidence.append(f"The road curves to the {'left' if left else 'right'} ahead.")

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alpamayo_ros.core.types import FloatArray
-from alpamayo_ros.sim.road import LANE_WIDTH_M
-from alpamayo_ros.sim.world import Scenario
+from alpamayo_ros.sim.world import Actor, Scenario
 
 SIM_DT = 0.01  # integration step (s); odometry is published every ODOM_EVERY steps, cameras every CAMERA_EVERY
 ODOM_EVERY = 2  # 50 Hz
@@ -41,6 +40,8 @@ A_MIN = -7.0
 JERK_MAX = 12.0
 LAT_ACC_MAX = 2.0
 NUDGE_CLEARANCE_M = 0.8
+NUDGE_RANGE_M = 60.0
+NUDGE_LOOKAHEAD_S = 4.0
 LAT_OMEGA = 1.1  # rad/s, lateral tracking bandwidth
 V_CROSSWALK = 6.0  # m/s: speed at a crosswalk with a pedestrian waiting beside the lane
 KERB_ZONE_M = 3.0  # a pedestrian standing this far beside the ego lane's edge counts as waiting to cross
@@ -67,6 +68,7 @@ class Context:
     pedestrian_dist_m: float
     heading_change_rad: float  # road heading change over the next 6.4 s of travel (+ left)
     curve_dist_m: float  # distance to where the road starts to bend (inf if straight)
+    pedestrian_from_left: bool = False  # the nearest visible pedestrian crosses from the left kerb
 
 
 def _idm(v: float, v_des: float, gap: float, v_lead: float, gap_min: float = GAP_MIN_M) -> float:
@@ -77,8 +79,10 @@ def _idm(v: float, v_des: float, gap: float, v_lead: float, gap_min: float = GAP
     return A_MAX * (free - (s_star / max(gap, 0.1)) ** 2)
 
 
-def _nudge_target(scenario: Scenario, s: float, t: float) -> tuple[float, bool]:
-    """Lateral target: clear parked cars that intrude into the ego lane, within 60 m ahead to 5 m behind."""
+def _nudge_target(scenario: Scenario, s: float, t: float, v: float) -> tuple[float, bool]:
+    """Lateral target: clear parked cars that intrude into the ego lane, from NUDGE_RANGE_M ahead (further at speed:
+    NUDGE_LOOKAHEAD_S of travel) to 5 m behind."""
+    reach = max(NUDGE_RANGE_M, v * NUDGE_LOOKAHEAD_S)
     target = 0.0
     for actor in scenario.actors:
         if actor.kind != "vehicle" or actor.motion.v0_mps != 0.0:
@@ -87,13 +91,27 @@ def _nudge_target(scenario: Scenario, s: float, t: float) -> tuple[float, bool]:
         ahead = a_s - actor.size_m[0] / 2 - (s + EGO_FRONT_M)
         behind = (s - EGO_REAR_M) - (a_s + actor.size_m[0] / 2)
         left_edge = a_d + actor.size_m[1] / 2
-        if ahead < 60.0 and behind < 5.0 and left_edge > -LANE_WIDTH_M / 2:
+        if ahead < reach and behind < 5.0 and left_edge > -scenario.lane_width_m / 2:
             target = max(target, left_edge + NUDGE_CLEARANCE_M + EGO_HALF_WIDTH_M)
     return target, target > 0.05
 
 
+def _waiting_at_kerb(scenario: Scenario, actor: Actor, t: float) -> bool:
+    """A pedestrian still standing where they started, within KERB_ZONE_M beyond either edge of the road."""
+    d_now = actor.d_of_t(t)
+    if actor.d_of_t(t + 0.1) != d_now or actor.d_of_t(0.0) != d_now:
+        return False
+    right, left = -scenario.lane_width_m / 2, scenario.left_edge_d
+    return right - KERB_ZONE_M < d_now <= right or left <= d_now < left + KERB_ZONE_M
+
+
+def _walks_left(actor: Actor) -> bool:
+    """A crossing pedestrian faces the way they walk: +pi/2 relative to the road is towards +d (left)."""
+    return math.sin(actor.heading_rel_rad) > 0.0
+
+
 def _crosswalk_speed_cap(scenario: Scenario, t: float, front: float) -> float:
-    """Speed cap ahead of a crosswalk with a pedestrian standing at the kerb (inf if none)."""
+    """Speed cap ahead of a crosswalk with a pedestrian waiting at either kerb (inf if none)."""
     if scenario.crosswalk_s_m is None:
         return math.inf
     dist = scenario.crosswalk_s_m - STOP_GAP_M - front
@@ -102,9 +120,7 @@ def _crosswalk_speed_cap(scenario: Scenario, t: float, front: float) -> float:
     for actor in scenario.actors:
         if actor.kind != "pedestrian":
             continue
-        _, a_d, _, _ = actor.state(t)
-        standing = actor.d_of_t(t + 0.1) == a_d
-        if standing and LANE_WIDTH_M / 2 <= abs(a_d) < LANE_WIDTH_M / 2 + KERB_ZONE_M:
+        if _waiting_at_kerb(scenario, actor, t):
             return math.sqrt(V_CROSSWALK**2 + 2.0 * B_ANTICIPATE * dist)
     return math.inf
 
@@ -112,7 +128,7 @@ def _crosswalk_speed_cap(scenario: Scenario, t: float, front: float) -> float:
 def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
     """The planner's decision at time t for an ego at Frenet (s, d) with speed v."""
     road = scenario.road
-    d_target, nudging = _nudge_target(scenario, s, t)
+    d_target, nudging = _nudge_target(scenario, s, t, v)
     front = s + EGO_FRONT_M
 
     # Desired speed: capped by the curvature ahead (reachable by comfortable braking) and when passing close.
@@ -138,7 +154,8 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
             candidates.append((_idm(v, v_des, max(gap, 0.1), a_v), "lead", gap, a_v, a_a))
 
     # Pedestrian on the crosswalk, heading into or inside the ego lane: stop before the crosswalk.
-    ped_d, ped_dist = math.nan, math.inf
+    ped_d, ped_dist, ped_left = math.nan, math.inf, False
+    half_lane = scenario.lane_width_m / 2
     for actor in scenario.actors:
         if actor.kind != "pedestrian":
             continue
@@ -146,12 +163,14 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
         dist = a_s - front
         if not -2.0 < dist < PERCEPTION_RANGE_M:
             continue
-        ped_d, ped_dist = a_d, dist
+        ped_d, ped_dist, ped_left = a_d, dist, not _walks_left(actor)
         walking = actor.d_of_t(t + 0.1) != a_d
-        in_conflict = -LANE_WIDTH_M / 2 - 1.5 < a_d < LANE_WIDTH_M / 2 + 1.0
+        in_conflict = -half_lane - 1.5 < a_d < half_lane + 1.0
+        # Not yet clear of the ego lane on the side they walk to.
+        not_cleared = a_d < half_lane + 1.0 if _walks_left(actor) else a_d > -half_lane - 1.0
         cw = scenario.crosswalk_s_m if scenario.crosswalk_s_m is not None else a_s - 2.0
         stop_gap = cw - STOP_GAP_M - front
-        if (walking or in_conflict) and a_d < LANE_WIDTH_M / 2 + 1.0 and stop_gap > -0.5:
+        if (walking or in_conflict) and not_cleared and stop_gap > -0.5:
             candidates.append((_idm(v, v_des, max(stop_gap, 0.1), 0.0, STOP_GAP_M), "pedestrian", stop_gap, 0.0, 0.0))
 
     # Traffic light: stop for yellow/red when a stop at <= 4.5 m/s^2 is still possible.
@@ -189,6 +208,7 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
         ped_dist,
         heading_change,
         curve_dist,
+        ped_left,
     )
 
 

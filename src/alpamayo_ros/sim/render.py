@@ -19,7 +19,6 @@ import numpy.typing as npt
 
 from alpamayo_ros.core.types import FloatArray, UInt8Array
 from alpamayo_ros.sim.rig import RigCamera
-from alpamayo_ros.sim.road import LANE_WIDTH_M
 from alpamayo_ros.sim.world import Actor, Color, Scenario
 
 # Ego-centred top-down texture: x in [BEV_X_MIN, BEV_X_MAX], y in [-BEV_Y_HALF, BEV_Y_HALF], BEV_RES m/texel.
@@ -82,6 +81,8 @@ class _CameraTables:
         elevation = np.clip(np.arcsin(np.clip(rz, -1.0, 1.0)) / 0.6, 0.0, 1.0)[..., None]
         sky = (1.0 - elevation) * np.array(light.sky_horizon) + elevation * np.array(light.sky_top)
         self.sky = sky.astype(np.uint8)
+        # At night the ego's headlights light the road ahead: a gain per ground pixel, fixed in the ego frame.
+        self.headlights = _headlight_gain(gx, gy, ground) if light.night else None
 
 
 class Renderer:
@@ -101,12 +102,14 @@ class Renderer:
         self._ground_polys = self._build_ground_polygons()
         self._packed = self._pack_ground_polygons()
         self._sun = np.array(scenario.lighting.sun_dir)
+        self._noise = np.random.default_rng([scenario.seed, 11])
 
     # ----------------------------------------------------------------------------------------------- ground
     def _build_ground_polygons(self) -> list[tuple[Color, list[FloatArray]]]:
         """World-frame polygons of the road surface and paint, grouped by colour, drawn in list order."""
         sc, road = self.scenario, self.scenario.road
         tint = sc.lighting.ground_tint
+        right, left, width = -sc.lane_width_m / 2, sc.left_edge_d, sc.lane_width_m
         rng = np.random.default_rng([sc.seed, 7])
         groups: list[tuple[Color, list[FloatArray]]] = []
         # Grass texture: darker and lighter patches (fixed in the world, so motion is visible).
@@ -114,7 +117,7 @@ class Renderer:
             patches = []
             n = int((road.s_max - road.s_min) / 2.0)
             ss = rng.uniform(road.s_min, road.s_max, n)
-            dd = rng.choice([-1.0, 1.0], n) * rng.uniform(3.0, 40.0, n) + LANE_WIDTH_M / 2
+            dd = rng.choice([-1.0, 1.0], n) * rng.uniform(3.0, 40.0, n) + sc.centre_line_d
             for s_i, d_i in zip(ss, dd, strict=True):
                 r = rng.uniform(0.4, 1.5)
                 patches.append(road.strip(s_i, s_i + 2 * r, d_i - r, d_i + r, step_m=2 * r))
@@ -125,28 +128,29 @@ class Renderer:
         shades = rng.uniform(0.93, 1.07, edges.size)
         for level in (0.95, 1.0, 1.05):
             pieces = [
-                road.strip(a, a + 4.05, -LANE_WIDTH_M / 2 - 0.6, 1.5 * LANE_WIDTH_M + 0.6, 4.05)
+                road.strip(a, a + 4.05, right - 0.6, left + 0.6, 4.05)
                 for a, sh in zip(edges, shades, strict=True)
                 if abs(sh - level) <= 0.025 or (level == 0.95 and sh < 0.925) or (level == 1.05 and sh > 1.075)
             ]
             groups.append((_tinted(ASPHALT, tint * level), pieces))
         paint = _tinted(PAINT, tint)
-        lines = [
-            road.strip(s0, s1, -LANE_WIDTH_M / 2 + 0.1, -LANE_WIDTH_M / 2 + 0.25),
-            road.strip(s0, s1, 1.5 * LANE_WIDTH_M - 0.25, 1.5 * LANE_WIDTH_M - 0.1),
-        ]
-        lines += [
-            road.strip(a, a + 3.0, LANE_WIDTH_M / 2 - 0.07, LANE_WIDTH_M / 2 + 0.07, 1.0)
-            for a in np.arange(s0, s1, 9.0)
-        ]
+        lines = [road.strip(s0, s1, right + 0.1, right + 0.25), road.strip(s0, s1, left - 0.25, left - 0.1)]
+        # Dashed lines between lanes; with more than one lane each way the centre line is a solid double line.
+        centre = sc.centre_line_d
+        for k in range(2 * sc.lanes_each_way - 1):
+            d_line = right + (k + 1) * width
+            if sc.lanes_each_way > 1 and abs(d_line - centre) < 1e-6:
+                lines += [road.strip(s0, s1, centre + off - 0.06, centre + off + 0.06) for off in (-0.12, 0.12)]
+                continue
+            lines += [road.strip(a, a + 3.0, d_line - 0.07, d_line + 0.07, 1.0) for a in np.arange(s0, s1, 9.0)]
         if sc.crosswalk_s_m is not None:
-            d = -LANE_WIDTH_M / 2 + 0.3
-            while d < 1.5 * LANE_WIDTH_M - 0.3:
+            d = right + 0.3
+            while d < left - 0.3:
                 lines.append(road.strip(sc.crosswalk_s_m, sc.crosswalk_s_m + 4.0, d, d + 0.5, 1.0))
                 d += 1.0
         if sc.light is not None:
             s_l = sc.light.s_stop_m
-            lines.append(road.strip(s_l - 0.4, s_l, -LANE_WIDTH_M / 2 + 0.1, LANE_WIDTH_M / 2, 0.5))
+            lines.append(road.strip(s_l - 0.4, s_l, right + 0.1, centre, 0.5))
         groups.append((paint, lines))
         return groups
 
@@ -195,7 +199,9 @@ class Renderer:
                 continue
             yaw = float(road.heading_at(s_a)) + actor.heading_rel_rad
             if actor.kind == "vehicle":
-                boxes += _vehicle_boxes(float(px), float(py), yaw, actor.size_m, actor.color, braking=a_a < -0.5)
+                boxes += _vehicle_boxes(
+                    float(px), float(py), yaw, actor.size_m, actor.color, braking=a_a < -0.5, night=sc.lighting.night
+                )
             else:
                 boxes += _pedestrian_boxes(float(px), float(py), yaw, actor.size_m, actor.color)
         if sc.light is not None:
@@ -271,11 +277,25 @@ class Renderer:
             ground = cv2.remap(
                 self._bev, tab.map1, tab.map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=self._grass
             )
+            if tab.headlights is not None:
+                ground = np.clip(ground * tab.headlights, 0.0, 255.0).astype(np.uint8)
             image = cv2.blendLinear(ground, tab.sky, tab.clear, tab.fog)
             if shaded is not None:
                 self._draw_boxes(image, cam, shaded, to_ego)
-            images.append(image)
+            images.append(self._camera_effects(image))
         return images
+
+    def _camera_effects(self, image: UInt8Array) -> UInt8Array:
+        """Exposure gain and Gaussian sensor noise (scenario.exposure_gain, noise_std in 8-bit levels); the noise
+        stream is seeded per scenario, so a rendered sequence is reproducible when rendered in the same order."""
+        sc = self.scenario
+        if sc.exposure_gain == 1.0 and sc.noise_std == 0.0:
+            return image
+        out = image.astype(np.float32) * np.float32(sc.exposure_gain)
+        if sc.noise_std > 0.0:
+            out += self._noise.normal(0.0, sc.noise_std, image.shape).astype(np.float32)
+        result: UInt8Array = np.clip(out, 0.0, 255.0).astype(np.uint8)
+        return result
 
 
 def _tinted(color: Color, factor: float) -> Color:
@@ -302,9 +322,27 @@ def _local(x: float, y: float, yaw: float, fwd: float, left: float) -> tuple[flo
     return x + c * fwd - s * left, y + s * fwd + c * left
 
 
+def _headlight_gain(gx: FloatArray, gy: FloatArray, ground: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
+    """(H, W, 1) brightness gain of the ground lit by the ego's low beams: a cone ahead of the front bumper that
+    fades with distance (about 4x at 10 m, back to 1x beyond ~60 m); 1 elsewhere. gx, gy: ego-frame ground (m)."""
+    ahead = np.where(ground, gx - 3.8, -1.0)
+    spread = 1.0 + 0.3 * np.maximum(ahead, 0.0)
+    cone = np.exp(-((np.where(ground, gy, 0.0) / spread) ** 2)) * np.clip(ahead / 4.0, 0.0, 1.0)
+    gain = 1.0 + 4.0 * cone * np.exp(-np.maximum(ahead, 0.0) / 25.0)
+    return np.where(ground, gain, 1.0)[..., None].astype(np.float32)
+
+
 def _vehicle_boxes(
-    x: float, y: float, yaw: float, size: tuple[float, float, float], color: Color, *, braking: bool
+    x: float,
+    y: float,
+    yaw: float,
+    size: tuple[float, float, float],
+    color: Color,
+    *,
+    braking: bool,
+    night: bool = False,
 ) -> list[Box]:
+    """Wheels, body, glass and tail lamps (lit when braking, dimly at night); at night also lit headlamps."""
     length, width, height = size
     boxes = []
     for fwd in (0.33 * length, -0.33 * length):
@@ -315,10 +353,13 @@ def _vehicle_boxes(
     cx, cy = _local(x, y, yaw, -0.08 * length, 0.0)
     glass = (45, 55, 65)
     boxes.append(Box(cx, cy, yaw, 0.52 * length, 0.9 * width, 0.45 * height, glass, z0=0.55 * height))
-    lamp = (255, 30, 30) if braking else (120, 20, 20)
+    lamp = (255, 30, 30) if braking else (170, 25, 25) if night else (120, 20, 20)
     for left in (0.38 * width, -0.38 * width):
         lx, ly = _local(x, y, yaw, -length / 2 - 0.02, left)
-        boxes.append(Box(lx, ly, yaw, 0.06, 0.3, 0.15, lamp, z0=0.45 * height, emissive=braking))
+        boxes.append(Box(lx, ly, yaw, 0.06, 0.3, 0.15, lamp, z0=0.45 * height, emissive=braking or night))
+        if night:
+            hx, hy = _local(x, y, yaw, length / 2 + 0.02, left)
+            boxes.append(Box(hx, hy, yaw, 0.06, 0.3, 0.15, (255, 245, 210), z0=0.4 * height, emissive=True))
     return boxes
 
 
@@ -336,8 +377,9 @@ def _light_boxes(sc: Scenario, t: float) -> list[Box]:
     assert sc.light is not None
     road, s_l = sc.road, sc.light.s_stop_m + 2.0
     yaw = float(road.heading_at(s_l))
-    px, py = road.to_world(s_l, -LANE_WIDTH_M / 2 - 1.0)
-    ax, ay = road.to_world(s_l, -LANE_WIDTH_M / 4)
+    width = sc.lane_width_m
+    px, py = road.to_world(s_l, -width / 2 - 1.0)
+    ax, ay = road.to_world(s_l, -width / 4)
     gray = (60, 60, 60)
     boxes = [
         Box(float(px), float(py), yaw, 0.2, 0.2, 5.8, gray),
@@ -345,7 +387,7 @@ def _light_boxes(sc: Scenario, t: float) -> list[Box]:
             *(0.5 * (float(px) + float(ax)), 0.5 * (float(py) + float(ay))),
             yaw,
             0.15,
-            LANE_WIDTH_M * 0.75 + 1.0,
+            width * 0.75 + 1.0,
             0.15,
             gray,
             z0=5.6,

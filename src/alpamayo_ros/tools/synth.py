@@ -1,7 +1,9 @@
 """`alpamayo-ros synth`: write a procedurally generated seven-camera scenario as a rosbag2 bag.
 
 Besides the bag's own files, ``scenario.json`` in the bag directory records what was generated (scenario,
-seed, image size, rig mounting poses, topics) so the evaluation can draw into the right camera model.
+seed, image size, scene parameters, rig mounting poses, topics) so the evaluation can draw into the right camera
+model. Scene parameters come from a named distribution (``--distribution``) and can be fixed one by one
+(``--set lighting=night --set ego_speed=19``); ``--describe`` prints them, one per line with units, and writes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alpamayo_ros.sim import SCENARIOS, generate
+from alpamayo_ros.sim import DISTRIBUTIONS, SCENARIOS, ParamError, describe, generate, parse_overrides
 from alpamayo_ros.sim.generate import EgoSample, GeneratedScenario
 from alpamayo_ros.tools import bagio
 
@@ -26,7 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", choices=SCENARIOS, default="lead_vehicle_braking")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=20.0, help="bag duration (s); ground truth looks 6.4 s beyond")
-    parser.add_argument("--out", type=Path, required=True, help="bag directory to create")
+    parser.add_argument("--out", type=Path, help="bag directory to create (required unless --describe)")
+    parser.add_argument(
+        "--distribution", choices=DISTRIBUTIONS, default="default", help="where the scene parameters are drawn from"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix one scene parameter (repeatable), e.g. lighting=night, ego_speed=19; see docs/scenarios.md",
+    )
+    parser.add_argument("--describe", action="store_true", help="print the scene parameters and exit")
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--compressed", action="store_true", help="JPEG sensor_msgs/CompressedImage instead of rgb8")
@@ -116,6 +130,8 @@ def write_scenario_bag(
         "seed": sc.seed,
         "seconds": sc.seconds,
         "description": sc.description,
+        "distribution": sc.params.distribution if sc.params is not None else None,
+        "params": sc.params.axis_values() if sc.params is not None else None,
         "width": cameras[0].width,
         "height": cameras[0].height,
         "compressed": compressed,
@@ -147,12 +163,28 @@ def load_sidecar(bag: Path) -> dict[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    try:  # checks the duration and image size before anything is written (rendering happens later, per tick)
-        gen = generate(args.scenario, args.seed, args.seconds, args.width, args.height)
-    except ValueError as exc:
+    try:  # checks the duration, image size and parameters before anything is written (rendering happens per tick)
+        overrides = parse_overrides(args.overrides)
+        if args.out is None and not args.describe:
+            raise ParamError("--out is required (or --describe to print the scene parameters)")
+        gen = generate(
+            args.scenario,
+            args.seed,
+            args.seconds,
+            args.width,
+            args.height,
+            distribution=args.distribution,
+            overrides=overrides,
+        )
+    except ValueError as exc:  # ParamError included
         print(f"alpamayo-ros synth: {exc}", file=sys.stderr)
         return 2
+    if args.describe:
+        assert gen.scenario.params is not None  # built from parameters
+        print("\n".join(describe(gen.scenario.params)))
+        print(f"description = {gen.scenario.description}")
+        return 0
+    out: Path = args.out
     if out.exists():
         if not args.force:
             print(f"alpamayo-ros synth: {out} exists (use --force to replace it)", file=sys.stderr)
