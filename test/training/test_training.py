@@ -185,6 +185,8 @@ def test_train_cli_refuses_bad_values_before_writing_anything(tmp_path: Path, ar
         ),
         ("vision_widht: 128", "unknown key 'vision_widht' \\(known: image_size, "),
         ("batch_size: 1.5", "batch_size must be an integer, got 1.5"),
+        ("distribution: night", "distribution 'night': must be one of default, wide, shifted, composed"),
+        ("distribution: 3", "distribution must be a string, got 3"),
         ("learning_rate: .nan", "learning_rate nan: must be a finite number > 0"),
         ("- image_size", "expected a mapping of keys to values, got list"),
         ("image_size: [64", "cannot read it"),
@@ -249,3 +251,12 @@ def test_train_cli_refuses_to_resume_a_pickled_state(tmp_path: Path) -> None:
     (tmp_path / "w").mkdir()
     torch.save({"model": {}, "step": 3, "rng": np.random.default_rng(0)}, tmp_path / "w" / RESUME_FILE)
     _assert_train_refuses(tmp_path, ["--work", str(tmp_path / "w"), "--resume"], "holds pickled objects")
+
+
+def test_an_episode_draws_its_scene_from_its_distribution() -> None:
+    from alpamayo_ros.training.data import cache_key
+
+    spec = DataSpec(tick_stride=20)
+    day, night = Episode("free_road", 5, 4.0), Episode("free_road", 5, 4.0, "shifted")  # shifted: always night
+    assert cache_key(spec, day) != cache_key(spec, night)
+    assert render_episode(spec, night).images.mean() < 0.6 * render_episode(spec, day).images.mean()

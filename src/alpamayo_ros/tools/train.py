@@ -124,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     size = recipe.driver_size()
     spec = DataSpec(image_hw=size.image_hw, frame_offsets_sec=size.frame_offsets_sec)
-    train_eps = training_episodes(recipe.seeds_target, recipe.seeds_other)
-    val_eps = validation_episodes()
+    train_eps = training_episodes(recipe.seeds_target, recipe.seeds_other, recipe.distribution)
+    val_eps = validation_episodes(recipe.distribution)
     progress = not args.quiet
     paths = build_cache(spec, [*val_eps, *train_eps], args.cache, args.render_workers, progress)
     train = load_samples(paths[len(val_eps) :], train_eps)

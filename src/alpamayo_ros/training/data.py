@@ -45,6 +45,7 @@ class Episode:
     scenario: str
     seed: int
     seconds: float
+    distribution: str = "default"  # sim.distributions: the scene parameters are drawn from this one
 
 
 @dataclass
@@ -92,7 +93,7 @@ def render_episode(spec: DataSpec, ep: Episode) -> EpisodeData:
     from alpamayo_ros.sim.planner import CAMERA_EVERY
     from alpamayo_ros.sim.render import Renderer
 
-    gen = generate(ep.scenario, ep.seed, ep.seconds, spec.render_wh[0], spec.render_wh[1])
+    gen = generate(ep.scenario, ep.seed, ep.seconds, *spec.render_wh, distribution=ep.distribution)
     renderer = Renderer(gen.scenario, gen.cameras)
     tr = gen.track
     frame_steps = [round(off / STEP_SEC) for off in spec.frame_offsets_sec]
@@ -239,12 +240,14 @@ def load_samples(paths: Sequence[Path], episodes: Sequence[Episode]) -> SampleSe
     )
 
 
-def episodes(scenarios: Sequence[str], seeds: Sequence[int], durations: Sequence[float]) -> list[Episode]:
+def episodes(
+    scenarios: Sequence[str], seeds: Sequence[int], durations: Sequence[float], distribution: str = "default"
+) -> list[Episode]:
     """Every (scenario, seed) with a duration cycling through ``durations`` (event timing scales with it)."""
     out = []
     for name in scenarios:
         for j, seed in enumerate(seeds):
-            out.append(Episode(name, seed, float(durations[j % len(durations)])))
+            out.append(Episode(name, seed, float(durations[j % len(durations)]), distribution))
     return out
 
 
@@ -265,24 +268,25 @@ TRAIN_DURATIONS_SEC: tuple[float, ...] = (14.0, 16.0, 18.0, 22.0)  # evaluation 
 VAL_SEEDS: tuple[int, ...] = (900, 901)
 
 
-def training_episodes(seeds_target: int, seeds_other: int) -> list[Episode]:
-    """The training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900).
+def training_episodes(seeds_target: int, seeds_other: int, distribution: str = "default") -> list[Episode]:
+    """The training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900), scene
+    parameters drawn from ``distribution``.
 
-    The seed counts come from the training recipe (training.recipe.Recipe).
+    The seed counts and the distribution come from the training recipe (training.recipe.Recipe).
     """
     from alpamayo_ros.sim import SCENARIOS
 
     out: list[Episode] = []
     for name in SCENARIOS:
         n = seeds_target if name in TARGET_SCENARIOS else seeds_other
-        out += episodes([name], range(n), TRAIN_DURATIONS_SEC)
+        out += episodes([name], range(n), TRAIN_DURATIONS_SEC, distribution)
     return out
 
 
-def validation_episodes() -> list[Episode]:
+def validation_episodes(distribution: str = "default") -> list[Episode]:
     from alpamayo_ros.sim import SCENARIOS
 
-    return episodes(SCENARIOS, VAL_SEEDS, (20.0,))
+    return episodes(SCENARIOS, VAL_SEEDS, (20.0,), distribution)
 
 
 def sample_input(model: Any, data: SampleSet, i: int, images_of: int | None = None) -> ModelInput:

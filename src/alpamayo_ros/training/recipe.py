@@ -19,6 +19,8 @@ vision_width         int             vision tower width, a multiple of 32 (one h
 vision_depth         int             vision tower layers, >= 1
 seeds_target         int             training seeds per scenario scored by ADE (lead braking, pedestrian, red light)
 seeds_other          int             training seeds per other scenario
+distribution         str             the scenario distribution the training episodes are drawn from
+                                     (sim.distributions: default, wide, shifted, composed)
 batch_size           int             samples per step
 learning_rate        float           peak AdamW learning rate (cosine to 5 % of it)
 warmup_steps         int             linear warm-up steps
@@ -37,6 +39,7 @@ from typing import Any
 import yaml
 
 from alpamayo_ros.core.rig import STEP_SEC
+from alpamayo_ros.sim.distributions import DISTRIBUTIONS
 from alpamayo_ros.training.checkpoint import DriverSize
 
 _SHIPPED_SIZE = DriverSize()
@@ -60,6 +63,7 @@ class Recipe:
     vision_depth: int = _SHIPPED_SIZE.vision_depth
     seeds_target: int = 48
     seeds_other: int = 24
+    distribution: str = "default"
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup_steps: int = 60
@@ -128,6 +132,10 @@ def _typed(source: str, key: str, value: object, default: object) -> object:
             raise RecipeError(f"recipe {source}: {key} must be {wanted}, got {item!r}")
         return kind(item)  # type: ignore[no-any-return]
 
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise RecipeError(f"recipe {source}: {key} must be a string, got {value!r}")
+        return value
     if isinstance(default, tuple):
         kind = type(default[0])
         if not isinstance(value, list) or not value:
@@ -155,6 +163,10 @@ def _check(recipe: Recipe, source: str) -> None:
         raise RecipeError(
             f"recipe {source}: vision_width {recipe.vision_width}: must be a positive multiple of {VISION_HEAD_WIDTH} "
             "(one attention head per 32 channels)"
+        )
+    if recipe.distribution not in DISTRIBUTIONS:
+        raise RecipeError(
+            f"recipe {source}: distribution {recipe.distribution!r}: must be one of {', '.join(DISTRIBUTIONS)}"
         )
     counts = ("vision_depth", "seeds_target", "seeds_other", "batch_size", "flow_samples")
     for key in counts:
