@@ -134,7 +134,7 @@ def test_ctrl_c_keeps_what_finished(fleet_dir: Path, tmp_path: Path) -> None:
     units = [_InterruptOnSecond(e, NodeParams()) for e in entries]
     loader = ModelLoader(ModelSpec(backend="test_policy"))
     assert collect(SerialExecutor(), list(units), loader, results, Progress(2, enabled=False)) is True
-    summary = results.finish({}, {"interrupted": True})
+    summary = results.finish({"interrupted": True})
     assert [r["bag"] for r in read_rows(tmp_path)] == [str(entries[0].path)]
     assert summary["fleet"]["bags_ok"] == 1 and summary["fleet"]["bags_not_run"] == 1
     assert summary["ticks"]["scored"] == 20
