@@ -141,9 +141,9 @@ def test_ctrl_c_keeps_what_finished(fleet_dir: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "metrics.json").read_text())["fleet"]["interrupted"] is True
 
 
-def test_the_fleet_extra_pins_the_ray_of_requirements_fleet() -> None:
+def test_the_fleet_extra_pins_the_packages_of_requirements_fleet() -> None:
     from support import REPO
 
     pins = [ln for ln in (REPO / "requirements/fleet.txt").read_text().splitlines() if ln and not ln.startswith("#")]
-    assert pins == ["ray[client]==2.60.0"]
-    assert f'extras_require={{"fleet": ["{pins[0]}"]}}' in (REPO / "setup.py").read_text()
+    assert pins == ["ray[client]==2.60.0", "ros-domain-coordinator==0.12.0"]
+    assert f"extras_require={{'fleet': {pins}}}".replace("'", '"') in (REPO / "setup.py").read_text()

@@ -223,6 +223,7 @@ def node_transport(args: argparse.Namespace, params: NodeParams, log_dir: Path) 
         attach=args.attach,
         startup_timeout_s=args.startup_timeout,
         answer_timeout_s=args.answer_timeout,
+        lockstep=not args.realtime,
     )
 
 
