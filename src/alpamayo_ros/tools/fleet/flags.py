@@ -25,7 +25,7 @@ def add_fleet_arguments(parser: argparse.ArgumentParser, what: str, gate_example
     )
     group.add_argument("--workers", type=int, default=None, help="Ray workers (default: the cluster's CPUs or GPUs)")
     group.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker holds (fractions ok)")
-    group.add_argument("--retries", type=int, default=1, help="extra attempts for a unit that failed (default 1)")
+    group.add_argument("--retries", type=int, default=None, help="extra attempts for a unit that failed (default 1)")
     group.add_argument("--task-timeout", type=float, default=None, help="seconds one unit may take (default: none)")
     group.add_argument("--baseline", type=Path, default=None, help="metrics.json of an earlier run to compare with")
     group.add_argument(
@@ -34,14 +34,23 @@ def add_fleet_arguments(parser: argparse.ArgumentParser, what: str, gate_example
     group.add_argument("--no-progress", action="store_true", help="no progress line")
 
 
+DEFAULT_RETRIES = 1
+
+
 def fleet_flags_given(args: argparse.Namespace) -> bool:
-    """True when a flag asks for the fleet path (an executor, a baseline or a gate)."""
-    return args.executor is not None or args.baseline is not None or bool(args.fail_on)
+    """True when a fleet flag is given (any but --no-progress): the run takes the fleet path, whose checks refuse
+    a flag that does not fit, rather than a single-machine run ignoring it."""
+    given = (args.executor, args.address, args.workers, args.retries, args.task_timeout, args.baseline)
+    return any(v is not None for v in given) or bool(args.gpus_per_worker) or bool(args.fail_on)
+
+
+def retries(args: argparse.Namespace) -> int:
+    return DEFAULT_RETRIES if args.retries is None else int(args.retries)
 
 
 def flag_problem(args: argparse.Namespace, gates: list[Gate]) -> str | None:
     """What is wrong with the fleet flags of either command (one line), or None."""
-    if args.retries < 0 or (args.workers is not None and args.workers < 1) or args.gpus_per_worker < 0:
+    if retries(args) < 0 or (args.workers is not None and args.workers < 1) or args.gpus_per_worker < 0:
         return "--retries must be >= 0, --workers >= 1, --gpus-per-worker >= 0"
     if args.task_timeout is not None and args.task_timeout <= 0:
         return f"--task-timeout {args.task_timeout}: must be > 0 seconds"
@@ -62,13 +71,13 @@ def make_executor(args: argparse.Namespace) -> Executor:
 
     timeout = args.task_timeout
     if args.executor != "ray":
-        return SerialExecutor(retries=args.retries, task_timeout_sec=timeout)
+        return SerialExecutor(retries=retries(args), task_timeout_sec=timeout)
     from alpamayo_ros.tools.fleet.ray_executor import RayExecutor
 
     return RayExecutor(
         workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,
         address=args.address,
-        retries=args.retries,
+        retries=retries(args),
         task_timeout_sec=timeout,
     )
