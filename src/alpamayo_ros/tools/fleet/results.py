@@ -120,14 +120,8 @@ class FleetResults:
     def print_summary(self, summary: dict[str, Any]) -> None:
         from alpamayo_ros.tools.evaluate import format_summary
 
-        fl = summary["fleet"]
         print(format_summary(summary))
-        print(
-            f"bags: {fl['bags_ok']} ok, {fl['bags_failed']} failed, {fl['bags_not_run']} not run of "
-            f"{fl['bags_total']} ({fl['executor']}, {fl['wall_sec']:.1f} s)"
-        )
-        for bag in fl["failed"]:
-            print(f"failed: {bag['bag']} after {bag['attempts']} attempts: {bag['errors'][-1]}")
+        print_counts(summary["fleet"], "bag", "ok", [(f["bag"], f) for f in summary["fleet"]["failed"]])
 
     def files(self) -> dict[str, Path]:
         return {name: self.out / f for name, f in (("report", "report.html"), ("metrics", "metrics.json"))}
@@ -137,6 +131,18 @@ class FleetResults:
 
     def not_run(self, summary: dict[str, Any]) -> str:
         return f"{summary['fleet']['bags_not_run']} bags"
+
+
+def print_counts(fleet: dict[str, Any], unit: str, done: str, failed: list[tuple[str, dict[str, Any]]]) -> None:
+    """The fleet section's counts of ``unit``s (``<unit>s_<done>``, ``_failed``, ``_not_run``, ``_total``) and a line
+    per failed unit: its name and the ``attempts`` and ``errors`` of its entry in ``fleet["failed"]``."""
+    counts = [fleet[f"{unit}s_{key}"] for key in (done, "failed", "not_run", "total")]
+    print(
+        f"{unit}s: {counts[0]} {done}, {counts[1]} failed, {counts[2]} not run of {counts[3]} "
+        f"({fleet['executor']}, {fleet['wall_sec']:.1f} s)"
+    )
+    for name, f in failed:
+        print(f"failed: {name} after {f['attempts']} attempts: {f['errors'][-1]}")
 
 
 def read_rows(out: Path) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from alpamayo_ros.tools.fleet.executor import Outcome, Status
 from alpamayo_ros.tools.fleet.report_sections import rollouts_section
-from alpamayo_ros.tools.fleet.results import RowLog, read_rows, worker_row
+from alpamayo_ros.tools.fleet.results import RowLog, print_counts, read_rows, worker_row
 from alpamayo_ros.tools.fleet.rollouts import RolloutSet, decode_rollout
 from alpamayo_ros.tools.sim import RolloutResult
 
@@ -103,14 +103,9 @@ class RolloutResults:
     def print_summary(self, summary: dict[str, Any]) -> None:
         from alpamayo_ros.tools.sim_report import format_table
 
-        fl = summary["fleet"]
         print(format_table(self.results))
-        print(
-            f"rollouts: {fl['rollouts_run']} run, {fl['rollouts_failed']} failed, {fl['rollouts_not_run']} not run "
-            f"of {fl['rollouts_total']} ({fl['executor']}, {fl['wall_sec']:.1f} s)"
-        )
-        for f in fl["failed"]:
-            print(f"failed: {f['scenario']} seed {f['seed']} after {f['attempts']} attempts: {f['errors'][-1]}")
+        failed = [(f"{f['scenario']} seed {f['seed']}", f) for f in summary["fleet"]["failed"]]
+        print_counts(summary["fleet"], "rollout", "run", failed)
 
     def files(self) -> dict[str, Path]:
         return {
