@@ -40,9 +40,9 @@ def _args(out: Path, *argv: str) -> argparse.Namespace:
 def test_the_fleet_path_writes_the_single_machine_outputs_plus_rows_and_gates(
     params_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    suite = ["--suite", "smoke", "--driver", "node", "constant_velocity", "--transport", "inprocess"]
+    suite = ["--suite", "smoke", "--driver", "node", "constant_velocity"]
     single, fleet = tmp_path / "single", tmp_path / "fleet"
-    assert sim(params_file, single, *suite) == 0
+    assert sim(params_file, single, *suite, "--transport", "inprocess") == 0
     better = json.loads((single / "metrics.json").read_text())
     for rollout in better["rollouts"]:
         rollout["metrics"]["progress_ratio"] *= 1.1  # the candidate is now 9 % behind this baseline
@@ -50,7 +50,7 @@ def test_the_fleet_path_writes_the_single_machine_outputs_plus_rows_and_gates(
     gates = "collision_at_fault:>0,progress:+5%"
     baseline = ["--baseline", str(tmp_path / "better.json"), "--fail-on", gates, "--no-progress"]
     capsys.readouterr()
-    assert sim(params_file, fleet, *suite, "--executor", "serial", *baseline) == 1
+    assert sim(params_file, fleet, *suite, "--executor", "serial", *baseline) == 1  # in process by default
     printed = capsys.readouterr().out
     assert "gate failed: progress:+5%: progress" in printed and "collision_at_fault:>0" not in printed
     comparison = {r["metric"]: r for r in json.loads((fleet / "comparison.json").read_text())["rows"]}
@@ -75,6 +75,7 @@ def test_the_fleet_path_writes_the_single_machine_outputs_plus_rows_and_gates(
     assert rows[0]["metrics"] == json.loads((fleet / "metrics.json").read_text())["rollouts"][0]["metrics"]
     fl = json.loads((fleet / "metrics.json").read_text())["fleet"]
     assert (fl["executor"], fl["rollouts_total"], fl["rollouts_run"], fl["rollouts_failed"]) == ("serial", 4, 4, 0)
+    assert not (fleet / "node").exists()  # no DDS node was started (it would have left its log there)
     report = (fleet / "report.html").read_text()
     assert "Rollouts (fleet run)" in report and "gate failed: progress:+5%" in report
 
@@ -144,7 +145,7 @@ class _Broken(RolloutSet):
 def test_failed_and_unrun_units_are_reported_never_dropped(tmp_path: Path) -> None:
     """Reference drivers only (no model): one unit fails twice, Ctrl-C arrives in the third; the first is kept."""
     args = _args(tmp_path, "--no-report")
-    drivers = ("expert", "constant_velocity")
+    drivers = ("constant_velocity", "expert")  # run, and reported, expert first
     scenarios = ("lead_vehicle_braking", "curve_left", "red_light_stop_line")
     units = [_Broken(name, 1000, drivers, args) for name in scenarios]
     results = RolloutResults(tmp_path, list(units))

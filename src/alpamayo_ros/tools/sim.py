@@ -61,7 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--suite", choices=tuple(SUITES), default=None, help="scenarios x seeds instead of one")
     parser.add_argument("--driver", nargs="+", choices=DRIVERS, default=None, help="default: node (suite: all three)")
-    parser.add_argument("--transport", choices=("dds", "inprocess"), default="dds", help="how the node driver runs")
+    parser.add_argument(
+        "--transport",
+        choices=("dds", "inprocess"),
+        default=None,
+        help="how the node driver runs (default: dds; inprocess with a fleet flag)",
+    )
     parser.add_argument("--params-file", type=Path, default=None, help="node parameter file (the node's defaults)")
     parser.add_argument("--realtime", action="store_true", help="the clock runs at wall speed (DDS): plans age")
     parser.add_argument("--attach", action="store_true", help="use an already running alpamayo_node (DDS)")
@@ -87,7 +92,7 @@ def _problem(args: argparse.Namespace) -> str | None:
         return f"--seconds {args.seconds} is too short: a rollout needs at least {MIN_SECONDS} s (1.5 s warm-up)"
     if args.width < 16 or args.height < 16:
         return f"image size {args.width}x{args.height} is too small (minimum 16x16)"
-    if (args.realtime or args.attach) and args.transport != "dds":
+    if (args.realtime or args.attach) and args.transport == "inprocess":
         return "--realtime and --attach drive the node over DDS: drop --transport inprocess"
     if args.params_file is not None and not args.params_file.is_file():
         return f"--params-file {args.params_file}: no such file"
@@ -106,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     scenarios, seeds = SUITES[args.suite] if args.suite else ((args.scenario,), (args.seed,))
     drivers = tuple(args.driver or (DRIVERS if args.suite else ("node",)))
+    if args.transport is None:  # a fleet's workers drive in process unless DDS is asked for (it costs a node each)
+        in_process = fleet_flags_given(args) and not (args.realtime or args.attach)
+        args.transport = "inprocess" if in_process else "dds"
     if fleet_flags_given(args):
         from alpamayo_ros.tools.fleet.sim_command import run_sim_fleet
 

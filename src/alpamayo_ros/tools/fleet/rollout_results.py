@@ -17,7 +17,7 @@ from alpamayo_ros.tools.fleet.executor import Outcome, Status
 from alpamayo_ros.tools.fleet.report_sections import rollouts_section
 from alpamayo_ros.tools.fleet.results import RowLog, print_counts, read_rows, worker_row
 from alpamayo_ros.tools.fleet.rollouts import RolloutSet, decode_rollout
-from alpamayo_ros.tools.sim import RolloutResult
+from alpamayo_ros.tools.sim import RolloutResult, rollout_order
 
 
 def rollout_row(result: RolloutResult, outcome: Outcome) -> dict[str, Any]:
@@ -58,7 +58,8 @@ class RolloutResults:
             rollouts = [self._as_given(decode_rollout(d)) for d in outcome.result["rollouts"]]
         else:
             error = f"failed after {outcome.attempts} attempts: {outcome.reason}"
-            rollouts = [RolloutResult(unit.scenario, unit.seed, d, None, error=error) for d in unit.drivers]
+            drivers = [d for d in rollout_order(unit.drivers) if d in unit.drivers]  # as the unit would have run them
+            rollouts = [RolloutResult(unit.scenario, unit.seed, d, None, error=error) for d in drivers]
         self.rollouts[outcome.key] = rollouts
         self.outcomes[outcome.key] = outcome
         for r in rollouts:

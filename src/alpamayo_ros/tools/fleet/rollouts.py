@@ -75,7 +75,7 @@ class SimWorkerLoader:
         if not self.needs_node:
             return SimWorker(None, None, hold)
         log_dir: Path = self.args.out / "node"
-        if self.isolate_domain and self.args.transport == "dds":
+        if self.isolate_domain and self.args.transport != "inprocess":  # DDS, as node_transport reads it
             domain, hold = claim_worker_domain(avoid=self.user_domain)
             log_dir = log_dir / f"{socket.gethostname()}_{os.getpid()}_domain{domain}"
         try:
