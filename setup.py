@@ -13,9 +13,9 @@ setup(
     packages=find_namespace_packages("src", include=["alpamayo_ros", "alpamayo_ros.*"]),
     include_package_data=True,
     package_data={"alpamayo_ros": ["py.typed", "resources/*", "resources/**/*"]},
-    # `pip install .[fleet]`: Ray for `alpamayo-ros evaluate --executor ray`; the same pin as requirements/fleet.txt
-    # (a test holds them equal).
-    extras_require={"fleet": ["ray[client]==2.60.0"]},
+    # `pip install .[fleet]`: Ray for `--executor ray` of evaluate and sim, ROS's domain_coordinator for sim's DDS
+    # workers; the same pins as requirements/fleet.txt (a test holds them equal).
+    extras_require={"fleet": ["ray[client]==2.60.0", "ros-domain-coordinator==0.12.0"]},
     entry_points={
         "console_scripts": [
             "alpamayo-ros = alpamayo_ros.cli:main",

@@ -134,16 +134,16 @@ def test_ctrl_c_keeps_what_finished(fleet_dir: Path, tmp_path: Path) -> None:
     units = [_InterruptOnSecond(e, NodeParams()) for e in entries]
     loader = ModelLoader(ModelSpec(backend="test_policy"))
     assert collect(SerialExecutor(), list(units), loader, results, Progress(2, enabled=False)) is True
-    summary = results.finish({}, {"interrupted": True})
+    summary = results.finish({"interrupted": True})
     assert [r["bag"] for r in read_rows(tmp_path)] == [str(entries[0].path)]
     assert summary["fleet"]["bags_ok"] == 1 and summary["fleet"]["bags_not_run"] == 1
     assert summary["ticks"]["scored"] == 20
     assert json.loads((tmp_path / "metrics.json").read_text())["fleet"]["interrupted"] is True
 
 
-def test_the_fleet_extra_pins_the_ray_of_requirements_fleet() -> None:
+def test_the_fleet_extra_pins_the_packages_of_requirements_fleet() -> None:
     from support import REPO
 
     pins = [ln for ln in (REPO / "requirements/fleet.txt").read_text().splitlines() if ln and not ln.startswith("#")]
-    assert pins == ["ray[client]==2.60.0"]
-    assert f'extras_require={{"fleet": ["{pins[0]}"]}}' in (REPO / "setup.py").read_text()
+    assert pins == ["ray[client]==2.60.0", "ros-domain-coordinator==0.12.0"]
+    assert f"extras_require={{'fleet': {pins}}}".replace("'", '"') in (REPO / "setup.py").read_text()

@@ -3,6 +3,7 @@
     alpamayo-ros sim --scenario pedestrian_crossing --seed 1000 [--driver node expert constant_velocity]
         [--transport dds|inprocess] [--params-file config/alpamayo.yaml] [--realtime] [--attach]
     alpamayo-ros sim --suite default          # every scenario kind, seeds 1000-1003, the three drivers
+    alpamayo-ros sim --suite default --executor ray [--address auto] [--baseline OLD/metrics.json --fail-on ...]
 
 Each rollout is a ``sim.closed_loop.ClosedLoopWorld`` stepped at 0.1 s: the ``node`` driver is the node's own planning
 step (the real ``alpamayo_node`` over DDS in lockstep, or the same tick functions in process), ``expert`` and
@@ -10,7 +11,8 @@ step (the real ``alpamayo_node`` over DDS in lockstep, or the same tick function
 ``metrics.json`` (every rollout's ``sim.metrics`` and per-driver totals), ``junit.xml`` (one test case per rollout:
 the scenario's success conditions are its verdict), ``report.html`` (drivers side by side, per rollout a bird's-eye
 GIF, time plots and the camera mosaic at the first failure), and per rollout an mcap bag of everything the node was
-sent and answered (``alpamayo-ros evaluate`` and RViz replay it).
+sent and answered (``alpamayo-ros evaluate`` and RViz replay it). With a fleet flag the rollouts run as units of
+``tools.fleet`` (this process or Ray workers) and give the same outputs, plus rows.jsonl and the baseline comparison.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alpamayo_ros.core.params import NodeParams, ParamsFileError, load_params_file
 from alpamayo_ros.sim import SCENARIOS
+from alpamayo_ros.tools.fleet.flags import add_fleet_arguments, fleet_flags_given
 
 DRIVERS: tuple[str, ...] = ("node", "expert", "constant_velocity")
 SUITES: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
@@ -58,7 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--suite", choices=tuple(SUITES), default=None, help="scenarios x seeds instead of one")
     parser.add_argument("--driver", nargs="+", choices=DRIVERS, default=None, help="default: node (suite: all three)")
-    parser.add_argument("--transport", choices=("dds", "inprocess"), default="dds", help="how the node driver runs")
+    parser.add_argument(
+        "--transport",
+        choices=("dds", "inprocess"),
+        default=None,
+        help="how the node driver runs (default: dds; inprocess with a fleet flag)",
+    )
     parser.add_argument("--params-file", type=Path, default=None, help="node parameter file (the node's defaults)")
     parser.add_argument("--realtime", action="store_true", help="the clock runs at wall speed (DDS): plans age")
     parser.add_argument("--attach", action="store_true", help="use an already running alpamayo_node (DDS)")
@@ -69,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds for the node to come up")
     parser.add_argument("--answer-timeout", type=float, default=10.0, help="seconds per plan before it is missed")
     parser.add_argument("--no-report", action="store_true", help="skip the GIFs and plots (faster sweeps)")
+    add_fleet_arguments(
+        parser,
+        "the rollouts on Ray workers (one scenario and seed per task), compared with a baseline run",
+        "collision_at_fault:>0,progress:+5%",
+    )
 
 
 def _problem(args: argparse.Namespace) -> str | None:
@@ -79,7 +92,7 @@ def _problem(args: argparse.Namespace) -> str | None:
         return f"--seconds {args.seconds} is too short: a rollout needs at least {MIN_SECONDS} s (1.5 s warm-up)"
     if args.width < 16 or args.height < 16:
         return f"image size {args.width}x{args.height} is too small (minimum 16x16)"
-    if (args.realtime or args.attach) and args.transport != "dds":
+    if (args.realtime or args.attach) and args.transport == "inprocess":
         return "--realtime and --attach drive the node over DDS: drop --transport inprocess"
     if args.params_file is not None and not args.params_file.is_file():
         return f"--params-file {args.params_file}: no such file"
@@ -98,6 +111,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     scenarios, seeds = SUITES[args.suite] if args.suite else ((args.scenario,), (args.seed,))
     drivers = tuple(args.driver or (DRIVERS if args.suite else ("node",)))
+    if args.transport is None:  # a fleet's workers drive in process unless DDS is asked for (it costs a node each)
+        in_process = fleet_flags_given(args) and not (args.realtime or args.attach)
+        args.transport = "inprocess" if in_process else "dds"
+    if fleet_flags_given(args):
+        from alpamayo_ros.tools.fleet.sim_command import run_sim_fleet
+
+        return run_sim_fleet(args, params, scenarios, seeds, drivers)
     results = run_suite(args, params, scenarios, seeds, drivers)
     from alpamayo_ros.tools.sim_report import format_table, write_outputs
 
@@ -118,46 +138,86 @@ def run_suite(
     seeds: tuple[int, ...],
     drivers: tuple[str, ...],
 ) -> list[RolloutResult]:
-    """Every (scenario, seed, driver); the expert runs first on each scenario (progress is relative to it)."""
+    """Every (scenario, seed, driver) in this process, in suite order (``scenario_rollouts`` for each pair)."""
     from tqdm import tqdm
 
-    order = ("expert", *(d for d in drivers if d != "expert"))
-    bar = tqdm(total=len(scenarios) * len(seeds) * len(order), unit="rollout", desc="sim")
+    bar = tqdm(total=len(scenarios) * len(seeds) * len(rollout_order(drivers)), unit="rollout", desc="sim")
     results: list[RolloutResult] = []
-    node: Any = None
-    node_error = ""
+    node = LazyNode(lambda: node_transport(args, params, args.out / "node"))
     try:
         for name in scenarios:
             for seed in seeds:
-                expert_progress: float | None = None
-                for driver in order:
-                    bar.set_postfix_str(f"{name} {seed} {driver}")
-                    if driver == "node" and node is None and not node_error:
-                        try:
-                            node = _node_transport(args, params)
-                        except Exception as exc:  # a node that cannot start fails every node rollout, with why
-                            node_error = f"{type(exc).__name__}: {exc}"
-                    if driver == "node" and node_error:
-                        results.append(RolloutResult(name, seed, driver, None, error=node_error))
-                        bar.update(1)
-                        continue
-                    result = run_one(args, name, seed, driver, node=node, expert_progress=expert_progress, bar=bar)
-                    if driver == "expert" and result.metrics is not None:
-                        expert_progress = float(result.metrics["progress_m"])
-                    if driver in drivers:
-                        results.append(result)
-                    bar.update(1)
+                for result in scenario_rollouts(args, name, seed, drivers, node=node, bar=bar):
+                    results.append(result)
     except KeyboardInterrupt:
         print("\ninterrupted: writing what finished", file=sys.stderr)
     finally:
         bar.close()
-        if node is not None:
-            node.close()
+        node.close()
     return results
 
 
-def _node_transport(args: argparse.Namespace, params: NodeParams) -> Any:
-    """The node driver's transport, started once for the whole run (one model load)."""
+def rollout_order(drivers: tuple[str, ...]) -> tuple[str, ...]:
+    """The order a scenario's rollouts run in: the expert first (the others' progress is relative to its)."""
+    return ("expert", *(d for d in drivers if d != "expert"))
+
+
+class LazyNode:
+    """The node driver's transport, started on first use and kept for the run (one model load); a node that cannot
+    start fails every node rollout with the reason."""
+
+    def __init__(self, start: Callable[[], Any]) -> None:
+        self._start = start
+        self.node: Any = None
+        self.error = ""
+
+    def __call__(self) -> tuple[Any, str]:
+        """(the transport, "") or (None, why it could not start)."""
+        if self.node is None and not self.error:
+            try:
+                self.node = self._start()
+            except Exception as exc:  # a node that cannot start fails every node rollout, with why
+                self.error = f"{type(exc).__name__}: {exc}"
+        return self.node, self.error
+
+    def close(self) -> None:
+        if self.node is not None:
+            self.node.close()
+
+
+def scenario_rollouts(
+    args: argparse.Namespace,
+    name: str,
+    seed: int,
+    drivers: tuple[str, ...],
+    *,
+    node: Callable[[], tuple[Any, str]],
+    bar: Any | None,
+) -> Iterator[RolloutResult]:
+    """The rollouts of one scenario and seed in ``rollout_order``, yielding those of ``drivers`` as they end.
+
+    This is the unit of work of a fleet run too (``tools.fleet.rollouts``): the expert's rollout is needed by the
+    others, so the rollouts of one scenario and seed stay together, on one worker, in this order.
+    """
+    expert_progress: float | None = None
+    for driver in rollout_order(drivers):
+        if bar is not None:
+            bar.set_postfix_str(f"{name} {seed} {driver}")
+        transport, node_error = node() if driver == "node" else (None, "")
+        if node_error:
+            result = RolloutResult(name, seed, driver, None, error=node_error)
+        else:
+            result = run_one(args, name, seed, driver, node=transport, expert_progress=expert_progress, bar=bar)
+        if driver == "expert" and result.metrics is not None:
+            expert_progress = float(result.metrics["progress_m"])
+        if bar is not None:
+            bar.update(1)
+        if driver in drivers:
+            yield result
+
+
+def node_transport(args: argparse.Namespace, params: NodeParams, log_dir: Path) -> Any:
+    """The node driver's transport (``--transport``); a DDS node writes its log and parameter file to ``log_dir``."""
     if args.transport == "inprocess":
         from alpamayo_ros.runtime.registry import load_model
         from alpamayo_ros.tools.sim_drivers import InProcessNode
@@ -167,10 +227,11 @@ def _node_transport(args: argparse.Namespace, params: NodeParams) -> Any:
 
     return DdsNode(
         params,
-        log_dir=args.out / "node",
+        log_dir=log_dir,
         attach=args.attach,
         startup_timeout_s=args.startup_timeout,
         answer_timeout_s=args.answer_timeout,
+        lockstep=not args.realtime,
     )
 
 
@@ -182,7 +243,7 @@ def run_one(
     *,
     node: Any,
     expert_progress: float | None,
-    bar: Any,
+    bar: Any | None,
 ) -> RolloutResult:
     """One rollout with its bag and report files; a transport failure ends it with the error, metrics kept."""
     from alpamayo_ros.sim.closed_loop import REFERENCE_DRIVERS, ClosedLoopWorld, run_rollout
@@ -197,7 +258,8 @@ def run_one(
     try:
         if driver == "node":
             stats = NodeRolloutStats()
-            drive_with_node(world, node, rollout_dir / "bag", stats, realtime=args.realtime, on_tick=_ticker(bar))
+            on_tick = None if bar is None else _ticker(bar)
+            drive_with_node(world, node, rollout_dir / "bag", stats, realtime=args.realtime, on_tick=on_tick)
             extra = stats.summary()
         else:
             run_rollout(world, REFERENCE_DRIVERS[driver](world))
@@ -226,4 +288,4 @@ def _ticker(bar: Any) -> Callable[[int, int], None]:
     return on_tick
 
 
-__all__ = ["DRIVERS", "SUITES", "RolloutResult", "add_arguments", "run", "run_suite"]
+__all__ = ["DRIVERS", "SUITES", "RolloutResult", "add_arguments", "run", "run_suite", "scenario_rollouts"]

@@ -11,11 +11,15 @@ kept by the caller.
 Lockstep: the clock does not advance until the node answered the tick (or ``answer_timeout_s`` passed: a missed
 plan). The node plans each anchor frame once, so the answer for t0 is exactly one Path. The node's planning timer
 runs on the wall clock: ``planning_rate_hz`` is raised for a simulated rollout so that a tick waits at most 20 ms for
-it (the node still plans once per frame).
+it (the node still plans once per frame). DDS delivers each topic on its own, so on a loaded machine the node may
+hold the tick's frames before the tick's last odometry sample; in lockstep the node is therefore not allowed to
+extrapolate its ego history past the newest sample (``ego.max_extrapolation_sec`` 0): it skips that timer tick and
+plans on the next, once the odometry at t0 is in, on the inputs the in-process transport plans on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -65,6 +69,7 @@ class DdsNode:
         attach: bool = False,
         startup_timeout_s: float = 120.0,
         answer_timeout_s: float = 10.0,
+        lockstep: bool = True,
     ) -> None:
         import rclpy
         from nav_msgs.msg import Odometry
@@ -79,6 +84,10 @@ class DdsNode:
 
         apply_ros_defaults()
         self.params = sim_params(params)
+        if lockstep:  # wait for the tick's odometry instead of extrapolating (module docstring)
+            self.params = dataclasses.replace(
+                self.params, ego=dataclasses.replace(self.params.ego, max_extrapolation_sec=0.0)
+            )
         self.answer_timeout_s = answer_timeout_s
         self._own_context = not rclpy.ok()
         if self._own_context:

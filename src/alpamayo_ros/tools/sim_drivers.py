@@ -22,7 +22,7 @@ from alpamayo_ros.core.diagnostics import PlanningStats
 from alpamayo_ros.core.intake import InputIntake
 from alpamayo_ros.core.model_setup import ModelLoader, prepare_model
 from alpamayo_ros.core.params import NodeParams
-from alpamayo_ros.core.planning import Skip, select_job
+from alpamayo_ros.core.planning import Skip, select_job, sync_config
 from alpamayo_ros.tools import bagio
 from alpamayo_ros.tools.sim_messages import SimMessage, camera_of_topic
 
@@ -60,6 +60,16 @@ class InProcessNode:
         self.stats = PlanningStats()
         self.model = prepare_model(load_model, self.params, self.intake, log)
         self._plan_and_build = plan_and_build
+
+    def start_rollout(self) -> None:
+        """Forget the previous rollout's inputs, as a node started for this rollout would have none.
+
+        Every rollout's clock starts at the same time, so the intake would otherwise see time jump back and drop the
+        new rollout's first messages as strays: a rollout's plans would depend on what ran before it.
+        """
+        self.intake = InputIntake()
+        self.intake.configure(sync_config(self.params.sync, self.model.info), self.params.ego, self.params.input)
+        self.stats = PlanningStats()
 
     def answer(self, messages: Iterable[SimMessage], stamp_ns: int, *, want_plan: bool) -> NodeAnswer:
         """Take one tick's messages (node clock = ``stamp_ns``) and, if ``want_plan``, plan on the newest sample."""

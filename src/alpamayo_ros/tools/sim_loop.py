@@ -79,6 +79,9 @@ def drive_with_node(
 
         shutil.rmtree(bag_path)
     expert = ExpertDriver(world)
+    start_rollout = getattr(node, "start_rollout", None)  # in process: a fresh intake (DDS: the node's own state)
+    if start_rollout is not None:
+        start_rollout()
     with bagio.BagWriter(bag_path) as bag:
         next_wall = time.monotonic()
         while not world.done:

@@ -83,6 +83,8 @@ class Worker:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "load_sec": round(time.perf_counter() - started, 3),
+            # what the loaded state says of itself beyond that (a simulation worker: its own ROS domain)
+            **getattr(self.model, "worker_info", {}),
         }
 
     def ready(self) -> dict[str, Any]:

@@ -1,9 +1,18 @@
 """Comparison with a baseline run and release gates over the figures of metrics.json.
 
-Named metrics (each with the direction in which it gets worse): ``ade_<h>``, ``fde_<h>``, ``min_ade_<h>``,
-``min_fde_<h>`` for h in 0.5s 1s 3s 5s 6.4s (metres, model), ``model_failures`` (ticks), ``failed_bags`` (bags that
-failed after their retries), ``agreement`` (reasoning-action agreement rate), ``decision_both`` / ``decision_lon`` /
-``decision_lat`` (decision = reference label rate) and ``latency_p50`` / ``latency_p90`` (ms).
+Named metrics of ``evaluate`` (``EVALUATE_METRICS``, each with the direction in which it gets worse): ``ade_<h>``,
+``fde_<h>``, ``min_ade_<h>``, ``min_fde_<h>`` for h in 0.5s 1s 3s 5s 6.4s (metres, model), ``model_failures``
+(ticks), ``failed_bags`` (bags that failed after their retries), ``agreement`` (reasoning-action agreement rate),
+``decision_both`` / ``decision_lon`` / ``decision_lat`` (decision = reference label rate) and ``latency_p50`` /
+``latency_p90`` (ms).
+
+Named metrics of ``sim`` (``SIM_METRICS``), over the rollouts of the driver under test (``node``; the expert and
+constant velocity are the bounds it is measured against, not what a release changes), named as ``sim.metrics``
+names them: ``collision_at_fault``, ``collisions`` (any contact), ``close_encounters``, ``red_light_violations``,
+``offroad`` (rollouts where it happened), ``errors`` (rollouts the node could not drive), ``failed_rollouts``
+(failed after their retries, any driver), ``missed_plans`` / ``invalid_plans`` (ticks, summed), ``pass_rate``,
+``scene_score``, ``progress`` (progress relative to the expert) and ``agreement`` (reasoning-action agreement), means
+over the rollouts.
 
 A gate is ``NAME:OP`` with OP one of ``+5%`` (worse than the baseline by more than 5 % of the baseline value),
 ``+0.2`` (worse than the baseline by more than 0.2, absolute), ``>X`` (current value above X) or ``<X`` (below X).
@@ -51,7 +60,7 @@ def _at(*path: str) -> Callable[[dict[str, Any]], float | None]:
     return get
 
 
-def _metrics() -> dict[str, Metric]:
+def _evaluate_metrics() -> dict[str, Metric]:
     table: list[Metric] = []
     for family in ("ade", "fde", "min_ade", "min_fde"):
         for h in HORIZONS_SEC:
@@ -70,7 +79,77 @@ def _metrics() -> dict[str, Metric]:
     return {m.name: m for m in table}
 
 
-METRICS = _metrics()
+EVALUATE_METRICS = _evaluate_metrics()
+SIM_DRIVER_UNDER_TEST = "node"
+
+
+def _node_rollouts(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in summary.get("rollouts", []) if r.get("driver") == SIM_DRIVER_UNDER_TEST]
+
+
+def _rollouts_with(flag: str) -> Callable[[dict[str, Any]], float | None]:
+    """How many of the node's rollouts have ``flag`` set in their metrics (None: no node rollout in the run)."""
+
+    def get(summary: dict[str, Any]) -> float | None:
+        rows = _node_rollouts(summary)
+        return float(sum(bool((r["metrics"] or {}).get(flag)) for r in rows)) if rows else None
+
+    return get
+
+
+def _rollout_sum(key: str) -> Callable[[dict[str, Any]], float | None]:
+    def get(summary: dict[str, Any]) -> float | None:
+        rows = _node_rollouts(summary)
+        return float(sum((r["metrics"] or {}).get(key) or 0 for r in rows)) if rows else None
+
+    return get
+
+
+def _rollout_mean(key: str) -> Callable[[dict[str, Any]], float | None]:
+    """Mean of a per-rollout figure over the node's rollouts that have it (the driver's total of the same name)."""
+
+    def get(summary: dict[str, Any]) -> float | None:
+        values = [float(v) for r in _node_rollouts(summary) if (v := (r["metrics"] or {}).get(key)) is not None]
+        return sum(values) / len(values) if values else None
+
+    return get
+
+
+def _pass_rate(summary: dict[str, Any]) -> float | None:
+    rows = _node_rollouts(summary)
+    return sum(bool(r["passed"]) for r in rows) / len(rows) if rows else None
+
+
+def _errors(summary: dict[str, Any]) -> float | None:
+    rows = _node_rollouts(summary)
+    return float(sum(bool(r["error"]) for r in rows)) if rows else None
+
+
+def _sim_metrics() -> dict[str, Metric]:
+    table = [
+        Metric(name, _rollouts_with(flag), higher_is_worse=True, count=True)
+        for name, flag in (
+            ("collision_at_fault", "collision_at_fault"),
+            ("collisions", "collision_any"),
+            ("close_encounters", "close_encounter"),
+            ("red_light_violations", "red_light_violation"),
+            ("offroad", "offroad"),
+        )
+    ]
+    table += [
+        Metric("errors", _errors, higher_is_worse=True, count=True),
+        Metric("failed_rollouts", _at("fleet", "rollouts_failed"), higher_is_worse=True, count=True),
+        Metric("missed_plans", _rollout_sum("missed_plans"), higher_is_worse=True, count=True),
+        Metric("invalid_plans", _rollout_sum("invalid_plans"), higher_is_worse=True, count=True),
+        Metric("pass_rate", _pass_rate, higher_is_worse=False),
+        Metric("scene_score", _rollout_mean("scene_score"), higher_is_worse=False),
+        Metric("progress", _rollout_mean("progress_ratio"), higher_is_worse=False),
+        Metric("agreement", _rollout_mean("reasoning_action_agreement"), higher_is_worse=False),
+    ]
+    return {m.name: m for m in table}
+
+
+SIM_METRICS = _sim_metrics()
 _GATE = re.compile(r"^(?P<name>[a-z0-9_.]+):(?P<op>\+|>|<)(?P<value>[0-9]*\.?[0-9]+)(?P<pct>%?)$")
 
 
@@ -88,8 +167,8 @@ class Gate:
         return f"{self.metric.name}:{self.op}{self.value:g}"
 
 
-def parse_gates(text: str) -> list[Gate]:
-    """``ade_6.4s:+5%,model_failures:>0`` -> gates; GateError naming the first bad entry."""
+def parse_gates(text: str, metrics: dict[str, Metric] = EVALUATE_METRICS) -> list[Gate]:
+    """``ade_6.4s:+5%,model_failures:>0`` -> gates over ``metrics``; GateError naming the first bad entry."""
     gates = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
@@ -98,12 +177,12 @@ def parse_gates(text: str) -> list[Gate]:
         if m is None:
             raise GateError(f"--fail-on {item!r}: expected NAME:+N%, NAME:+N, NAME:>N or NAME:<N")
         name, op, pct = m["name"], m["op"], m["pct"]
-        if name not in METRICS:
-            raise GateError(f"--fail-on {item!r}: unknown metric {name!r} (known: {', '.join(METRICS)})")
+        if name not in metrics:
+            raise GateError(f"--fail-on {item!r}: unknown metric {name!r} (known: {', '.join(metrics)})")
         if pct and op != "+":
             raise GateError(f"--fail-on {item!r}: a percentage is a change against the baseline: use {name}:+N%")
         value = float(m["value"]) / (100.0 if pct else 1.0)
-        gates.append(Gate(METRICS[name], op, value, relative=bool(pct)))
+        gates.append(Gate(metrics[name], op, value, relative=bool(pct)))
     return gates
 
 
@@ -129,11 +208,16 @@ def check_gate(gate: Gate, current: dict[str, Any], baseline: dict[str, Any] | N
     return f"{gate.text}: {gate.metric.name} {base:g} -> {cur:g}" if worse > limit else None
 
 
-def compare(current: dict[str, Any], baseline: dict[str, Any], gates: list[Gate]) -> list[dict[str, Any]]:
-    """One row per metric present in both runs: values, change, and whether it is marked worse."""
+def compare(
+    current: dict[str, Any],
+    baseline: dict[str, Any],
+    gates: list[Gate],
+    metrics: dict[str, Metric] = EVALUATE_METRICS,
+) -> list[dict[str, Any]]:
+    """One row per metric of ``metrics`` present in both runs: values, change, and whether it is marked worse."""
     gated = {g.metric.name for g in gates if g.op == "+"}
     rows = []
-    for metric in METRICS.values():
+    for metric in metrics.values():
         cur, base = metric.get(current), metric.get(baseline)
         if cur is None or base is None:
             continue

@@ -1,4 +1,5 @@
-"""What a fleet run adds to the evaluation report: the per-bag table and the comparison with a baseline run."""
+"""What a fleet run adds to the report: the per-bag (evaluate) or per-rollout (sim) table and the comparison with a
+baseline run."""
 
 from __future__ import annotations
 
@@ -21,6 +22,26 @@ def bags_section(rows: list[dict[str, Any]]) -> str:
             f"<td>{r['status']}</td><td>{r['attempts']}</td><td>{(r.get('ticks') or {}).get('scored', '-')}</td>"
             f"<td>{'-' if ade is None else f'{ade:.2f}'}</td>"
             f"<td class='l'>{html.escape(r['errors'][-1] if r['errors'] and r['status'] != 'ok' else '')}</td></tr>"
+        )
+    h.append("</table>")
+    return "".join(h)
+
+
+def rollouts_section(rows: list[dict[str, Any]]) -> str:
+    """The simulation report's per-rollout table (status of its unit, attempts, worker, verdict, failure reason)."""
+    h = [
+        "<h2>Rollouts (fleet run)</h2><table><tr><th>scenario</th><th>seed</th><th>driver</th><th>status</th>"
+        "<th>attempts</th><th>worker</th><th>score</th><th>verdict</th><th>reason</th></tr>"
+    ]
+    for r in rows:
+        score = (r.get("metrics") or {}).get("scene_score")
+        worker = " ".join(str(r["worker"][k]) for k in ("host", "pid", "ros_domain_id") if k in r["worker"])
+        reason = r["error"] or (r["errors"][-1] if r["errors"] and r["status"] != "ok" else "")
+        h.append(
+            f"<tr><td>{html.escape(r['scenario'])}</td><td>{r['seed']}</td><td>{html.escape(r['driver'])}</td>"
+            f"<td>{r['status']}</td><td>{r['attempts']}</td><td>{html.escape(worker)}</td>"
+            f"<td>{'-' if score is None else f'{score:.2f}'}</td><td>{'pass' if r['passed'] else 'fail'}</td>"
+            f"<td>{html.escape(reason)}</td></tr>"
         )
     h.append("</table>")
     return "".join(h)

@@ -1,10 +1,11 @@
 """Work units: what an executor runs on a worker that holds a loaded model.
 
-A unit is a picklable callable ``unit(model) -> dict`` whose result is JSON-able (numbers, strings, lists, dicts:
-no arrays, no frames) and whose ``key`` names it in progress lines, result rows and failure reports. A worker loads
-the model once with a loader (``ModelLoader``: a picklable callable returning a ``DrivingModel``) and runs many units
+A unit is a picklable callable ``unit(state) -> dict`` whose result is JSON-able (numbers, strings, lists, dicts:
+no arrays, no frames) and whose ``key`` names it in progress lines, result rows and failure reports. A worker builds
+its state once with a loader (a picklable callable; ``ModelLoader`` returns a ``DrivingModel``) and runs many units
 on it, so the model load is paid once per worker, not once per bag. ``EvaluateBag`` is the open-loop evaluation of
-one bag; a closed-loop rollout (scenario, seed) is another unit of the same shape, run by the same executors.
+one bag; ``rollouts.RolloutSet`` (the closed-loop rollouts of one scenario and seed) is the other kind of unit, run
+by the same executors on a worker state of its own (``rollouts.SimWorker``).
 
 Units must be deterministic: their result depends on the unit and the model's weights and settings only, not on
 which worker runs it or what ran before (the torch backend seeds each inference from ``(seed, t0)``), so a fleet
@@ -31,8 +32,9 @@ class WorkUnit(Protocol):
         """Unique name of the unit within a run (a bag path, a scenario and seed)."""
         ...
 
-    def __call__(self, model: Any) -> dict[str, Any]:
-        """Run on ``model``; return a JSON-able result. Raises on failure (the executor retries, then reports)."""
+    def __call__(self, state: Any, /) -> dict[str, Any]:
+        """Run on the worker's loaded ``state`` (a model; a simulation worker); return a JSON-able result. Raises on
+        failure (the executor retries, then reports)."""
         ...
 
 
