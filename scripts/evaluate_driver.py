@@ -21,8 +21,10 @@ EVAL_SECONDS = 20.0
 EVAL_WH = (320, 180)
 
 
-def ensure_bags(root: Path, scenarios: list[str], seeds: tuple[int, ...], progress: bool) -> dict[str, list[Path]]:
-    """scenario -> bag directories under ``root`` (synthesised when missing)."""
+def ensure_bags(
+    root: Path, scenarios: list[str], seeds: tuple[int, ...], progress: bool, distribution: str = "default"
+) -> dict[str, list[Path]]:
+    """scenario -> bag directories under ``root`` (synthesised when missing), scenes drawn from ``distribution``."""
     from alpamayo_ros.sim import generate
     from alpamayo_ros.sim.fingerprint import generator_fingerprint
     from alpamayo_ros.tools.synth import write_scenario_bag
@@ -30,14 +32,16 @@ def ensure_bags(root: Path, scenarios: list[str], seeds: tuple[int, ...], progre
     out: dict[str, list[Path]] = {}
     for name in scenarios:
         for seed in seeds:
-            bag = root / f"{name}_s{seed}_{generator_fingerprint()}"
+            tag = "" if distribution == "default" else f"_{distribution}"
+            bag = root / f"{name}{tag}_s{seed}_{generator_fingerprint()}"
             if not (bag / "metadata.yaml").is_file():
                 if bag.exists():
                     import shutil
 
                     shutil.rmtree(bag)
                 bag.parent.mkdir(parents=True, exist_ok=True)
-                write_scenario_bag(generate(name, seed, EVAL_SECONDS, *EVAL_WH), bag, progress=progress)
+                scene = generate(name, seed, EVAL_SECONDS, *EVAL_WH, distribution=distribution)
+                write_scenario_bag(scene, bag, progress=progress)
             out.setdefault(name, []).append(bag)
     return out
 
@@ -242,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, nargs="*", default=list(EVAL_SEEDS))
     parser.add_argument("--max-ticks", type=int, default=0)
+    parser.add_argument(
+        "--distribution",
+        default="default",
+        help="scenario distribution of the evaluated scenes (alpamayo_ros.sim.distributions: default = the "
+        "training distribution of the shipped driver, shifted, composed, wide)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-samples", type=int, default=1, help="trajectory samples per tick (minADE)")
     parser.add_argument("--threads", type=int, default=2)
@@ -263,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from alpamayo_ros.sim import SCENARIOS
+    from alpamayo_ros.sim.distributions import DISTRIBUTIONS
 
+    if args.distribution not in DISTRIBUTIONS:
+        parser.error(f"unknown distribution {args.distribution} (known: {', '.join(DISTRIBUTIONS)})")
     unknown = [name for name in args.scenarios or () if name not in SCENARIOS]
     if unknown:  # before any model or bag work
         parser.error(f"unknown scenario {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
@@ -290,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = list(args.scenarios or SCENARIOS)
     if args.proxy:
         return _proxy(args, scenarios)
-    bags = ensure_bags(args.bags, scenarios, tuple(args.seeds), progress=True)
+    bags = ensure_bags(args.bags, scenarios, tuple(args.seeds), progress=True, distribution=args.distribution)
     if args.synth_only:
         return 0
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
@@ -324,7 +337,7 @@ def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
     from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
 
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
-    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,))
+    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), args.distribution)
     spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
     started = time.time()
     try:
