@@ -73,12 +73,11 @@ def test_ground_truth_from_odometry_matches_the_recorded_future(tiny_bag: Path) 
         assert np.allclose(fut, tick.future[:, :2], atol=1e-6)
 
 
-class _NaNOnSecondCall:
-    """A DrivingModel wrapper whose second prediction has NaN waypoints (what check_prediction must stop)."""
+class _WrappedModel:
+    """A DrivingModel around another one that counts predictions and may change each (``edit``)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls = 0
+        self.inner, self.calls = inner, 0
 
     @property
     def info(self) -> Any:
@@ -87,14 +86,24 @@ class _NaNOnSecondCall:
     def predict(self, sample: Any) -> Any:
         pred = self.inner.predict(sample)
         self.calls += 1
+        return self.edit(pred)
+
+    def edit(self, pred: Any) -> Any:
+        return pred
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _NaNOnSecondCall(_WrappedModel):
+    """The second prediction has NaN waypoints (what check_prediction must stop)."""
+
+    def edit(self, pred: Any) -> Any:
         if self.calls == 2:
             xyz = pred.xyz.copy()
             xyz[0, 10:20] = np.nan
             pred = dataclasses.replace(pred, xyz=xyz)
         return pred
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_a_prediction_failing_the_node_sanity_gate_is_a_model_failure_not_scored(tiny_bag: Path) -> None:
@@ -138,21 +147,12 @@ def test_evaluate_uses_the_node_parameters(tiny_bag: Path, tmp_path: Path) -> No
     assert from_file.skipped == in_code.skipped
 
 
-class _UnsureWhenWrong:
+class _UnsureWhenWrong(_WrappedModel):
     """The test policy's trajectories with scripted reasoning for the braking-lead bag (reference: follow on the first
     two ticks, then decelerate): "Stop" on odd ticks with token probabilities of 0.3, "Decelerate" with certainty on
     even ones."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.calls = inner, 0
-
-    @property
-    def info(self) -> Any:
-        return self.inner.info
-
-    def predict(self, sample: Any) -> Any:
-        pred = self.inner.predict(sample)
-        self.calls += 1
+    def edit(self, pred: Any) -> Any:
         n = pred.num_samples
         if self.calls % 2:
             return dataclasses.replace(
@@ -160,9 +160,6 @@ class _UnsureWhenWrong:
             )
         sure = (np.zeros(9),) * n
         return dataclasses.replace(pred, reasoning=("Decelerate and keep the lane.",) * n, token_logprobs=sure)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_reasoning_uncertainty_is_scored_against_wrong_decisions(tiny_bag: Path) -> None:
