@@ -8,8 +8,8 @@ hard limits a ``--set`` override must respect, and how each named distribution s
 - ``wide``: every axis randomised over a broad range, for retraining a driver that generalises.
 - ``shifted``: every axis at the edge of (or just beyond) the default range: night, fast, the other kerb, sharp
   bends, heavy traffic, dense scenery, a noisy over-exposed camera. For measuring generalisation.
-- ``composed``: default look and speeds, but events on bends and two events in one episode (a pedestrian crossing
-  after a lead vehicle or a parked car), for measuring composition.
+- ``composed``: default look and speeds, but events on bends, two events in one episode (a pedestrian crossing
+  after a lead vehicle, a parked car or on a curve) and parked cars to ignore, for measuring composition.
 
 ``legacy`` axes were drawn by the original generator: they draw from the scene's main random stream, in the
 original order (scenes.py), which is what keeps ``default`` frame-for-frame identical. New axes draw from a second
