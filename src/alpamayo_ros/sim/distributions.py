@@ -8,8 +8,8 @@ hard limits a ``--set`` override must respect, and how each named distribution s
 - ``wide``: every axis randomised over a broad range, for retraining a driver that generalises.
 - ``shifted``: every axis at the edge of (or just beyond) the default range: night, fast, the other kerb, sharp
   bends, heavy traffic, dense scenery, a noisy over-exposed camera. For measuring generalisation.
-- ``composed``: default look and speeds, but events on bends and two events in one episode (a pedestrian crossing
-  after a lead vehicle or a parked car), for measuring composition.
+- ``composed``: default look and speeds, but events on bends, two events in one episode (a pedestrian crossing
+  after a lead vehicle, a parked car or on a curve) and parked cars to ignore, for measuring composition.
 
 ``legacy`` axes were drawn by the original generator: they draw from the scene's main random stream, in the
 original order (scenes.py), which is what keeps ``default`` frame-for-frame identical. New axes draw from a second
@@ -175,11 +175,11 @@ AXES: tuple[Axis, ...] = (
          _same(Uniform(1.6, 1.85), wide=Uniform(1.1, 1.95), shifted=Uniform(1.1, 1.3)),
          (*_PED, *SECOND_EVENT_KINDS)),
     Axis("parked_time_s", "s", "the parked vehicle sits 25 m plus this many seconds of ego travel ahead", True,
-         (0.5, 10.0), _same(Uniform(2.5, 3.5), wide=Uniform(1.5, 4.5)), _NUDGE),
+         (0.5, 10.0), _same(Uniform(2.5, 3.5), wide=Uniform(1.5, 3.5), shifted=Uniform(2.0, 2.5)), _NUDGE),
     Axis("parked_intrusion_m", "m", "how far the parked vehicle reaches into the ego lane", True, (0.1, 1.4),
-         _same(Uniform(0.5, 0.9), wide=Uniform(0.3, 1.1), shifted=Uniform(1.0, 1.2)), _NUDGE),
+         _same(Uniform(0.5, 0.9), wide=Uniform(0.3, 0.9), shifted=Uniform(0.8, 0.9)), _NUDGE),
     Axis("bend_radius_m", "m", "radius of the bend (curve kinds, and any event on a bend)", True, (25.0, 500.0),
-         _same(Uniform(70.0, 140.0), wide=Uniform(45.0, 200.0), shifted=Uniform(40.0, 55.0))),
+         _same(Uniform(70.0, 140.0), wide=Uniform(50.0, 200.0), shifted=Uniform(50.0, 60.0))),
     Axis("bend_lead_in_m", "m", "curve kinds: straight road beyond the ego's position 1 s before the event", True,
          (0.0, 100.0), _same(Uniform(20.0, 35.0), wide=Uniform(10.0, 50.0)), _CURVES),
     Axis("stop_decel_mps2", "m/s^2", "deceleration the stop line is placed for, from the ego's speed at yellow",

@@ -186,7 +186,7 @@ class Draws:
     def __init__(self, kind: str, kind_index: int, seed: int, distribution: str, overrides: dict[str, Value]) -> None:
         check_distribution(distribution)
         # The same checks as the command line's: a key may drop its unit suffix, a value must be within limits.
-        checked = {}
+        checked: dict[str, Value] = {}
         for key, value in overrides.items():
             axis = AXIS_BY_NAME[axis_key(key)]
             checked[axis.name] = parse_value(axis, str(value).lower() if isinstance(value, bool) else str(value))

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.types import FloatArray, UInt8Array
+from alpamayo_ros.sim.planner import EGO_FRONT_M
 from alpamayo_ros.sim.rig import RigCamera
 from alpamayo_ros.sim.world import Actor, Color, Scenario
 
@@ -325,7 +326,7 @@ def _local(x: float, y: float, yaw: float, fwd: float, left: float) -> tuple[flo
 def _headlight_gain(gx: FloatArray, gy: FloatArray, ground: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
     """(H, W, 1) brightness gain of the ground lit by the ego's low beams: a cone ahead of the front bumper that
     fades with distance (about 4x at 10 m, back to 1x beyond ~60 m); 1 elsewhere. gx, gy: ego-frame ground (m)."""
-    ahead = np.where(ground, gx - 3.8, -1.0)
+    ahead = np.where(ground, gx - EGO_FRONT_M, -1.0)
     spread = 1.0 + 0.3 * np.maximum(ahead, 0.0)
     cone = np.exp(-((np.where(ground, gy, 0.0) / spread) ** 2)) * np.clip(ahead / 4.0, 0.0, 1.0)
     gain = 1.0 + 4.0 * cone * np.exp(-np.maximum(ahead, 0.0) / 25.0)
