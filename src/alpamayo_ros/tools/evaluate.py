@@ -41,6 +41,7 @@ from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STE
 from alpamayo_ros.core.transforms import quat_to_matrix, to_local
 from alpamayo_ros.core.types import FloatArray, ModelInfo
 from alpamayo_ros.tools import bagio, metrics
+from alpamayo_ros.tools.cli_checks import number_problem, output_path_problem
 from alpamayo_ros.tools.results import BagEvaluation, TickResult
 from alpamayo_ros.tools.synth import load_sidecar
 
@@ -552,7 +553,12 @@ def model_path_problem(backend: str, model: str) -> str | None:
 
 
 def input_problem(args: argparse.Namespace, params: NodeParams) -> str | None:
-    """The first problem with the command's bags, as one line, before the model loads; None when they are fine."""
+    """The first problem with the command's bags and numbers, as one line, before the model loads; None if none."""
+    problem = number_problem(args, 0, "--max-ticks", "--report-ticks") or output_path_problem(
+        "--out", args.out, directory=True
+    )
+    if problem is not None:
+        return problem
     for bag in args.bags:
         problem = bagio.bag_problem(bag)
         if problem is not None:

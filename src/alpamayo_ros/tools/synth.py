@@ -18,6 +18,7 @@ from typing import Any
 from alpamayo_ros.sim import SCENARIOS, generate
 from alpamayo_ros.sim.generate import EgoSample, GeneratedScenario
 from alpamayo_ros.tools import bagio
+from alpamayo_ros.tools.cli_checks import output_path_problem
 
 SIDECAR = "scenario.json"
 
@@ -152,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         gen = generate(args.scenario, args.seed, args.seconds, args.width, args.height)
     except ValueError as exc:
         print(f"alpamayo-ros synth: {exc}", file=sys.stderr)
+        return 2
+    problem = output_path_problem("--out", out)
+    if problem is not None:
+        print(f"alpamayo-ros synth: {problem}", file=sys.stderr)
         return 2
     if out.exists():
         if not args.force:
