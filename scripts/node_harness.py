@@ -12,6 +12,7 @@ picks a domain away from the pytest range (100-199) unless one is given, and kee
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -290,6 +291,15 @@ def wait_for_plans(feeder: Any, node: Any, timeout_s: float) -> None:
         raise RuntimeError(f"no plans from the node in {timeout_s:.0f} s (log {node.log_path}):\n{node.tail()}")
     if node.proc.poll() is not None:
         raise RuntimeError(f"the node exited with {node.proc.returncode} (log {node.log_path}):\n{node.tail()}")
+
+
+def chosen(parser: argparse.ArgumentParser, text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    """A comma-separated selection out of ``allowed``; anything else is a usage error naming the choices."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        parser.error(f"unknown {what} {', '.join(unknown) or '(none given)'}; choose from {', '.join(allowed)}")
+    return names
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

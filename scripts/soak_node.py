@@ -26,20 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import node_harness as harness
 from fuzz_node import ANCHOR_CAMERA, JPEG_CAMERA, RAW_CAMERA, add_common_arguments
-from node_harness import (
-    RssSampler,
-    median,
-    model_rig,
-    node_command,
-    plan_latencies,
-    prepare_environment,
-    print_table,
-    received,
-    start_feeder,
-    start_node,
-    wait_for_plans,
-)
 
 CONFIGS = ("raw", "jpeg", "hostile")
 END_WINDOW_S = 10.0
@@ -55,18 +43,18 @@ def run_config(config: str, args: argparse.Namespace) -> dict[str, Any]:
     compressed = frozenset(CAMERA_NAMES) if config == "jpeg" else frozenset({JPEG_CAMERA})
     if config == "raw":
         compressed = frozenset()
-    cameras, offsets = model_rig(args.backend, args.model)
+    cameras, offsets = harness.model_rig(args.backend, args.model)
     rig = Rig(RAW_CAMERA, JPEG_CAMERA, ANCHOR_CAMERA, args.size, cameras, offsets)
     hostile = [case for case in CASES if case.quick] if config == "hostile" else []
     if hostile:
         png_bomb()
     log_dir = (args.log_dir or Path(tempfile.mkdtemp(prefix="alpamayo_soak_"))) / config
-    feeder = start_feeder(args.size, compressed)
-    node = start_node(node_command(args.backend, args.model, compressed), log_dir)
-    rss = RssSampler(node.proc.pid, period_s=0.5)
+    feeder = harness.start_feeder(args.size, compressed)
+    node = harness.start_node(harness.node_command(args.backend, args.model, compressed), log_dir)
+    rss = harness.RssSampler(node.proc.pid, period_s=0.5)
     injections: list[Any] = []
     try:
-        wait_for_plans(feeder, node, args.startup_timeout)
+        harness.wait_for_plans(feeder, node, args.startup_timeout)
         started = time.monotonic()
         warm_at, end_at = started + args.warmup_s, started + args.minutes * 60.0
         sent_at_warm = plans_at_warm = 0
@@ -79,9 +67,9 @@ def run_config(config: str, args: argparse.Namespace) -> dict[str, Any]:
                 sent_at_warm, plans_at_warm = len(feeder.published_stamps), feeder.count_paths()
             time.sleep(max(0.0, 1.0 - (time.monotonic() - started) % 1.0))
         ended = time.monotonic()
-        plans, arrivals, odom_y = received(feeder)
+        plans, arrivals, odom_y = harness.received(feeder)
         measured_s = ended - warm_at
-        latency = median(plan_latencies(feeder, warm_at))
+        latency = harness.median(harness.plan_latencies(feeder, warm_at))
         frame_sets = len(feeder.published_stamps) - sent_at_warm
         plans_after_warm = len(plans) - plans_at_warm
         alive = node.proc.poll() is None
@@ -135,7 +123,7 @@ def print_results(report: dict[str, Any]) -> None:
     ]
     header = ("config", "min", "RSS warm MiB", "RSS end MiB", "growth %", "peak MiB", "plans/s", "frames/s",
               "latency s", "bad plans", "alive")  # fmt: skip
-    print_table(header, rows)
+    harness.print_table(header, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,15 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="feeding time per configuration")
     parser.add_argument("--warmup-s", type=float, default=30.0, help="seconds before the first RSS figure")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
-    parser.add_argument("--machine", default="", help="where this runs, for the record (e.g. '2-core CPU, shared')")
     args = parser.parse_args(argv)
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in configs if c not in CONFIGS]
-    if unknown or not configs:
-        parser.error(f"unknown configuration(s) {', '.join(unknown) or '(none given)'}; of {', '.join(CONFIGS)}")
+    configs = harness.chosen(parser, args.configs, CONFIGS, "configuration(s)")
     if args.minutes * 60.0 < args.warmup_s + END_WINDOW_S + WARM_WINDOW_S:
         parser.error(f"--minutes {args.minutes:g} leaves no time after the {args.warmup_s:g} s warm-up")
-    prepare_environment(args.domain_id)
+    harness.prepare_environment(args.domain_id)
     import rclpy
 
     rclpy.init()
