@@ -76,6 +76,15 @@ def test_stream_level_no_messages_stale_error_ok() -> None:
     assert stream_level(old, NOW, 0.5)[0] is Level.OK
 
 
+def test_an_error_whose_stamp_is_the_problem_is_timed_on_the_streams_own_clock() -> None:
+    """Zero, 5 s behind, 1000 s ahead: each held the stream at WARN never (the first two) or for 1000 s."""
+    for bad_stamp in (0, NOW - 5 * SEC, NOW + 1000 * SEC):
+        stats = stream(NOW - SEC // 10, NOW)
+        stats.error(bad_stamp, "bad stamp")
+        assert stream_level(stats, NOW + SEC // 10, 0.5) == (Level.WARN, "bad stamp"), bad_stamp
+        assert stream_level(stats, NOW + 3 * SEC, 5.0)[0] is Level.OK, bad_stamp
+
+
 def test_stale_takes_precedence_over_a_recent_error() -> None:
     stats = stream(NOW - 3 * SEC)
     stats.error(NOW, "decode failed")

@@ -114,10 +114,17 @@ class StreamStats:
         return (len(self.stamps) - 1) * 1e9 / span_ns if span_ns > 0 else 0.0
 
     def error(self, stamp_ns: int | None, text: str) -> None:
-        """A rejected message: counted, and its reason kept as the stream's last error."""
+        """A rejected message: counted, and its reason kept as the stream's last error.
+
+        The error is timed by the message's stamp when that lies within ``RECENT_ERROR_NS`` of the stream's newest
+        accepted stamp, else by that newest stamp: a stamp that is itself the problem (zero, seconds behind, far in
+        the future) would otherwise never hold the stream at WARN, or hold it there until the clock catches up.
+        """
         self.rejected += 1
         self.last_error = text
-        self.last_error_stamp_ns = stamp_ns
+        newest = self.last_stamp_ns
+        plausible = newest is None or (stamp_ns is not None and abs(stamp_ns - newest) <= RECENT_ERROR_NS)
+        self.last_error_stamp_ns = stamp_ns if plausible else newest
 
     def accepted(self, stamp_ns: int, *, time_jumped_back: bool = False) -> None:
         """A buffered message: feeds the rate; the newest stamp only grows unless time jumped back."""

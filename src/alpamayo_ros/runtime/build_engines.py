@@ -14,6 +14,8 @@ valid engines in the cache and starts without building). Steps:
    the exports alone and exits 0).
 
 fp8 is refused with a message: it needs a Q/DQ-quantized export, which this command does not produce yet.
+A bad argument or a checkpoint that cannot be loaded (missing, corrupt config.json, weights not matching it) ends in
+one line naming it and exit code 1, before anything is exported.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+EXIT_BAD_INPUT = 1  # an argument or the checkpoint is unusable (2 and 3 are taken by build outcomes)
 EXIT_NO_TENSORRT = 3
 EXIT_UNSUPPORTED = 2
 PRECISION_CHOICES = ("fp32", "fp16", "bf16", "fp8")
@@ -52,11 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="re-export even when valid exports exist")
 
 
+class UsageError(Exception):
+    """An argument this command cannot use; the message names it and why (printed as one line, exit 1)."""
+
+
 def _camera_size(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise SystemExit(f"--camera-size must look like 1080x1920, got {text!r}") from None
+        raise UsageError(f"--camera-size must look like 1080x1920, got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise UsageError(f"--camera-size {text}: both sides must be positive")
     return h, w
 
 
@@ -67,26 +76,31 @@ def _precisions(args: argparse.Namespace) -> dict[str, str]:
     both = args.precision or "bf16"
     chosen = {ox.VISION: args.precision_vision or both, ox.EXPERT: args.precision_expert or both}
     if "fp8" in chosen.values():
-        raise SystemExit(f"build-engines: {ox.FP8_NOT_OFFERED}")
+        raise UsageError(ox.FP8_NOT_OFFERED)
     return chosen
 
 
+def _out_dir(path: Path) -> Path:
+    out = path.expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {path}: is a file, not a directory")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    import torch
+    """The command; bad arguments and unusable checkpoints end in one line on stderr and exit 1, before any export."""
+    try:
+        return _build(args)
+    except UsageError as exc:
+        print(f"build-engines: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
+
+def _build(args: argparse.Namespace) -> int:
     from alpamayo_ros.core.model_spec import ModelSpec
-    from alpamayo_ros.runtime import onnx as ox
-    from alpamayo_ros.runtime.accelerated import deployment_for
-    from alpamayo_ros.runtime.tensorrt_build import EngineChoice
-    from alpamayo_ros.runtime.torch_backend import load_torch_model
 
-    def say(message: str) -> None:
-        print(f"[build-engines] {message}", flush=True)
-
-    started = time.monotonic()
-    out: Path = args.out.expanduser()
-    choice = EngineChoice(_precisions(args), args.typing)
+    out = _out_dir(args.out)
+    choice_precisions, camera_size = _precisions(args), _camera_size(args.camera_size)
     spec = ModelSpec(
         backend="torch",
         model_path=args.model,
@@ -97,11 +111,31 @@ def run(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
         seed=args.seed,
     )
+    problems = spec.problems()
+    if problems:
+        raise UsageError("; ".join(problems))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # progress; errors: stderr
+    import torch
+
+    from alpamayo_ros.model.loader import CheckpointError
+    from alpamayo_ros.runtime import onnx as ox
+    from alpamayo_ros.runtime.accelerated import deployment_for
+    from alpamayo_ros.runtime.tensorrt_build import EngineChoice
+    from alpamayo_ros.runtime.torch_backend import load_torch_model
+
+    def say(message: str) -> None:
+        print(f"[build-engines] {message}", flush=True)
+
+    started = time.monotonic()
+    choice = EngineChoice(choice_precisions, args.typing)
     say(f"loading {args.model} (float32, CPU) for export")
-    driving = load_torch_model(spec)
+    try:
+        driving = load_torch_model(spec)
+    except (OSError, ValueError, CheckpointError) as exc:  # no checkpoint, config.json unreadable or invalid, ...
+        raise UsageError(f"--model {args.model}: cannot be loaded ({type(exc).__name__}: {exc})") from None
     model = driving.model
     assert model is not None
-    deployment = deployment_for(driving, _camera_size(args.camera_size))
+    deployment = deployment_for(driving, camera_size)
     say(
         f"deployment: {deployment.num_images} images of grid {deployment.image_grid_thw}, prefix capacity "
         f"{deployment.prefix_capacity}, {deployment.num_samples} sample(s); model {driving.info.version}"

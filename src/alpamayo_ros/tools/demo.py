@@ -30,6 +30,7 @@ from alpamayo_ros.core.model_spec import BACKENDS, ModelSpec
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.sim import SCENARIOS
 from alpamayo_ros.tools import bagio
+from alpamayo_ros.tools.cli_checks import number_problem, output_path_problem
 
 NODE_NAME = "alpamayo_node"
 OUTPUT_TOPICS = (f"/{NODE_NAME}/output/path", f"/{NODE_NAME}/output/reasoning", f"/{NODE_NAME}/debug/stage_latency")
@@ -208,10 +209,25 @@ def wait_for_quiet(recorder: Child, marker: str, idle_sec: float, limit_sec: flo
         time.sleep(0.2)
 
 
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """The first argument the demo cannot use, as one line (the scenario is checked as synth checks it)."""
+    from alpamayo_ros.sim import generate
+
+    try:  # cheap: validates the duration and image size, renders nothing
+        generate(args.scenario, args.seed, args.seconds, args.width, args.height)
+    except ValueError as exc:
+        return str(exc)
+    return (
+        number_problem(args, 0, "--rate", "--startup-timeout", exclusive=True)
+        or number_problem(args, 0, "--idle-timeout", "--max-reasoning-tokens")
+        or output_path_problem("--out", args.out, directory=True)
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from alpamayo_ros.tools.evaluate import format_summary, model_path_problem, run_evaluation
 
-    problem = model_path_problem(args.backend, args.model)
+    problem = model_path_problem(args.backend, args.model) or argument_problem(args)
     if problem is not None:  # before minutes of bag, node start-up and a configure that can only fail
         print(f"alpamayo-ros demo: {problem}", file=sys.stderr)
         return 2

@@ -42,6 +42,7 @@ from alpamayo_ros.core.transforms import quat_to_matrix, to_local
 from alpamayo_ros.core.types import FloatArray, ModelInfo
 from alpamayo_ros.core.uncertainty import sample_uncertainty
 from alpamayo_ros.tools import bagio, metrics
+from alpamayo_ros.tools.cli_checks import number_problem, output_path_problem
 from alpamayo_ros.tools.results import BagEvaluation, TickResult
 from alpamayo_ros.tools.synth import load_sidecar
 
@@ -583,7 +584,12 @@ def model_path_problem(backend: str, model: str) -> str | None:
 
 
 def input_problem(args: argparse.Namespace, params: NodeParams) -> str | None:
-    """The first problem with the command's bags, as one line, before the model loads; None when they are fine."""
+    """The first problem with the command's bags and numbers, as one line, before the model loads; None if none."""
+    problem = number_problem(args, 0, "--max-ticks", "--report-ticks") or output_path_problem(
+        "--out", args.out, directory=True
+    )
+    if problem is not None:
+        return problem
     for bag in args.bags:
         problem = bagio.bag_problem(bag)
         if problem is not None:

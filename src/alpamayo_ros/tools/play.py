@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alpamayo_ros.tools import bagio, rosio
+from alpamayo_ros.tools.cli_checks import number_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,10 +99,12 @@ def _playable(infos: list[bagio.TopicInfo], log: Callable[[str], None]) -> list[
 
 def run(args: argparse.Namespace) -> int:
     bag: Path = args.bag
-    if args.rate <= 0:
-        print(f"alpamayo-ros play: --rate must be > 0, got {args.rate}", file=sys.stderr)
-        return 2
-    problem = bagio.bag_problem(bag)
+    problem = (
+        number_problem(args, 0, "--rate", exclusive=True)
+        or number_problem(args, 0, "--start-offset", "--wait-timeout", "--delay")
+        or number_problem(args, 1, "--depth")
+        or bagio.bag_problem(bag)
+    )
     if problem is not None:
         print(f"alpamayo-ros play: {problem}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from alpamayo_ros.tools import bagio, rosio
+from alpamayo_ros.tools.cli_checks import number_problem, output_path_problem
 
 IGNORED = ("/rosout", "/parameter_events")
 
@@ -65,6 +66,14 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if not args.topics and not args.all:
         print("alpamayo-ros record: name topics or pass --all", file=sys.stderr)
+        return 2
+    problem = (
+        number_problem(args, 0, "--max-messages", "--duration", "--idle-timeout")
+        or number_problem(args, 1, "--depth")
+        or output_path_problem("--out", out)
+    )
+    if problem is not None:
+        print(f"alpamayo-ros record: {problem}", file=sys.stderr)
         return 2
     if out.exists():
         if not args.force:

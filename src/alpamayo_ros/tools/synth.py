@@ -20,6 +20,7 @@ from typing import Any
 from alpamayo_ros.sim import DISTRIBUTIONS, SCENARIOS, ParamError, describe, generate, parse_overrides
 from alpamayo_ros.sim.generate import EgoSample, GeneratedScenario
 from alpamayo_ros.tools import bagio
+from alpamayo_ros.tools.cli_checks import output_path_problem
 
 SIDECAR = "scenario.json"
 
@@ -185,6 +186,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"description = {gen.scenario.description}")
         return 0
     out: Path = args.out
+    problem = output_path_problem("--out", out)
+    if problem is not None:
+        print(f"alpamayo-ros synth: {problem}", file=sys.stderr)
+        return 2
     if out.exists():
         if not args.force:
             print(f"alpamayo-ros synth: {out} exists (use --force to replace it)", file=sys.stderr)

@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alpamayo_ros.tools.cli_checks import number_problem, output_path_problem
 from alpamayo_ros.training.checkpoint import PACKAGE_MODEL_DIR
 from alpamayo_ros.training.resume import RESUME_FILE
 
@@ -82,7 +83,23 @@ def lr_at(progress: float, step: int, base: float, warmup: int) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """The first argument training cannot use, as one line, before minutes of rendering."""
+    counts = ("--steps", "--threads", "--render-workers", "--checkpoint-every", "--eval-every")
+    return (
+        number_problem(args, 1, *counts)
+        or number_problem(args, 0, "--max-minutes", exclusive=True)
+        or output_path_problem("--out", args.out, directory=True)
+        or output_path_problem("--work", args.work, directory=True)
+        or output_path_problem("--cache", args.cache, directory=True)
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    problem = argument_problem(args)
+    if problem is not None:
+        print(f"alpamayo-ros train: {problem}", file=sys.stderr)
+        return 2
     import numpy as np
     import torch
     from tqdm import tqdm
