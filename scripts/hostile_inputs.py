@@ -196,7 +196,7 @@ CASES: tuple[Case, ...] = (
          _frames(_jpeg, _compressed("jpeg", lambda _r: b"\xff\xd8\xff\xe0 not a jpeg at all" * 4)),
          ("no readable header",)),
     Case("jpeg_truncated", "JPEG cut after its headers (size readable, pixels not)", _jpeg,
-         _frames(_jpeg, _compressed("jpeg", lambda r: jpeg_truncated(r.size_hw))), ("does not decode",)),
+         _frames(_jpeg, _compressed("jpeg", lambda r: jpeg_truncated(r.size_hw))), ("truncated",)),
     Case("short_data", "raw data shorter than step x height", _raw,
          _frames(_raw, lambda m, _r: setattr(m, "data", bytes(m.data)[:100])), ("the data is",)),
     Case("long_data", "raw data longer than step x height", _raw,

@@ -114,3 +114,17 @@ def test_encode_rgb8_round_trip(rgb: np.ndarray) -> None:
     h, w, step, data = encode_rgb8(rgb[:, ::-1])
     assert (h, w, step) == (6, 10, 30)
     np.testing.assert_array_equal(raw_to_rgb("rgb8", h, w, step, data), rgb[:, ::-1])
+
+
+def test_a_compressed_frame_cut_after_its_headers_is_refused_on_arrival() -> None:
+    from alpamayo_ros.core.images import compressed_size
+
+    rgb = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+    for fmt in ("jpeg", "png"):
+        ok, encoded = cv2.imencode(f".{fmt.replace('jpeg', 'jpg')}", rgb)
+        assert ok
+        whole = encoded.tobytes()
+        assert compressed_size(fmt, whole) == (64, 48)
+        assert compressed_size(fmt, whole + bytes(16)) == (64, 48)  # zero padding after the end marker
+        with pytest.raises(CorruptImageError, match=rf"compressed image \({fmt}, \d+ B\) is truncated"):
+            compressed_size(fmt, whole[: len(whole) * 2 // 3])

@@ -44,6 +44,15 @@ def test_bad_command_lines_are_refused_in_one_line(
     assert message in err and len(err.splitlines()) == 1
 
 
+def test_an_output_folder_under_a_file_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("x")
+    assert cli_main(["sim", "--out", str(tmp_path / "file" / "sim")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"alpamayo-ros sim: --out {tmp_path / 'file' / 'sim'}: {tmp_path / 'file'} is a file, not a directory"
+
+
 def test_a_plan_the_world_cannot_follow_is_counted_not_followed(tmp_path: Path) -> None:
     xyz = np.zeros((64, 3))
     xyz[:, 0] = np.arange(1, 65) * 0.5

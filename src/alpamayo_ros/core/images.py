@@ -95,7 +95,20 @@ def compressed_size(fmt: str, data: Any) -> tuple[int, int]:
     except (OSError, SyntaxError, ValueError) as exc:
         what = f"compressed image ({fmt or 'no format'}, {len(raw)} B)"
         raise CorruptImageError(f"{what} has no readable header") from exc
+    if not _ends_complete(img.format, raw):
+        what = f"compressed image ({img.format.lower()}, {len(raw)} B)"
+        raise CorruptImageError(f"{what} is truncated: no end marker after its data")
     return int(width), int(height)
+
+
+def _ends_complete(image_format: str, raw: bytes) -> bool:
+    """Whether the stream ends with its format's end marker (JPEG: EOI ``FF D9``; PNG: the ``IEND`` chunk), so that a
+    frame cut after its headers is refused on arrival, not only when (and if) it is decoded for a plan. Zero padding
+    after the marker, which some hardware encoders add, is allowed."""
+    body = raw.rstrip(b"\x00")
+    if image_format == "JPEG":
+        return body.endswith(b"\xff\xd9")
+    return body[-8:-4] == b"IEND"
 
 
 def raw_to_rgb(encoding: str, height: int, width: int, step: int, data: Any) -> UInt8Array:

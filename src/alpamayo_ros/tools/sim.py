@@ -28,6 +28,7 @@ from typing import Any
 
 from alpamayo_ros.core.params import NodeParams, ParamsFileError, load_params_file
 from alpamayo_ros.sim import SCENARIOS
+from alpamayo_ros.tools.cli_checks import output_path_problem
 from alpamayo_ros.tools.fleet.flags import add_fleet_arguments, fleet_flags_given
 
 DRIVERS: tuple[str, ...] = ("node", "expert", "constant_velocity")
@@ -96,7 +97,7 @@ def _problem(args: argparse.Namespace) -> str | None:
         return "--realtime and --attach drive the node over DDS: drop --transport inprocess"
     if args.params_file is not None and not args.params_file.is_file():
         return f"--params-file {args.params_file}: no such file"
-    return None
+    return output_path_problem("--out", args.out, directory=True)
 
 
 def run(args: argparse.Namespace) -> int:
