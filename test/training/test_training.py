@@ -119,6 +119,8 @@ def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet
         assert not pred.truncated[0]
         decision = parse_decision(pred.reasoning[0])
         assert decision.longitudinal != Longitudinal.UNKNOWN and decision.lateral != Lateral.UNKNOWN
+        assert pred.token_logprobs is not None and len(pred.token_logprobs[0]) == pred.num_generated_tokens[0]
+        assert (pred.token_logprobs[0] <= 0.0).all()  # natural-log probabilities of the reasoning's own tokens
     finally:
         model.close()
 

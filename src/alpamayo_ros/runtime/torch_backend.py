@@ -198,11 +198,10 @@ class AlpamayoDrivingModel:
         ms = result.timings_ms
         num_tokens = result.reasoning.num_tokens.tolist()
         logprobs = result.reasoning.token_logprobs
-        token_logprobs = (
-            tuple(row[:n].double().cpu().numpy() for row, n in zip(logprobs, num_tokens, strict=True))
-            if logprobs is not None
-            else None
-        )
+        token_logprobs = None
+        if logprobs is not None:  # one device-to-host copy for all rows
+            rows = logprobs.double().cpu().numpy()
+            token_logprobs = tuple(row[:n] for row, n in zip(rows, num_tokens, strict=True))
         total_ms = (time.perf_counter() - start) * 1000.0
         return Prediction(
             xyz=result.pred_xyz[0].cpu().numpy(),
