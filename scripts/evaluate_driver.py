@@ -51,7 +51,6 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
     consistency functions; history comes straight from the simulation instead of interpolated odometry."""
     from collections import Counter
 
-    import numpy as np
     from tqdm import tqdm
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
@@ -86,9 +85,7 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
         lat = [x for k in keys for x in per[k]["lat"]]
         both = [a and b for k in keys for a, b in zip(per[k]["lon"], per[k]["lat"], strict=True)]
         agree = [x for k in keys for x in per[k]["agree"]]
-        known = [
-            (u, ok) for u, ok in zip((x for k in keys for x in per[k]["unc"]), both, strict=True) if not np.isnan(u)
-        ]
+        unc = [x for k in keys for x in per[k]["unc"]]
         m, b = metrics.mean_errors(errs), metrics.mean_errors(cvs)
         summary = {
             "ticks": {"scored": len(errs)},
@@ -104,10 +101,7 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
                 "reasoning_action_compared": len(agree),
                 "reference_vs_ground_truth_trajectory": None,
             },
-            "uncertainty": {
-                "mean": float(np.mean([u for u, _ in known])) if known else None,
-                "auroc_decision_wrong": metrics.auroc([u for u, _ in known], [not ok for _, ok in known]),
-            },
+            "uncertainty": metrics.uncertainty_summary([(u, not ok) for u, ok in zip(unc, both, strict=True)]),
         }
         rows[name] = table_row(summary)
         rows[name]["lon_confusion"] = dict(Counter(c for k in keys for c in per[k]["confusion"]).most_common())

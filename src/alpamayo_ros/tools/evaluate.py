@@ -358,23 +358,6 @@ def _skip_key(skip: Skip) -> str:
     return f"{skip.kind.value}: {skip.reason}"
 
 
-def _uncertainty_summary(ticks: list[TickResult]) -> dict[str, Any] | None:
-    """Mean reasoning_uncertainty, and how well it ranks wrong decisions (stated != reference) above right ones:
-    the area under the ROC curve (0.5: no better than chance; None when a class is empty)."""
-    known = [t for t in ticks if not math.isnan(t.uncertainty)]
-    if not known:
-        return None
-    scored = [t for t in known if t.reference is not None]
-    wrong = [t.stated != t.reference for t in scored]
-    return {
-        "mean": float(np.mean([t.uncertainty for t in known])),
-        "ticks": len(known),
-        "auroc_decision_wrong": metrics.auroc([t.uncertainty for t in scored], wrong),
-        "wrong_decisions": sum(wrong),
-        "scored_decisions": len(scored),
-    }
-
-
 def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[str, Any]:
     """All figures of a run as one JSON-able dict (summary first, then per tick)."""
     ticks = [t for e in evals for t in e.ticks]
@@ -427,7 +410,9 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
             },
             "reference_vs_ground_truth_trajectory": metrics.rate(ref_vs_gt),
         },
-        "uncertainty": _uncertainty_summary(ticks),
+        "uncertainty": metrics.uncertainty_summary(
+            [(t.uncertainty, None if t.reference is None else t.stated != t.reference) for t in ticks]
+        ),
         "latency_ms": {
             "mean": float(np.mean(lat_ms)),
             "p50": float(np.percentile(lat_ms, 50)),

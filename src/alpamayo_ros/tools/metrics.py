@@ -8,8 +8,10 @@ minimum over the model's samples. Metres.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -104,3 +106,20 @@ def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(np.asarray(positives, dtype=bool), np.asarray(scores, dtype=np.float64)))
+
+
+def uncertainty_summary(ticks: Sequence[tuple[float, bool | None]]) -> dict[str, Any] | None:
+    """Figures of the reasoning-uncertainty signal over (uncertainty, decision wrong or None without a reference)
+    per tick: the mean over ticks that report it, and how well it ranks wrong decisions above right ones (the area
+    under the ROC curve: 0.5 is chance, None when a class is empty). None when no tick reports an uncertainty."""
+    known = [(u, wrong) for u, wrong in ticks if not math.isnan(u)]
+    if not known:
+        return None
+    scored = [(u, wrong) for u, wrong in known if wrong is not None]
+    return {
+        "mean": float(np.mean([u for u, _ in known])),
+        "ticks": len(known),
+        "auroc_decision_wrong": auroc([u for u, _ in scored], [bool(wrong) for _, wrong in scored]),
+        "wrong_decisions": sum(bool(wrong) for _, wrong in scored),
+        "scored_decisions": len(scored),
+    }
