@@ -130,3 +130,18 @@ def test_light_goal_follows_what_the_open_loop_drive_did() -> None:
     # Seed 1011 is a late yellow (scene parameter late_yellow): too close to stop at the yellow, it passes on yellow.
     passes = ClosedLoopWorld("red_light_stop_line", 1011, 20.0, render=False).goal
     assert not passes.stopped and passes.description.startswith("reach the goal region")
+
+
+def test_a_world_from_another_distribution_is_the_generators_scene_with_its_own_road() -> None:
+    overrides = {"lanes_each_way": 2, "lane_width_m": 3.0, "lighting": "night"}
+    world = ClosedLoopWorld("free_road", 7, 4.0, 64, 36, distribution="wide", overrides=overrides)
+    gen = generate("free_road", 7, 4.0, 64, 36, distribution="wide", overrides=overrides)
+    assert world.scenario.params == gen.scenario.params
+    assert (world.layout.right_edge_d, world.layout.centre_line_d, world.layout.left_edge_d) == (-1.5, 4.5, 10.5)
+    state = world.world_state()
+    assert state.road_edges[1].shape[1] == 2
+    left_x, left_y = world.road.to_world(np.array([10.0]), np.array([10.5]))
+    assert np.min(np.hypot(state.road_edges[1][:, 0] - left_x, state.road_edges[1][:, 1] - left_y)) < 1e-6
+    for _ in range(16):
+        world.step(None)
+    assert world.rollout("silent").layout == world.layout

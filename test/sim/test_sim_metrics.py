@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from alpamayo_ros.sim.closed_loop import AgentBox, Goal, Rollout, TickRecord
+from alpamayo_ros.sim.closed_loop import AgentBox, Goal, RoadLayout, Rollout, TickRecord
 from alpamayo_ros.sim.metrics import (
     CLOSE_GAP_M,
     JERK_MAX_MPS3,
@@ -131,6 +131,13 @@ def test_offroad() -> None:
     outside[12] = replace(outside[12], y=-1.5, d_m=-1.5)  # right side at -2.45 m: 0.7 m beyond the edge
     m = evaluate_rollout(_rollout(outside), expert_progress_m=29.0)
     assert m.offroad and m.scene_score == 0.0 and m.failures[0].tick == 12
+
+
+def test_offroad_follows_the_scenarios_road_layout() -> None:
+    far_left = [replace(r, y=8.0, d_m=8.0) for r in _cruise()]  # two lanes each way: the far oncoming lane
+    assert evaluate_rollout(_rollout(far_left)).offroad  # beyond the default road's 5.25 m
+    wide = replace(_rollout(far_left), layout=RoadLayout(right_edge_d=-1.75, centre_line_d=5.25, left_edge_d=12.25))
+    assert not evaluate_rollout(wide).offroad
 
 
 def test_red_light_violation_only_on_red() -> None:

@@ -34,6 +34,9 @@ def _args(tmp_path: Path, *extra: str) -> argparse.Namespace:
         (["--seconds", "1"], "--seconds 1.0 is too short"),
         (["--transport", "inprocess", "--realtime"], "drop --transport inprocess"),
         (["--params-file", "/nonexistent.yaml"], "--params-file /nonexistent.yaml: no such file"),
+        (["--set", "lighting=sunset"], "lighting"),
+        (["--set", "warp_speed=9"], "warp_speed"),
+        (["--set", "lighting"], "--set expects key=value"),
     ],
 )
 def test_bad_command_lines_are_refused_in_one_line(
@@ -95,6 +98,16 @@ def test_reference_drivers_and_the_outputs(tmp_path: Path) -> None:
     summary = json.loads((args.out / "metrics.json").read_text())
     assert set(summary["drivers"]) == {"expert", "constant_velocity"}
     assert "Closed-loop simulation" in (args.out / "report.html").read_text()
+
+
+def test_rollouts_on_another_distribution_record_where_their_scenes_came_from(tmp_path: Path) -> None:
+    argv = ["--distribution", "shifted", "--set", "lanes_each_way=1", "--seconds", "4", "--driver", "expert"]
+    assert cli_main(["sim", "--out", str(tmp_path / "out"), "--no-report", *argv]) == 0
+    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert summary["scenes"] == {"distribution": "shifted", "overrides": {"lanes_each_way": 1}}
+    assert [(r["scenario"], r["driver"], r["passed"]) for r in summary["rollouts"]] == [
+        ("pedestrian_crossing", "expert", True)
+    ]
 
 
 def _world_track(out: Path) -> list[tuple[int, bytes]]:

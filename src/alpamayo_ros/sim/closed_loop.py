@@ -30,6 +30,7 @@ import numpy as np
 from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.core.types import FloatArray, UInt8Array
 from alpamayo_ros.sim.agents import EgoFootprint, ReactiveAgents
+from alpamayo_ros.sim.distributions import Value
 from alpamayo_ros.sim.generate import START_NS, EgoSample
 from alpamayo_ros.sim.planner import (
     EGO_FRONT_M,
@@ -52,11 +53,26 @@ from alpamayo_ros.sim.world import Scenario, TrafficLight
 
 TICK_S = STEP_SEC
 WARMUP_S = 1.5
-ROAD_RIGHT_EDGE_D = -LANE_WIDTH_M / 2  # the paved road spans both lanes (Frenet d, m)
-ROAD_LEFT_EDGE_D = 1.5 * LANE_WIDTH_M
 GOAL_TOLERANCE_M = 10.0  # the goal region starts this far (or 20 % of the reference's progress) short of it
 MARKER_RANGE_M = (-40.0, 120.0)
 CV_RECENTRE_S = 2.0  # road edges reported around the ego (arc length behind, ahead)
+
+
+@dataclass(frozen=True)
+class RoadLayout:
+    """Where the paved road lies across the reference line (Frenet d, m; the ego lane is centred at d = 0).
+
+    The defaults are the default distribution's road: one 3.5 m lane each way.
+    """
+
+    right_edge_d: float = -LANE_WIDTH_M / 2
+    centre_line_d: float = LANE_WIDTH_M / 2  # between the two directions: the stop line spans right edge .. here
+    left_edge_d: float = 1.5 * LANE_WIDTH_M
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> RoadLayout:
+        """The layout of a scenario's road (its lane count and width)."""
+        return cls(-scenario.lane_width_m / 2, scenario.centre_line_d, scenario.left_edge_d)
 
 
 @dataclass(frozen=True)
@@ -183,10 +199,15 @@ class Rollout:
     goal: Goal
     records: list[TickRecord]
     wall_s: float = 0.0
+    layout: RoadLayout = RoadLayout()
 
 
 class ClosedLoopWorld:
-    """A scenario (name, seed, duration, image size) stepped by 0.1 s ticks under a driver's plans."""
+    """A scenario (name, seed, duration, image size) stepped by 0.1 s ticks under a driver's plans.
+
+    ``distribution`` and ``overrides`` choose the scene parameters as ``sim.scenes.build_scenario`` does (the
+    same arguments give the same scene as ``alpamayo-ros synth``).
+    """
 
     def __init__(
         self,
@@ -199,11 +220,14 @@ class ClosedLoopWorld:
         render: bool = True,
         warmup_s: float = WARMUP_S,
         vehicle: VehicleParams | None = None,
+        distribution: str = "default",
+        overrides: dict[str, Value] | None = None,
     ) -> None:
-        self.scenario: Scenario = build_scenario(name, seed, seconds)
+        self.scenario: Scenario = build_scenario(name, seed, seconds, distribution, overrides)
         if not 0.0 <= warmup_s < seconds:
             raise ValueError(f"warm-up {warmup_s} s must lie within the rollout's {seconds} s")
         self.road = self.scenario.road
+        self.layout = RoadLayout.of(self.scenario)
         self.reference = simulate(self.scenario)
         self.cameras = make_rig(width, height)
         self.renderer = Renderer(self.scenario, self.cameras) if render else None
@@ -271,7 +295,7 @@ class ClosedLoopWorld:
 
     def world_state(self) -> WorldState:
         t = self.t_s
-        road, sc = self.road, self.scenario
+        road, sc, lay = self.road, self.scenario, self.layout
         boxes = []
         for actor in self.agents.actors():
             s_a, d_a, v_a, _ = actor.state(t)
@@ -292,18 +316,18 @@ class ClosedLoopWorld:
 
         stop_line = None
         if sc.light is not None:
-            x, y = road.to_world(np.full(2, sc.light.s_stop_m), np.array([ROAD_RIGHT_EDGE_D, LANE_WIDTH_M / 2]))
+            x, y = road.to_world(np.full(2, sc.light.s_stop_m), np.array([lay.right_edge_d, lay.centre_line_d]))
             stop_line = np.stack([x, y], axis=1)
         crosswalk = None
         if sc.crosswalk_s_m is not None:
-            crosswalk = road.strip(sc.crosswalk_s_m, sc.crosswalk_s_m + 4.0, ROAD_RIGHT_EDGE_D, ROAD_LEFT_EDGE_D)
+            crosswalk = road.strip(sc.crosswalk_s_m, sc.crosswalk_s_m + 4.0, lay.right_edge_d, lay.left_edge_d)
         return WorldState(
             t,
             tuple(boxes),
             sc.light.state(t) if sc.light is not None else "none",
             stop_line,
-            (line(ROAD_RIGHT_EDGE_D), line(ROAD_LEFT_EDGE_D)),
-            line(LANE_WIDTH_M / 2),
+            (line(lay.right_edge_d), line(lay.left_edge_d)),
+            line(lay.centre_line_d),
             crosswalk,
         )
 
@@ -399,7 +423,10 @@ class ClosedLoopWorld:
 
     def rollout(self, driver: str, wall_s: float = 0.0) -> Rollout:
         sc = self.scenario
-        return Rollout(sc.name, sc.seed, driver, sc.seconds, self.road, sc.light, self.goal, list(self.records), wall_s)
+        records = list(self.records)
+        return Rollout(
+            sc.name, sc.seed, driver, sc.seconds, self.road, sc.light, self.goal, records, wall_s, layout=self.layout
+        )
 
 
 def to_ego_frame(origin: VehicleState, x: FloatArray, y: FloatArray, yaw: FloatArray) -> FloatArray:

@@ -16,7 +16,8 @@ label noise; ours have none).
   a TTC under CLOSE_TTC_S (nuPlan's 0.95 s bound) or a box gap under CLOSE_GAP_M while that gap is closing. The gap
   is 0.5 m rather than 1 m because the rule-based expert passes parked cars with 0.8 m of clearance by design.
 - offroad (AlpaSim; nuPlan's drivable-area compliance with its 0.3 m tolerance): an ego box corner lies more than
-  OFFROAD_TOLERANCE_M outside the paved road (both lanes, Frenet d in [-1.75, 5.25] m).
+  OFFROAD_TOLERANCE_M outside the paved road (every lane of both directions: Frenet d in [-1.75, 5.25] m on the
+  default road, ``closed_loop.RoadLayout`` of the scenario otherwise).
 - red_light_violation: the ego's front bumper crosses the stop line while the light is red.
 - progress_m: rear-axle arc length travelled along the road; progress_ratio (nuPlan's ego progress along the
   expert route): progress_m / the expert's progress_m on the same scenario (1 when the expert moves < 5 m).
@@ -44,7 +45,7 @@ import numpy as np
 import shapely
 
 from alpamayo_ros.core.types import FloatArray
-from alpamayo_ros.sim.closed_loop import ROAD_LEFT_EDGE_D, ROAD_RIGHT_EDGE_D, Rollout, TickRecord, ego_corners
+from alpamayo_ros.sim.closed_loop import Rollout, TickRecord, ego_corners
 
 LON_ACCEL_MIN_MPS2, LON_ACCEL_MAX_MPS2 = -4.05, 2.40
 LAT_ACCEL_MAX_MPS2 = 4.89
@@ -203,10 +204,11 @@ def offroad_ticks(rollout: Rollout) -> list[int]:
     """Ticks (record indices among the engaged ones) with an ego corner beyond the road edge + tolerance."""
     out = []
     records = [r for r in rollout.records if r.engaged]
+    lay = rollout.layout
     for k, rec in enumerate(records):
         for cx, cy in ego_corners(rec.x, rec.y, rec.yaw):
             _, d = rollout.road.to_frenet(float(cx), float(cy), rec.s_m)
-            if d < ROAD_RIGHT_EDGE_D - OFFROAD_TOLERANCE_M or d > ROAD_LEFT_EDGE_D + OFFROAD_TOLERANCE_M:
+            if d < lay.right_edge_d - OFFROAD_TOLERANCE_M or d > lay.left_edge_d + OFFROAD_TOLERANCE_M:
                 out.append(k)
                 break
     return out

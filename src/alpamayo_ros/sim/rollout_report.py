@@ -25,9 +25,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from alpamayo_ros.core.types import FloatArray, UInt8Array
-from alpamayo_ros.sim.closed_loop import ROAD_LEFT_EDGE_D, ROAD_RIGHT_EDGE_D, Rollout, TickRecord, ego_corners
+from alpamayo_ros.sim.closed_loop import Rollout, TickRecord, ego_corners
 from alpamayo_ros.sim.metrics import TTC_HORIZON_S, RolloutMetrics, tick_series
-from alpamayo_ros.sim.road import LANE_WIDTH_M
 
 mpl.use("Agg")
 import matplotlib.pyplot as plt
@@ -65,11 +64,11 @@ def birdseye_frame(rollout: Rollout, k: int, failure: str = "") -> UInt8Array:
     img = np.zeros((VIEW_H + TEXT_H, VIEW_W, 3), np.uint8)
     img[:VIEW_H] = COLORS["grass"]
     view = img[:VIEW_H]
-    road = rollout.road
+    road, lay = rollout.road, rollout.layout
     s0, s1 = max(road.s_min, rec.s_m - 30.0), min(road.s_max, rec.s_m + 80.0)
-    cv2.fillPoly(view, [_to_px(rec, road.strip(s0, s1, ROAD_RIGHT_EDGE_D, ROAD_LEFT_EDGE_D))], COLORS["road"])
+    cv2.fillPoly(view, [_to_px(rec, road.strip(s0, s1, lay.right_edge_d, lay.left_edge_d))], COLORS["road"])
     ss = np.arange(s0, s1, 1.0)
-    for d, dashed in ((ROAD_RIGHT_EDGE_D, False), (LANE_WIDTH_M / 2, True), (ROAD_LEFT_EDGE_D, False)):
+    for d, dashed in ((lay.right_edge_d, False), (lay.centre_line_d, True), (lay.left_edge_d, False)):
         x, y = road.to_world(ss, np.full(ss.size, d))
         pts = _to_px(rec, np.stack([x, y], axis=1))
         if dashed:
@@ -78,7 +77,7 @@ def birdseye_frame(rollout: Rollout, k: int, failure: str = "") -> UInt8Array:
         else:
             cv2.polylines(view, [pts], False, COLORS["paint"], 1)
     if rollout.light is not None:
-        x, y = road.to_world(np.full(2, rollout.light.s_stop_m), np.array([ROAD_RIGHT_EDGE_D, LANE_WIDTH_M / 2]))
+        x, y = road.to_world(np.full(2, rollout.light.s_stop_m), np.array([lay.right_edge_d, lay.centre_line_d]))
         light = LIGHT_COLORS.get(rec.light_state, COLORS["paint"])
         cv2.polylines(view, [_to_px(rec, np.stack([x, y], axis=1))], False, light, 3)
         cv2.circle(view, (20, 20), 10, light, -1)

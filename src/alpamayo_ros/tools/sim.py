@@ -3,6 +3,7 @@
     alpamayo-ros sim --scenario pedestrian_crossing --seed 1000 [--driver node expert constant_velocity]
         [--transport dds|inprocess] [--params-file config/alpamayo.yaml] [--realtime] [--attach]
     alpamayo-ros sim --suite default          # every scenario kind, seeds 1000-1003, the three drivers
+    alpamayo-ros sim --suite default --distribution shifted [--set lighting=night ...]   # other scenes
     alpamayo-ros sim --suite default --executor ray [--address auto] [--baseline OLD/metrics.json --fail-on ...]
 
 Each rollout is a ``sim.closed_loop.ClosedLoopWorld`` stepped at 0.1 s: the ``node`` driver is the node's own planning
@@ -27,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from alpamayo_ros.core.params import NodeParams, ParamsFileError, load_params_file
-from alpamayo_ros.sim import SCENARIOS
+from alpamayo_ros.sim import DISTRIBUTIONS, SCENARIOS, ParamError, parse_overrides
+from alpamayo_ros.sim.distributions import Value
 from alpamayo_ros.tools.cli_checks import output_path_problem
 from alpamayo_ros.tools.fleet.flags import add_fleet_arguments, fleet_flags_given
 
@@ -71,6 +73,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params-file", type=Path, default=None, help="node parameter file (the node's defaults)")
     parser.add_argument("--realtime", action="store_true", help="the clock runs at wall speed (DDS): plans age")
     parser.add_argument("--attach", action="store_true", help="use an already running alpamayo_node (DDS)")
+    parser.add_argument(
+        "--distribution",
+        choices=DISTRIBUTIONS,
+        default="default",
+        help="where the scene parameters are drawn from (sim.distributions; docs/scenarios.md)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix one scene parameter in every rollout (repeatable), as in alpamayo-ros synth",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="rollout length (s)")
     parser.add_argument("--width", type=int, default=320, help="camera image width (px)")
     parser.add_argument("--height", type=int, default=180, help="camera image height (px)")
@@ -97,7 +113,21 @@ def _problem(args: argparse.Namespace) -> str | None:
         return "--realtime and --attach drive the node over DDS: drop --transport inprocess"
     if args.params_file is not None and not args.params_file.is_file():
         return f"--params-file {args.params_file}: no such file"
+    try:
+        scene_overrides(args)
+    except ParamError as exc:
+        return str(exc)
     return output_path_problem("--out", args.out, directory=True)
+
+
+def scene_overrides(args: argparse.Namespace) -> dict[str, Value]:
+    """The scene parameters fixed by ``--set`` (ParamError names a bad one)."""
+    return parse_overrides(args.overrides)
+
+
+def scene_choice(args: argparse.Namespace) -> dict[str, Any]:
+    """Where the rollouts' scenes came from, for metrics.json: the distribution and the fixed parameters."""
+    return {"distribution": args.distribution, "overrides": scene_overrides(args)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_suite(args, params, scenarios, seeds, drivers)
     from alpamayo_ros.tools.sim_report import format_table, write_outputs
 
-    write_outputs(args.out, results)
+    write_outputs(args.out, results, scene_choice(args))
     print(format_table(results))
     print(
         f"metrics: {args.out / 'metrics.json'}\njunit:   {args.out / 'junit.xml'}\nreport:  {args.out / 'report.html'}"
@@ -254,7 +284,16 @@ def run_one(
     rollout_dir = args.out / "rollouts" / f"{name}_s{seed}_{driver}"
     result = RolloutResult(name, seed, driver, None)
     started = time.perf_counter()
-    world = ClosedLoopWorld(name, seed, args.seconds, args.width, args.height, render=driver == "node")
+    world = ClosedLoopWorld(
+        name,
+        seed,
+        args.seconds,
+        args.width,
+        args.height,
+        render=driver == "node",
+        distribution=args.distribution,
+        overrides=scene_overrides(args),
+    )
     extra: dict[str, Any] = {}
     try:
         if driver == "node":

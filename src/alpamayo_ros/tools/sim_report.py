@@ -115,10 +115,12 @@ def _failure_frames(bag: Path, metrics: RolloutMetrics) -> list[Any]:
     return frames
 
 
-def write_outputs(out: Path, results: Sequence[RolloutResult]) -> None:
-    """metrics.json, junit.xml and report.html for the run."""
+def write_outputs(out: Path, results: Sequence[RolloutResult], scenes: dict[str, Any] | None = None) -> None:
+    """metrics.json, junit.xml and report.html for the run; ``scenes``: where its scenes came from
+    (``tools.sim.scene_choice``), recorded in metrics.json."""
     out.mkdir(parents=True, exist_ok=True)
     summary = {
+        "scenes": scenes,
         "drivers": driver_totals(results),
         "rollouts": [
             {"scenario": r.scenario, "seed": r.seed, "driver": r.driver, "passed": r.passed, "error": r.error,

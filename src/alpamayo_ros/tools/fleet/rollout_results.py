@@ -17,7 +17,7 @@ from alpamayo_ros.tools.fleet.executor import Outcome, Status
 from alpamayo_ros.tools.fleet.report_sections import rollouts_section
 from alpamayo_ros.tools.fleet.results import RowLog, print_counts, read_rows, worker_row
 from alpamayo_ros.tools.fleet.rollouts import RolloutSet, decode_rollout
-from alpamayo_ros.tools.sim import RolloutResult, rollout_order
+from alpamayo_ros.tools.sim import RolloutResult, rollout_order, scene_choice
 
 
 def rollout_row(result: RolloutResult, outcome: Outcome) -> dict[str, Any]:
@@ -77,7 +77,8 @@ class RolloutResults:
 
         self._rows.close()
         self.results = [r for key in self.units for r in self.rollouts.get(key, [])]
-        write_outputs(self.out, self.results)
+        scenes = scene_choice(next(iter(self.units.values())).args) if self.units else None
+        write_outputs(self.out, self.results, scenes)
         failed = [(self.units[k], o) for k, o in self.outcomes.items() if o.status is Status.FAILED]
         total = sum(len(u.drivers) for u in self.units.values())
         summary: dict[str, Any] = json.loads((self.out / "metrics.json").read_text())
