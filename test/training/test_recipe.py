@@ -64,8 +64,22 @@ def test_every_ablation_recipe_loads_and_differs_from_the_shipped_one(path: Path
 
 
 def test_the_ablation_recipes_are_there() -> None:
-    assert {p.stem for p in RECIPES} >= {"two_frames", "wide_vision", "large_frames", "fewer_seeds", "wide_world"}
-    assert load_recipe(next(p for p in RECIPES if p.stem == "wide_world")).distribution == "wide"
+    assert {p.stem for p in RECIPES} >= {
+        "two_frames", "wide_vision", "large_frames", "fewer_seeds", "wide_world", "wide_finetune",
+    }  # fmt: skip
+    assert load_recipe(next(p for p in RECIPES if p.stem == "wide_world")).distribution == ("wide",)
+
+
+def test_a_mixture_repeats_the_seed_plan_per_distribution(tmp_path: Path) -> None:
+    path = tmp_path / "mix.yaml"
+    path.write_text("distribution: [default, wide]\ninit_from: out/driver_default\n")
+    recipe = load_recipe(path)
+    assert (recipe.distribution, recipe.init_from) == (("default", "wide"), "out/driver_default")
+    one = training_episodes(recipe.seeds_target, recipe.seeds_other)
+    both = training_episodes(recipe.seeds_target, recipe.seeds_other, recipe.distribution)
+    assert both[: len(one)] == one  # the default half is the shipped first stage's plan, episode for episode
+    assert [(e.scenario, e.seed, e.seconds) for e in both[len(one) :]] == [(e.scenario, e.seed, e.seconds) for e in one]
+    assert {e.distribution for e in both[len(one) :]} == {"wide"}
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

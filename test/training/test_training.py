@@ -3,7 +3,9 @@ the official loader, and the shipped weights predict through the DrivingModel in
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +23,11 @@ from alpamayo_ros.runtime.torch_backend import load_torch_model, resolve_model_p
 from alpamayo_ros.training.checkpoint import (
     ActionStats,
     DriverSize,
+    StartingPointError,
     build_config,
     checkpoint_config,
     save_checkpoint,
+    starting_point,
 )
 from alpamayo_ros.training.collate import Collator
 from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode, sample_input
@@ -107,6 +111,54 @@ def test_few_steps_reduce_the_joint_loss_and_checkpoint_round_trips(episode: Sam
     check_against_config(tok, loaded.cfg.vocab_size, loaded.cfg.traj_token_start_idx, loaded.cfg.traj_token_ids)
 
 
+def test_a_fine_tuning_starts_from_the_checkpoints_weights_vocabulary_and_normalisation(tmp_path: Path) -> None:
+    """``init_from``: the saved weights load into a fresh model of the same size and predict the same; the
+    tokenizer and the action normalisation are the checkpoint's (its weights were trained on them); the first stage's
+    training record is kept for the provenance."""
+    tok = build_tokenizer(TEXTS, TINY.future_bins + TINY.history_bins)
+    stats = ActionStats(0.1, 1.3, 0.002, 0.03)
+    cfg, _, vlm = build_config(TINY, tok, stats)
+    torch.manual_seed(3)
+    first = AlpamayoR1(cfg).eval()
+    record = {"size": json.loads(json.dumps(asdict(TINY))), "steps": 7}
+    out = save_checkpoint(
+        first, tmp_path / "stage1", raw_config=checkpoint_config(TINY, tok, stats, record), vlm=vlm, tok=tok, size=TINY
+    )
+    start = starting_point(out, TINY)
+    assert start.stats == stats and start.training == record
+    assert start.tokenizer.get_vocab() == tok.get_vocab()
+    second = AlpamayoR1(build_config(TINY, start.tokenizer, start.stats)[0]).eval()
+    missing, unexpected = second.load_state_dict(start.weights, strict=False)
+    assert not unexpected and set(missing) <= {"vlm.lm_head.weight"}
+    second.tie_embeddings()
+    ids = torch.tensor([[5, 9, 17, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(second.language_model(input_ids=ids).last_hidden_state,
+                                   first.language_model(input_ids=ids).last_hidden_state)  # fmt: skip
+        torch.testing.assert_close(second.vlm.lm_head.weight, first.vlm.lm_head.weight)
+    wider = replace(TINY, vision_hidden=64, vision_mlp=128)
+    with pytest.raises(
+        StartingPointError, match=r"another model size: vision_hidden 32 \(recipe: 64\), vision_mlp 64 \(recipe: 128\)$"
+    ):
+        starting_point(out, wider)
+    with pytest.raises(StartingPointError, match="not a readable small-driver checkpoint"):
+        starting_point(tmp_path / "nothing", TINY)
+    (tmp_path / "stage1" / "config.json").write_text(json.dumps(checkpoint_config(TINY, tok, stats, {})))
+    with pytest.raises(StartingPointError, match="records no small-driver size"):
+        starting_point(out, TINY)
+
+
+def test_train_cli_refuses_a_starting_point_before_rendering(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"init_from: {tmp_path / 'nothing'}\n")
+    _assert_train_refuses(
+        tmp_path,
+        ["--recipe", str(recipe), "--cache", str(tmp_path / "cache")],
+        f"init_from {re.escape(str(tmp_path / 'nothing'))}: not a readable small-driver checkpoint",
+    )
+    assert not (tmp_path / "cache").exists()  # refused before a single episode was rendered
+
+
 @pytest.mark.skipif(resolve_model_path("default") == "tiny", reason="no shipped small-driver weights in this checkout")
 def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet) -> None:
     model = load_torch_model(ModelSpec(model_path="default", device="cpu", seed=0))  # the node's own loader
@@ -188,7 +240,9 @@ def test_train_cli_refuses_bad_values_before_writing_anything(tmp_path: Path, ar
         ("vision_widht: 128", "unknown key 'vision_widht' \\(known: image_size, "),
         ("batch_size: 1.5", "batch_size must be an integer, got 1.5"),
         ("distribution: night", "distribution 'night': must be one of default, wide, shifted, composed"),
-        ("distribution: 3", "distribution must be a string, got 3"),
+        ("distribution: 3", "distribution must be a name or a list of names, got 3"),
+        ("distribution: [default, default]", r"distribution \['default', 'default'\]: names a distribution twice"),
+        ("distribution: [default, night]", "distribution 'night': must be one of default, wide, shifted, composed"),
         ("learning_rate: .nan", "learning_rate nan: must be a finite number > 0"),
         ("- image_size", "expected a mapping of keys to values, got list"),
         ("image_size: [64", "cannot read it"),

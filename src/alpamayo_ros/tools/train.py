@@ -105,11 +105,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
+    from alpamayo_ros.model.loader import TIED_KEY
     from alpamayo_ros.training.checkpoint import (
         ActionStats,
+        StartingPointError,
         build_config,
         checkpoint_config,
         save_checkpoint,
+        starting_point,
     )
     from alpamayo_ros.training.collate import Collator
     from alpamayo_ros.training.data import (
@@ -141,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     size = recipe.driver_size()
     spec = DataSpec(image_hw=size.image_hw, frame_offsets_sec=size.frame_offsets_sec)
+    start = None  # the checkpoint a fine-tuning starts from, checked before minutes of rendering
+    if recipe.init_from:
+        init_dir = PACKAGE_MODEL_DIR if recipe.init_from == "default" else Path(recipe.init_from)
+        try:
+            start = starting_point(init_dir, size)
+        except StartingPointError as exc:
+            raise SystemExit(str(exc)) from None
     train_eps = training_episodes(recipe.seeds_target, recipe.seeds_other, recipe.distribution)
     val_eps = validation_episodes(recipe.distribution)
     progress = not args.quiet
@@ -154,15 +164,27 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    accel, curvature = train.actions[..., 0], train.actions[..., 1]
-    stats = ActionStats(float(accel.mean()), float(accel.std()), float(curvature.mean()), float(curvature.std()))
-    corpus = sorted(set(train.texts) | set(val.texts) | {f"is {d} m away. {d} m ahead" for d in range(200)})
-    tokenizer = build_tokenizer(corpus, size.future_bins + size.history_bins)
+    if start is not None:  # fine-tuning keeps the vocabulary and action normalisation its weights were trained on
+        tokenizer, stats = start.tokenizer, start.stats
+    else:
+        accel, curvature = train.actions[..., 0], train.actions[..., 1]
+        stats = ActionStats(float(accel.mean()), float(accel.std()), float(curvature.mean()), float(curvature.std()))
+        corpus = sorted(set(train.texts) | set(val.texts) | {f"is {d} m away. {d} m ahead" for d in range(200)})
+        tokenizer = build_tokenizer(corpus, size.future_bins + size.history_bins)
     cfg, _, vlm = build_config(size, tokenizer, stats)
     device = torch.device(args.device)
     model = AlpamayoR1(cfg).to(device).train()
-    with torch.no_grad():  # start the flow near zero velocity (as the official fixtures scale the head)
-        model.action_out_proj.weight.mul_(0.1)
+    if start is not None:
+        missing, unexpected = model.load_state_dict(start.weights, strict=False)
+        if unexpected or set(missing) - {TIED_KEY}:
+            raise SystemExit(
+                f"init_from {recipe.init_from}: weights do not fit the model ({[*unexpected, *missing][:5]})"
+            )
+        model.tie_embeddings()
+        print(f"starting from {recipe.init_from}", flush=True)
+    else:
+        with torch.no_grad():  # start the flow near zero velocity (as the official fixtures scale the head)
+            model.action_out_proj.weight.mul_(0.1)
     n_params = sum(p.numel() for p in model.parameters())
     collate = Collator.for_config(tokenizer, cfg)
     scene_vocab = SceneVocab(train.texts) if args.scene_loss > 0 else None
@@ -252,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
             "final": final,
             "train_minutes": round((time.time() - train_start) / 60.0, 1),
             "metrics": metrics,
+            **({"started_from": start.training} if start is not None else {}),
         }
         raw = checkpoint_config(size, tokenizer, stats, provenance)
         target = args.out if final else args.work / "export"

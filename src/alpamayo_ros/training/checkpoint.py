@@ -10,7 +10,7 @@ cameras, one frame each) and ``model_name``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +293,53 @@ def save_checkpoint(
     }
     (proc / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
     return out_dir
+
+
+class StartingPointError(ValueError):
+    """A checkpoint named by a recipe's ``init_from`` cannot start this training; the message says why."""
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """What fine-tuning keeps from an earlier checkpoint: its vocabulary, its action normalisation (the weights
+    predict actions normalised by it) and its weights; its training record goes into the new one's provenance."""
+
+    tokenizer: Tokenizer
+    stats: ActionStats
+    weights: dict[str, torch.Tensor]
+    training: dict[str, Any]
+
+
+def starting_point(checkpoint_dir: Path, size: DriverSize) -> StartingPoint:
+    """The small-driver checkpoint in ``checkpoint_dir``, checked to be of ``size`` (the recipe's model).
+
+    Raises:
+        StartingPointError: no readable small-driver checkpoint there, or one of another size (naming the fields).
+    """
+    from safetensors.torch import load_file
+
+    try:
+        raw = json.loads((checkpoint_dir / "config.json").read_text())
+        tokenizer = Tokenizer.from_file(str(checkpoint_dir / PROCESSOR_DIR / "tokenizer.json"))
+        weights = load_file(str(checkpoint_dir / SINGLE_FILE))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise StartingPointError(
+            f"init_from {checkpoint_dir}: not a readable small-driver checkpoint ({exc})"
+        ) from None
+    training = raw.get("training") if isinstance(raw, dict) else None
+    saved = training.get("size") if isinstance(training, dict) else None
+    if not isinstance(training, dict) or not isinstance(saved, dict):
+        raise StartingPointError(f"init_from {checkpoint_dir}: its config.json records no small-driver size")
+    wanted = json.loads(json.dumps(asdict(size)))
+    differ = sorted(key for key in wanted if saved.get(key) != wanted[key])
+    if differ:
+        detail = ", ".join(f"{key} {saved.get(key)} (recipe: {wanted[key]})" for key in differ)
+        raise StartingPointError(f"init_from {checkpoint_dir}: another model size: {detail}")
+    space = raw["action_space_cfg"]
+    stats = ActionStats(
+        float(space["accel_mean"]),
+        float(space["accel_std"]),
+        float(space["curvature_mean"]),
+        float(space["curvature_std"]),
+    )
+    return StartingPoint(tokenizer, stats, weights, training)

@@ -268,25 +268,29 @@ TRAIN_DURATIONS_SEC: tuple[float, ...] = (14.0, 16.0, 18.0, 22.0)  # evaluation 
 VAL_SEEDS: tuple[int, ...] = (900, 901)
 
 
-def training_episodes(seeds_target: int, seeds_other: int, distribution: str = "default") -> list[Episode]:
-    """The training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900), scene
-    parameters drawn from ``distribution``.
+def training_episodes(
+    seeds_target: int, seeds_other: int, distributions: Sequence[str] = ("default",)
+) -> list[Episode]:
+    """The training plan: seeds 0.. per scenario (held-out seeds for validation/evaluation are >= 900), once per
+    scenario distribution in ``distributions`` (a mixture repeats the plan with the other distribution's scenes).
 
-    The seed counts and the distribution come from the training recipe (training.recipe.Recipe).
+    The seed counts and the distributions come from the training recipe (training.recipe.Recipe).
     """
     from alpamayo_ros.sim import SCENARIOS
 
     out: list[Episode] = []
-    for name in SCENARIOS:
-        n = seeds_target if name in TARGET_SCENARIOS else seeds_other
-        out += episodes([name], range(n), TRAIN_DURATIONS_SEC, distribution)
+    for distribution in distributions:
+        for name in SCENARIOS:
+            n = seeds_target if name in TARGET_SCENARIOS else seeds_other
+            out += episodes([name], range(n), TRAIN_DURATIONS_SEC, distribution)
     return out
 
 
-def validation_episodes(distribution: str = "default") -> list[Episode]:
+def validation_episodes(distributions: Sequence[str] = ("default",)) -> list[Episode]:
+    """Every scenario on the validation seeds, once per distribution trained on."""
     from alpamayo_ros.sim import SCENARIOS
 
-    return episodes(SCENARIOS, VAL_SEEDS, (20.0,), distribution)
+    return [ep for d in distributions for ep in episodes(SCENARIOS, VAL_SEEDS, (20.0,), d)]
 
 
 def sample_input(model: Any, data: SampleSet, i: int, images_of: int | None = None) -> ModelInput:

@@ -19,8 +19,12 @@ vision_width         int             vision tower width, a multiple of 32 (one h
 vision_depth         int             vision tower layers, >= 1
 seeds_target         int             training seeds per scenario scored by ADE (lead braking, pedestrian, red light)
 seeds_other          int             training seeds per other scenario
-distribution         str             the scenario distribution the training episodes are drawn from
-                                     (sim.distributions: default, wide, shifted, composed)
+distribution         str or [str]    the scenario distribution(s) the training episodes are drawn from
+                                     (sim.distributions: default, wide, shifted, composed); a list repeats the seed
+                                     plan once per distribution (a mixture)
+init_from            str             '' = random weights; otherwise a checkpoint directory of the same size whose
+                                     weights, tokenizer and action normalisation the training starts from
+                                     ('default' = the package's small driver): fine-tuning, e.g. a second stage
 batch_size           int             samples per step
 learning_rate        float           peak AdamW learning rate (cosine to 5 % of it)
 warmup_steps         int             linear warm-up steps
@@ -63,12 +67,13 @@ class Recipe:
     vision_depth: int = _SHIPPED_SIZE.vision_depth
     seeds_target: int = 48
     seeds_other: int = 24
-    distribution: str = "default"
+    distribution: tuple[str, ...] = ("default",)
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup_steps: int = 60
     flow_samples: int = 2
     flow_weight: float = 1.0
+    init_from: str = ""
 
     def driver_size(self) -> DriverSize:
         """The model size this recipe trains: the shipped driver's, with the recipe's images and vision tower."""
@@ -132,6 +137,11 @@ def _typed(source: str, key: str, value: object, default: object) -> object:
             raise RecipeError(f"recipe {source}: {key} must be {wanted}, got {item!r}")
         return kind(item)  # type: ignore[no-any-return]
 
+    if key == "distribution":
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+            raise RecipeError(f"recipe {source}: {key} must be a name or a list of names, got {value!r}")
+        return tuple(names)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise RecipeError(f"recipe {source}: {key} must be a string, got {value!r}")
@@ -164,10 +174,11 @@ def _check(recipe: Recipe, source: str) -> None:
             f"recipe {source}: vision_width {recipe.vision_width}: must be a positive multiple of {VISION_HEAD_WIDTH} "
             "(one attention head per 32 channels)"
         )
-    if recipe.distribution not in DISTRIBUTIONS:
-        raise RecipeError(
-            f"recipe {source}: distribution {recipe.distribution!r}: must be one of {', '.join(DISTRIBUTIONS)}"
-        )
+    for name in recipe.distribution:
+        if name not in DISTRIBUTIONS:
+            raise RecipeError(f"recipe {source}: distribution {name!r}: must be one of {', '.join(DISTRIBUTIONS)}")
+    if len(set(recipe.distribution)) != len(recipe.distribution):
+        raise RecipeError(f"recipe {source}: distribution {list(recipe.distribution)}: names a distribution twice")
     counts = ("vision_depth", "seeds_target", "seeds_other", "batch_size", "flow_samples")
     for key in counts:
         if getattr(recipe, key) < 1:
