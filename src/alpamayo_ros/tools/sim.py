@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from alpamayo_ros.core.params import NodeParams, ParamsFileError, load_params_file
-from alpamayo_ros.sim import DISTRIBUTIONS, SCENARIOS, ParamError, parse_overrides
-from alpamayo_ros.sim.distributions import Value
+from alpamayo_ros.sim import SCENARIOS, ParamError
 from alpamayo_ros.tools.cli_checks import output_path_problem
 from alpamayo_ros.tools.fleet.flags import add_fleet_arguments, fleet_flags_given
+from alpamayo_ros.tools.scene_options import add_scene_arguments, scene_choice, scene_overrides
 
 DRIVERS: tuple[str, ...] = ("node", "expert", "constant_velocity")
 SUITES: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
@@ -73,20 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params-file", type=Path, default=None, help="node parameter file (the node's defaults)")
     parser.add_argument("--realtime", action="store_true", help="the clock runs at wall speed (DDS): plans age")
     parser.add_argument("--attach", action="store_true", help="use an already running alpamayo_node (DDS)")
-    parser.add_argument(
-        "--distribution",
-        choices=DISTRIBUTIONS,
-        default="default",
-        help="where the scene parameters are drawn from (sim.distributions; docs/scenarios.md)",
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fix one scene parameter in every rollout (repeatable), as in alpamayo-ros synth",
-    )
+    add_scene_arguments(parser, "fix one scene parameter in every rollout (repeatable), as in alpamayo-ros synth")
     parser.add_argument("--seconds", type=float, default=20.0, help="rollout length (s)")
     parser.add_argument("--width", type=int, default=320, help="camera image width (px)")
     parser.add_argument("--height", type=int, default=180, help="camera image height (px)")
@@ -118,16 +105,6 @@ def _problem(args: argparse.Namespace) -> str | None:
     except ParamError as exc:
         return str(exc)
     return output_path_problem("--out", args.out, directory=True)
-
-
-def scene_overrides(args: argparse.Namespace) -> dict[str, Value]:
-    """The scene parameters fixed by ``--set`` (ParamError names a bad one)."""
-    return parse_overrides(args.overrides)
-
-
-def scene_choice(args: argparse.Namespace) -> dict[str, Any]:
-    """Where the rollouts' scenes came from, for metrics.json: the distribution and the fixed parameters."""
-    return {"distribution": args.distribution, "overrides": scene_overrides(args)}
 
 
 def run(args: argparse.Namespace) -> int:

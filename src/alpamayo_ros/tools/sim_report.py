@@ -117,7 +117,7 @@ def _failure_frames(bag: Path, metrics: RolloutMetrics) -> list[Any]:
 
 def write_outputs(out: Path, results: Sequence[RolloutResult], scenes: dict[str, Any] | None = None) -> None:
     """metrics.json, junit.xml and report.html for the run; ``scenes``: where its scenes came from
-    (``tools.sim.scene_choice``), recorded in metrics.json."""
+    (``tools.scene_options.scene_choice``), recorded in metrics.json."""
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "scenes": scenes,

@@ -17,10 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alpamayo_ros.sim import DISTRIBUTIONS, SCENARIOS, ParamError, describe, generate, parse_overrides
+from alpamayo_ros.sim import SCENARIOS, ParamError, describe, generate, parse_overrides
 from alpamayo_ros.sim.generate import EgoSample, GeneratedScenario
 from alpamayo_ros.tools import bagio
 from alpamayo_ros.tools.cli_checks import output_path_problem
+from alpamayo_ros.tools.scene_options import add_scene_arguments
 
 SIDECAR = "scenario.json"
 
@@ -30,16 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=20.0, help="bag duration (s); ground truth looks 6.4 s beyond")
     parser.add_argument("--out", type=Path, help="bag directory to create (required unless --describe)")
-    parser.add_argument(
-        "--distribution", choices=DISTRIBUTIONS, default="default", help="where the scene parameters are drawn from"
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fix one scene parameter (repeatable), e.g. lighting=night, ego_speed=19; see docs/scenarios.md",
+    add_scene_arguments(
+        parser, "fix one scene parameter (repeatable), e.g. lighting=night, ego_speed=19; see docs/scenarios.md"
     )
     parser.add_argument("--describe", action="store_true", help="print the scene parameters and exit")
     parser.add_argument("--width", type=int, default=1920)

@@ -17,7 +17,8 @@ from alpamayo_ros.tools.fleet.executor import Outcome, Status
 from alpamayo_ros.tools.fleet.report_sections import rollouts_section
 from alpamayo_ros.tools.fleet.results import RowLog, print_counts, read_rows, worker_row
 from alpamayo_ros.tools.fleet.rollouts import RolloutSet, decode_rollout
-from alpamayo_ros.tools.sim import RolloutResult, rollout_order, scene_choice
+from alpamayo_ros.tools.scene_options import scene_choice
+from alpamayo_ros.tools.sim import RolloutResult, rollout_order
 
 
 def rollout_row(result: RolloutResult, outcome: Outcome) -> dict[str, Any]:
