@@ -141,8 +141,11 @@ def test_a_fine_tuning_starts_from_the_checkpoints_weights_vocabulary_and_normal
         StartingPointError, match=r"another model size: vision_hidden 32 \(recipe: 64\), vision_mlp 64 \(recipe: 128\)$"
     ):
         starting_point(out, wider)
-    with pytest.raises(StartingPointError, match="not a readable small-driver checkpoint"):
+    with pytest.raises(StartingPointError, match="nothing: no such directory \\(train the stage it names first"):
         starting_point(tmp_path / "nothing", TINY)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StartingPointError, match="empty: not a readable small-driver checkpoint"):
+        starting_point(tmp_path / "empty", TINY)
     (tmp_path / "stage1" / "config.json").write_text(json.dumps(checkpoint_config(TINY, tok, stats, {})))
     with pytest.raises(StartingPointError, match="records no small-driver size"):
         starting_point(out, TINY)
@@ -154,7 +157,7 @@ def test_train_cli_refuses_a_starting_point_before_rendering(tmp_path: Path) -> 
     _assert_train_refuses(
         tmp_path,
         ["--recipe", str(recipe), "--cache", str(tmp_path / "cache")],
-        f"init_from {re.escape(str(tmp_path / 'nothing'))}: not a readable small-driver checkpoint",
+        f"init_from {re.escape(str(tmp_path / 'nothing'))}: no such directory",
     )
     assert not (tmp_path / "cache").exists()  # refused before a single episode was rendered
 

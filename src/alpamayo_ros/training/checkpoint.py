@@ -314,10 +314,16 @@ def starting_point(checkpoint_dir: Path, size: DriverSize) -> StartingPoint:
     """The small-driver checkpoint in ``checkpoint_dir``, checked to be of ``size`` (the recipe's model).
 
     Raises:
-        StartingPointError: no readable small-driver checkpoint there, or one of another size (naming the fields).
+        StartingPointError: no such directory, no readable small-driver checkpoint there, or one of another size
+            (naming the fields).
     """
     from safetensors.torch import load_file
 
+    if not checkpoint_dir.is_dir():
+        raise StartingPointError(
+            f"init_from {checkpoint_dir}: no such directory (train the stage it names first, or name a checkpoint "
+            "directory; 'default' is the package's small driver)"
+        )
     try:
         raw = json.loads((checkpoint_dir / "config.json").read_text())
         tokenizer = Tokenizer.from_file(str(checkpoint_dir / PROCESSOR_DIR / "tokenizer.json"))
