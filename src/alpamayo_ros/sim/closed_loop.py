@@ -39,6 +39,7 @@ from alpamayo_ros.sim.planner import (
     ODOM_EVERY,
     SIM_DT,
     DriveState,
+    EgoTrack,
     drive,
     simulate,
 )
@@ -456,15 +457,20 @@ class ExpertDriver(_PrivilegedDriver):
 
     name = "expert"
 
-    def plan(self, observation: Observation) -> DriverOutput:
+    def track(self, observation: Observation) -> tuple[Scenario, EgoTrack]:
+        """The live scenario now and the planner's drive from the ego's actual state over the 6.4 s horizon
+        (SIM_DT steps, index 0 = now)."""
         st, s, d = self._ego()
         psi = st.yaw - float(self.world.road.heading_at(s))
         d_rate = st.v_mps * math.sin(math.atan2(math.sin(psi), math.cos(psi)))
         live = self.world.agents.live_scenario()
-        steps = round(TICK_S / SIM_DT)
         start = DriveState(s, d, st.v_mps, st.accel_mps2, d_rate)
-        track = drive(live, observation.t_s, start, FUTURE_STEPS * steps + 1)
-        idx = np.arange(1, FUTURE_STEPS + 1) * steps
+        return live, drive(live, observation.t_s, start, FUTURE_STEPS * round(TICK_S / SIM_DT) + 1)
+
+    def plan(self, observation: Observation) -> DriverOutput:
+        st, s, d = self._ego()
+        live, track = self.track(observation)
+        idx = np.arange(1, FUTURE_STEPS + 1) * round(TICK_S / SIM_DT)
         ctx = decide(live, observation.t_s, s, d, st.v_mps)
         gap = f", {ctx.gap_m:.0f} m ahead" if math.isfinite(ctx.gap_m) else ""
         reasoning = f"Binding constraint: {ctx.reason.replace('_', ' ')}{gap}; command {ctx.accel_cmd:+.1f} m/s^2."

@@ -79,17 +79,7 @@ class GeneratedScenario:
         t = float(tr.t[i])
         ctx = plan(self.scenario, t, float(tr.s[i]), float(tr.d[i]), float(tr.v[i]))
         future = trajectory_facts(tr.future_in_ego_frame(t, FUTURE_STEPS, STEP_SEC)[:, :2], float(tr.v[i]))
-        return make_label(ctx, float(tr.v[i]), future, self._upcoming(i))
-
-    def _upcoming(self, i: int) -> str:
-        """The first constraint the planner reacts to within the horizon (checked every LOOKAHEAD_STEP_SEC)."""
-        tr = self.track
-        step = round(LOOKAHEAD_STEP_SEC / SIM_DT)
-        for j in range(i + step, i + round(FUTURE_STEPS * STEP_SEC / SIM_DT) + 1, step):
-            reason = plan(self.scenario, float(tr.t[j]), float(tr.s[j]), float(tr.d[j]), float(tr.v[j])).reason
-            if reason != "free":
-                return reason
-        return "free"
+        return make_label(ctx, float(tr.v[i]), future, upcoming_constraint(self.scenario, tr, i))
 
     def ticks(self, render: bool = True) -> Iterator[CameraTick]:
         """Camera ticks in time order; render=False skips the images (ground truth only, fast)."""
@@ -107,6 +97,17 @@ class GeneratedScenario:
                 tr.future_in_ego_frame(t, FUTURE_STEPS, STEP_SEC),
                 self.label_at(i),
             )
+
+
+def upcoming_constraint(scenario: Scenario, track: EgoTrack, i: int) -> str:
+    """The first constraint the planner reacts to along ``track`` within the 6.4 s horizon after step ``i``
+    (checked every LOOKAHEAD_STEP_SEC): what the reference reasoning cites when nothing binds yet."""
+    step = round(LOOKAHEAD_STEP_SEC / SIM_DT)
+    for j in range(i + step, i + round(FUTURE_STEPS * STEP_SEC / SIM_DT) + 1, step):
+        reason = plan(scenario, float(track.t[j]), float(track.s[j]), float(track.d[j]), float(track.v[j])).reason
+        if reason != "free":
+            return reason
+    return "free"
 
 
 def generate(

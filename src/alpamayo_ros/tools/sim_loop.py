@@ -9,6 +9,7 @@ with the newest plan that has arrived, whatever its t0 (the world then tracks an
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from alpamayo_ros.core.decisions import classify_trajectory
-from alpamayo_ros.sim.closed_loop import TICK_S, ClosedLoopWorld, DriverOutput, ExpertDriver
+from alpamayo_ros.sim.closed_loop import TICK_S, ClosedLoopWorld, DriverOutput, ExpertDriver, Observation
 from alpamayo_ros.sim.generate import START_NS
 from alpamayo_ros.tools import bagio
 from alpamayo_ros.tools.sim_drivers import NodeAnswer
@@ -57,35 +58,54 @@ def _ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-def drive_with_node(
-    world: ClosedLoopWorld,
-    node: Any,
-    bag_path: Path,
-    stats: NodeRolloutStats,
-    *,
-    frame_id: str = bagio.EGO_FRAME,
-    realtime: bool = False,
-    on_tick: Callable[[int, int], None] | None = None,
-) -> None:
-    """Run ``world`` to its end with ``node`` (``sim_drivers.InProcessNode`` or ``sim_dds.DdsNode``) planning.
+class _NoBag:
+    """Stands in for the bag when a rollout keeps no recording (closed-loop data collection)."""
 
-    Raises whatever the transport raises (the node died or never came up); the world keeps the ticks run so far.
-    """
-    from rclpy.serialization import serialize_message
+    def write_raw(self, topic: str, typename: str, ns: int, data: bytes | memoryview) -> None:
+        """Drop the message."""
 
+
+def _bag(bag_path: Path | None) -> contextlib.AbstractContextManager[Any]:
+    """A fresh bag at ``bag_path`` (an old one there is replaced), or a sink that keeps nothing for ``None``."""
+    if bag_path is None:
+        return contextlib.nullcontext(_NoBag())
     bag_path.parent.mkdir(parents=True, exist_ok=True)
     if bag_path.exists():
         import shutil
 
         shutil.rmtree(bag_path)
+    return bagio.BagWriter(bag_path)
+
+
+def drive_with_node(
+    world: ClosedLoopWorld,
+    node: Any,
+    bag_path: Path | None,
+    stats: NodeRolloutStats,
+    *,
+    frame_id: str = bagio.EGO_FRAME,
+    realtime: bool = False,
+    on_tick: Callable[[int, int], None] | None = None,
+    on_observation: Callable[[Observation], None] | None = None,
+) -> None:
+    """Run ``world`` to its end with ``node`` (``sim_drivers.InProcessNode`` or ``sim_dds.DdsNode``) planning,
+    recorded in a bag at ``bag_path`` (``None``: no bag). ``on_observation`` sees every tick's observation before
+    the node answers it (while the world still stands at that tick).
+
+    Raises whatever the transport raises (the node died or never came up); the world keeps the ticks run so far.
+    """
+    from rclpy.serialization import serialize_message
+
     expert = ExpertDriver(world)
     start_rollout = getattr(node, "start_rollout", None)  # in process: a fresh intake (DDS: the node's own state)
     if start_rollout is not None:
         start_rollout()
-    with bagio.BagWriter(bag_path) as bag:
+    with _bag(bag_path) as bag:
         next_wall = time.monotonic()
         while not world.done:
             obs = world.observe()
+            if on_observation is not None:
+                on_observation(obs)
             messages = list(tick_messages(world, obs))
             for m in messages:
                 bag.write_raw(m.topic, m.typename, m.stamp_ns, m.cdr())
@@ -122,7 +142,7 @@ def _stated_matches_expert(coc: Any, expert: ExpertDriver, obs: Any) -> bool:
 
 
 def _take(
-    answer: NodeAnswer, frame_id: str, stats: NodeRolloutStats, bag: bagio.BagWriter, serialize: Any
+    answer: NodeAnswer, frame_id: str, stats: NodeRolloutStats, bag: Any, serialize: Any
 ) -> tuple[DriverOutput | None, float | None]:
     """The world's input from the node's answer (recorded in the bag), or None for a missing or invalid plan."""
     path = answer.path
