@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from alpamayo_ros.core.decisions import (
+    LATERAL_COMPATIBLE,
     Lateral,
     Longitudinal,
     StepRole,
@@ -36,6 +37,10 @@ _SLOWING = (Longitudinal.STOP, Longitudinal.DECELERATE)
 # A bend is named once it starts this close (or the ego is in it); farther out the label says "keep the lane", which
 # the monitor accepts over a trajectory that follows the bend (keeping a lane includes its curves).
 BEND_IN_VIEW_M = 30.0
+# Farther than this from where the planner holds it (Frenet d - d_target), an ego that is not passing a parked car has
+# strayed from its lane: its edge reaches the lane line (3.5 m lanes, 1.9 m wide ego). The label then says so and
+# names the way back.
+STRAYED_OFFSET_M = 0.75
 
 
 @dataclass(frozen=True)
@@ -165,13 +170,22 @@ def _longitudinal(
     return LON_KEEP_SPEED, "The lane ahead is clear.", "I should keep my speed."
 
 
-def make_label(ctx: Context, speed_mps: float, future: TrajectoryFacts, upcoming: str = "free") -> ReferenceLabel:
+def make_label(
+    ctx: Context,
+    speed_mps: float,
+    future: TrajectoryFacts,
+    upcoming: str = "free",
+    lane_offset_m: float | None = None,
+) -> ReferenceLabel:
     """The reference label at a tick.
 
     ctx: the planner's state now; future: the kinematics of the ego's ground-truth next 6.4 s; upcoming: the first
-    constraint the planner will brake for within that horizon ("free" if none), used when nothing binds yet.
+    constraint the planner will brake for within that horizon ("free" if none), used when nothing binds yet;
+    lane_offset_m: how far the ego stands left (+) of where the planner holds it (m), for states a driver reached by
+    itself (closed loop); ``None`` for the scenario's own drive, which leaves the lane centre only on purpose.
     """
     shown = classify_facts(future, _TH)
+    strayed = _strayed_side(ctx, shown.lateral, lane_offset_m)
     cause = ctx.reason
     if cause == "free" and not ctx.nudging and shown.longitudinal in _SLOWING and upcoming != "free":
         cause = upcoming
@@ -180,7 +194,12 @@ def make_label(ctx: Context, speed_mps: float, future: TrajectoryFacts, upcoming
     lon, first, decision = _longitudinal(ctx, cause, shown.longitudinal, future, nudge_shown=not bend_shown)
     evidence = [first]
 
-    if ctx.nudging and not bend_shown:
+    if strayed:
+        back = "right" if strayed == "left" else "left"
+        evidence.append(f"I am to the {strayed} of the centre of my lane.")
+        lat = LAT_NUDGE_RIGHT if back == "right" else LAT_NUDGE_LEFT
+        action = f"Shift to the {back} back to the centre of my lane"
+    elif ctx.nudging and not bend_shown:
         evidence.append("A parked vehicle partly blocks my lane ahead.")  # once: duplicates are dropped below
         if shown.lateral in (Lateral.NUDGE_RIGHT, Lateral.LANE_CHANGE_RIGHT):
             lat, action = LAT_NUDGE_RIGHT, "Pass it, then shift to the right back to the centre of my lane"
@@ -210,3 +229,14 @@ def make_label(ctx: Context, speed_mps: float, future: TrajectoryFacts, upcoming
         (ROLE_ACTION, f"{action} {verb}"),
     )
     return ReferenceLabel(lon, lat, steps)
+
+
+def _strayed_side(ctx: Context, shown: Lateral, lane_offset_m: float | None) -> str:
+    """ "left"/"right": the ego has strayed to that side of its lane and the future steers back; "" otherwise (also
+    when the future bends the other way: then the bend is what the label names)."""
+    if lane_offset_m is None or ctx.nudging or abs(lane_offset_m) <= STRAYED_OFFSET_M:
+        return ""
+    back = LAT_NUDGE_RIGHT if lane_offset_m > 0 else LAT_NUDGE_LEFT
+    if shown not in LATERAL_COMPATIBLE[back]:
+        return ""
+    return "left" if lane_offset_m > 0 else "right"
