@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("alpamayo_ros.tools.sim", "closed-loop simulation: the node drives, the world answers (metrics, JUnit)"),
     "build-engines": ("alpamayo_ros.runtime.build_engines", "export ONNX and build TensorRT engines, then exit"),
     "train": ("alpamayo_ros.tools.train", "train the small reasoning driver on synthetic scenarios"),
+    "collect": ("alpamayo_ros.tools.collect", "closed-loop training data: the node drives, the expert labels (DAgger)"),
 }
 
 

@@ -66,6 +66,7 @@ def test_every_ablation_recipe_loads_and_differs_from_the_shipped_one(path: Path
 def test_the_ablation_recipes_are_there() -> None:
     assert {p.stem for p in RECIPES} >= {
         "two_frames", "wide_vision", "large_frames", "fewer_seeds", "wide_world", "wide_finetune",
+        "closed_loop_finetune",
     }  # fmt: skip
     assert load_recipe(next(p for p in RECIPES if p.stem == "wide_world")).distribution == ("wide",)
 
@@ -75,6 +76,7 @@ def test_a_mixture_repeats_the_seed_plan_per_distribution(tmp_path: Path) -> Non
     path.write_text("distribution: [default, wide]\ninit_from: out/driver_default\n")
     recipe = load_recipe(path)
     assert (recipe.distribution, recipe.init_from) == (("default", "wide"), "out/driver_default")
+    assert load_recipe(_written(tmp_path, "closed_loop_data: out/cl\n")).closed_loop_data == ("out/cl",)
     one = training_episodes(recipe.seeds_target, recipe.seeds_other)
     both = training_episodes(recipe.seeds_target, recipe.seeds_other, recipe.distribution)
     assert both[: len(one)] == one  # the default half is the shipped first stage's plan, episode for episode
@@ -87,3 +89,9 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(RecipeError, match=r"recipe .*nope\.yaml: cannot read it \(No such file or directory\)"):
         load_recipe(tmp_path / "nope.yaml")
+
+
+def _written(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "written.yaml"
+    path.write_text(text)
+    return path

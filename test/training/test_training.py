@@ -162,6 +162,17 @@ def test_train_cli_refuses_a_starting_point_before_rendering(tmp_path: Path) -> 
     assert not (tmp_path / "cache").exists()  # refused before a single episode was rendered
 
 
+def test_train_cli_refuses_missing_closed_loop_data_before_rendering(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"closed_loop_data: {tmp_path / 'nowhere'}\n")
+    _assert_train_refuses(
+        tmp_path,
+        ["--recipe", str(recipe), "--cache", str(tmp_path / "cache")],
+        f"closed-loop data {re.escape(str(tmp_path / 'nowhere'))}: no manifest.json \\(collect it first",
+    )
+    assert not (tmp_path / "cache").exists()
+
+
 @pytest.mark.skipif(resolve_model_path("default") == "tiny", reason="no shipped small-driver weights in this checkout")
 def test_shipped_checkpoint_predicts_with_parseable_reasoning(episode: SampleSet) -> None:
     model = load_torch_model(ModelSpec(model_path="default", device="cpu", seed=0))  # the node's own loader
@@ -246,6 +257,8 @@ def test_train_cli_refuses_bad_values_before_writing_anything(tmp_path: Path, ar
         ("distribution: 3", "distribution must be a name or a list of names, got 3"),
         ("distribution: [default, default]", r"distribution \['default', 'default'\]: names a distribution twice"),
         ("distribution: [default, night]", "distribution 'night': must be one of default, wide, shifted, composed"),
+        ("closed_loop_data: []", "closed_loop_data must be a name or a list of names, got \\[\\]"),
+        ("closed_loop_data: [a, a]", r"closed_loop_data \['a', 'a'\]: names a directory twice"),
         ("learning_rate: .nan", "learning_rate nan: must be a finite number > 0"),
         ("- image_size", "expected a mapping of keys to values, got list"),
         ("image_size: [64", "cannot read it"),

@@ -114,9 +114,11 @@ def run(args: argparse.Namespace) -> int:
         save_checkpoint,
         starting_point,
     )
+    from alpamayo_ros.training.closed_loop_samples import ClosedLoopDataError, open_closed_loop_data
     from alpamayo_ros.training.collate import Collator
     from alpamayo_ros.training.data import (
         DataSpec,
+        Episode,
         SampleSet,
         build_cache,
         load_samples,
@@ -151,16 +153,30 @@ def run(args: argparse.Namespace) -> int:
             start = starting_point(init_dir, size)
         except StartingPointError as exc:
             raise SystemExit(str(exc)) from None
+    try:  # checked before minutes of rendering, as the starting point is
+        closed_loop = [open_closed_loop_data(Path(name), spec) for name in recipe.closed_loop_data]
+    except ClosedLoopDataError as exc:
+        raise SystemExit(str(exc)) from None
+    closed_loop_eps = [
+        (path, Episode(ep.scenario, ep.seed, ep.seconds, ep.distribution))
+        for data in closed_loop
+        for path, ep in data.files
+    ]
     train_eps = training_episodes(recipe.seeds_target, recipe.seeds_other, recipe.distribution)
     val_eps = validation_episodes(recipe.distribution)
     progress = not args.quiet
     paths = build_cache(spec, [*val_eps, *train_eps], args.cache, args.render_workers, progress)
-    train = load_samples(paths[len(val_eps) :], train_eps)
+    train = load_samples(
+        [*paths[len(val_eps) :], *(path for path, _ in closed_loop_eps)],
+        [*train_eps, *(ep for _, ep in closed_loop_eps)],
+    )
     val = load_samples(paths[: len(val_eps)], val_eps)
     render_min = (time.time() - started) / 60.0
+    closed_loop_samples = sum(data.samples for data in closed_loop)
     print(
-        f"data: {len(train)} training samples ({len(train_eps)} episodes), {len(val)} validation samples; "
-        f"ready after {render_min:.1f} min",
+        f"data: {len(train)} training samples ({len(train_eps)} episodes"
+        + (f", {closed_loop_samples} closed-loop samples of {len(closed_loop_eps)} rollouts" if closed_loop else "")
+        + f"), {len(val)} validation samples; ready after {render_min:.1f} min",
         flush=True,
     )
 
@@ -269,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
             "scene_loss": args.scene_loss,
             "train_samples": len(train),
             "train_episodes": len(train_eps),
+            **({"closed_loop_data": {str(d.directory): d.summary() for d in closed_loop}} if closed_loop else {}),
             "data": asdict(spec),
             "size": asdict(size),
             "final": final,

@@ -25,6 +25,9 @@ distribution         str or [str]    the scenario distribution(s) the training e
 init_from            str             '' = random weights; otherwise a checkpoint directory of the same size whose
                                      weights, tokenizer and action normalisation the training starts from
                                      ('default' = the package's small driver): fine-tuning, e.g. a second stage
+closed_loop_data     str or [str]    directories of closed-loop samples (``alpamayo-ros collect``: states a driver
+                                     reached by itself, labelled by the expert planner) trained on beside the
+                                     rendered episodes: DAgger with ``init_from`` naming the driver that collected
 batch_size           int             samples per step
 learning_rate        float           peak AdamW learning rate (cosine to 5 % of it)
 warmup_steps         int             linear warm-up steps
@@ -74,6 +77,7 @@ class Recipe:
     flow_samples: int = 2
     flow_weight: float = 1.0
     init_from: str = ""
+    closed_loop_data: tuple[str, ...] = ()
 
     def driver_size(self) -> DriverSize:
         """The model size this recipe trains: the shipped driver's, with the recipe's images and vision tower."""
@@ -137,9 +141,9 @@ def _typed(source: str, key: str, value: object, default: object) -> object:
             raise RecipeError(f"recipe {source}: {key} must be {wanted}, got {item!r}")
         return kind(item)  # type: ignore[no-any-return]
 
-    if key == "distribution":
+    if key in ("distribution", "closed_loop_data"):
         names = [value] if isinstance(value, str) else value
-        if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        if not isinstance(names, list) or not names or not all(isinstance(name, str) and name for name in names):
             raise RecipeError(f"recipe {source}: {key} must be a name or a list of names, got {value!r}")
         return tuple(names)
     if isinstance(default, str):
@@ -179,6 +183,8 @@ def _check(recipe: Recipe, source: str) -> None:
             raise RecipeError(f"recipe {source}: distribution {name!r}: must be one of {', '.join(DISTRIBUTIONS)}")
     if len(set(recipe.distribution)) != len(recipe.distribution):
         raise RecipeError(f"recipe {source}: distribution {list(recipe.distribution)}: names a distribution twice")
+    if len(set(recipe.closed_loop_data)) != len(recipe.closed_loop_data):
+        raise RecipeError(f"recipe {source}: closed_loop_data {list(recipe.closed_loop_data)}: names a directory twice")
     counts = ("vision_depth", "seeds_target", "seeds_other", "batch_size", "flow_samples")
     for key in counts:
         if getattr(recipe, key) < 1:
