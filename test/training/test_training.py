@@ -151,26 +151,23 @@ def test_a_fine_tuning_starts_from_the_checkpoints_weights_vocabulary_and_normal
         starting_point(out, TINY)
 
 
-def test_train_cli_refuses_a_starting_point_before_rendering(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("init_from", "init_from {}: no such directory"),
+        ("closed_loop_data", "closed-loop data {}: no manifest.json \\(collect it first"),
+    ],
+)
+def test_train_cli_refuses_a_missing_starting_point_or_data_before_rendering(
+    tmp_path: Path, key: str, message: str
+) -> None:
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"init_from: {tmp_path / 'nothing'}\n")
+    recipe.write_text(f"{key}: {tmp_path / 'nothing'}\n")
+    cache = tmp_path / "cache"
     _assert_train_refuses(
-        tmp_path,
-        ["--recipe", str(recipe), "--cache", str(tmp_path / "cache")],
-        f"init_from {re.escape(str(tmp_path / 'nothing'))}: no such directory",
+        tmp_path, ["--recipe", str(recipe), "--cache", str(cache)], message.format(re.escape(str(tmp_path / "nothing")))
     )
-    assert not (tmp_path / "cache").exists()  # refused before a single episode was rendered
-
-
-def test_train_cli_refuses_missing_closed_loop_data_before_rendering(tmp_path: Path) -> None:
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"closed_loop_data: {tmp_path / 'nowhere'}\n")
-    _assert_train_refuses(
-        tmp_path,
-        ["--recipe", str(recipe), "--cache", str(tmp_path / "cache")],
-        f"closed-loop data {re.escape(str(tmp_path / 'nowhere'))}: no manifest.json \\(collect it first",
-    )
-    assert not (tmp_path / "cache").exists()
+    assert not cache.exists()  # refused before a single episode was rendered
 
 
 @pytest.mark.skipif(resolve_model_path("default") == "tiny", reason="no shipped small-driver weights in this checkout")
