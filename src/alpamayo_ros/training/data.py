@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,7 +142,8 @@ def render_episode(spec: DataSpec, ep: Episode) -> EpisodeData:
 
 
 def save_episode(path: Path, data: EpisodeData) -> None:
-    tmp = path.with_suffix(".tmp.npz")
+    """Write atomically: a temporary file of this process, then a rename (two trainings may share a cache)."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez_compressed(
         tmp,
         images=data.images,
