@@ -315,6 +315,19 @@ def test_train_cli_refuses_to_resume_across_a_scene_probe_or_recipe_change(
     _assert_train_refuses(tmp_path, ["--work", str(tmp_path / "w"), "--resume", *argv], re.escape(message))
 
 
+def test_a_state_saved_before_a_recipe_key_existed_resumes_with_that_keys_default(tmp_path: Path) -> None:
+    from alpamayo_ros.tools.train import _resumable_state
+    from alpamayo_ros.training.resume import load_training_state
+
+    _saved_state(tmp_path / "w", True, Recipe())
+    state = load_training_state(tmp_path / "w" / RESUME_FILE)
+    del state.recipe["closed_loop_data"]  # as a run of an older version saved it
+    save_training_state(tmp_path / "w" / RESUME_FILE, state)
+    assert _resumable_state(tmp_path / "w" / RESUME_FILE, Recipe(), 1.0).step == 3
+    with pytest.raises(SystemExit, match=r"another recipe \(closed_loop_data \[\]\)"):
+        _resumable_state(tmp_path / "w" / RESUME_FILE, Recipe(closed_loop_data=("out/cl",)), 1.0)
+
+
 def test_train_cli_refuses_to_resume_a_pickled_state(tmp_path: Path) -> None:
     """The state format before weights-only loading pickled the numpy generator: refused, never unpickled."""
     (tmp_path / "w").mkdir()

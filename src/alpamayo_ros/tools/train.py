@@ -371,6 +371,7 @@ def _resumable_state(path: Path, recipe: Recipe, scene_loss: float) -> TrainingS
     Raises:
         SystemExit: unreadable state, or one trained under another recipe or the other scene-probe setting.
     """
+    from alpamayo_ros.training.recipe import Recipe
     from alpamayo_ros.training.resume import ResumeError, load_training_state
 
     try:
@@ -383,9 +384,11 @@ def _resumable_state(path: Path, recipe: Recipe, scene_loss: float) -> TrainingS
             f"--resume: {path} was trained {'with' if with_probe else 'without'} the scene probe; "
             f"resume it with --scene-loss {'> 0' if with_probe else '0'} or start a new --work"
         )
-    changed = {key: value for key, value in recipe.as_plain().items() if state.recipe.get(key) != value}
+    defaults = Recipe().as_plain()  # a key younger than the saved state counts as its default there
+    saved_recipe = {**defaults, **state.recipe}
+    changed = {key: value for key, value in recipe.as_plain().items() if saved_recipe.get(key) != value}
     if changed:
-        saved = ", ".join(f"{key} {state.recipe.get(key)}" for key in changed)
+        saved = ", ".join(f"{key} {saved_recipe.get(key)}" for key in changed)
         raise SystemExit(
             f"--resume: {path} was trained with another recipe ({saved}); resume it with that recipe or start a new "
             "--work"
