@@ -232,8 +232,8 @@ def make_label(
 
 
 def _strayed_side(ctx: Context, shown: Lateral, lane_offset_m: float | None) -> str:
-    """ "left"/"right": the ego has strayed to that side of its lane and the future steers back; "" otherwise (also
-    when the future bends the other way: then the bend is what the label names)."""
+    """The side ("left" or "right") the ego has strayed to when the future steers it back; "" when it has not
+    strayed, is passing a parked car, or the future bends the other way (then the bend is what the label names)."""
     if lane_offset_m is None or ctx.nudging or abs(lane_offset_m) <= STRAYED_OFFSET_M:
         return ""
     back = LAT_NUDGE_RIGHT if lane_offset_m > 0 else LAT_NUDGE_LEFT
