@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"alpamayo-ros collect: {problem}", file=sys.stderr)
         return 2
-    from alpamayo_ros.training.closed_loop_samples import ClosedLoopDataError, read_manifest
+    from alpamayo_ros.training.closed_loop_samples import ClosedLoopDataError, read_manifest, sample_format
     from alpamayo_ros.training.data import DataSpec
     from alpamayo_ros.training.recipe import RecipeError, load_recipe
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         except ClosedLoopDataError as exc:
             print(f"alpamayo-ros collect: {exc}", file=sys.stderr)
             return 2
-        if header.get("data") != _plain(spec):
+        if header.get("data") != sample_format(spec):
             print(
                 f"alpamayo-ros collect: {args.out} holds samples of another format ({header.get('data')}); "
                 "choose another --out",
@@ -112,13 +112,6 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
     return _collect(args, params, spec, header, done)
-
-
-def _plain(spec: Any) -> dict[str, Any]:
-    import json
-    from dataclasses import asdict
-
-    return json.loads(json.dumps(asdict(spec)))  # type: ignore[no-any-return]
 
 
 def _collect(

@@ -135,6 +135,11 @@ class CollectedEpisode:
     failures: tuple[str, ...]  # the failure kinds, first one first
 
 
+def sample_format(spec: DataSpec) -> dict[str, Any]:
+    """``spec`` as a manifest records it (plain JSON values), so a manifest's ``data`` compares equal to it."""
+    return json.loads(json.dumps(asdict(spec)))  # type: ignore[no-any-return]
+
+
 def write_manifest(directory: Path, driver: dict[str, Any], spec: DataSpec, episodes: list[CollectedEpisode]) -> None:
     """(Re)write ``directory``/manifest.json: who drove, the sample format and every rollout collected so far."""
     from alpamayo_ros.sim.fingerprint import generator_fingerprint
@@ -142,7 +147,7 @@ def write_manifest(directory: Path, driver: dict[str, Any], spec: DataSpec, epis
     body = {
         "format": MANIFEST_FORMAT,
         "driver": driver,
-        "data": asdict(spec),
+        "data": sample_format(spec),
         "generator": generator_fingerprint(),
         "episodes": [asdict(ep) for ep in episodes],
     }
@@ -200,7 +205,7 @@ def open_closed_loop_data(directory: Path, spec: DataSpec) -> ClosedLoopData:
     """
     body, episodes = read_manifest(directory)
     made = body.get("data", {})
-    wanted = json.loads(json.dumps(asdict(spec)))
+    wanted = sample_format(spec)
     if made != wanted:
         differs = ", ".join(f"{k} {made.get(k)} (training needs {v})" for k, v in wanted.items() if made.get(k) != v)
         raise ClosedLoopDataError(
