@@ -141,9 +141,9 @@ def _collect(
         return 1
     info = node.model.info
     driver = {"model": info.name, "version": info.version, "model_path": params.model.model_path}
-    if header is not None and header.get("driver", {}).get("version") != info.version:
+    collected_by = header.get("driver", {}).get("version") if header is not None else info.version
+    if collected_by != info.version:
         node.close()
-        collected_by = header.get("driver", {}).get("version")
         print(
             f"alpamayo-ros collect: {args.out} was collected by checkpoint {collected_by}, not {info.version}; "
             "one directory holds one driver's states: choose another --out",
