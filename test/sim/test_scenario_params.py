@@ -65,6 +65,22 @@ def test_shifted_sits_at_the_edges() -> None:
     assert p.lanes_each_way == 2 and p.oncoming_count >= 5 and p.parked_count >= 4
 
 
+def test_wide_reaches_every_value_the_shifted_set_draws() -> None:
+    """A driver trained on `wide` has seen each shifted edge on its own; the shifted set tests them all at once."""
+    for name in SCENARIOS:
+        for seed in range(6):
+            params = build_scenario(name, seed, 12.0, "shifted").params
+            assert params is not None
+            for axis in AXES:
+                if params.used(axis.name):
+                    value = getattr(params, axis.name)
+                    assert _within(axis.spec("wide"), value, params.lighting), (name, seed, axis.name, value)
+
+
+def test_a_repeated_choice_shows_its_weight_in_the_table() -> None:
+    assert Choice(("noon", "night", "night")).text() == "noon | night (x2)"
+
+
 def test_an_override_replaces_its_axis_and_leaves_the_others_drawn_as_before() -> None:
     base = build_scenario("lead_vehicle_braking", 4, 12.0)
     night = build_scenario("lead_vehicle_braking", 4, 12.0, overrides={"lighting": "night", "lanes_each_way": 2})

@@ -5,9 +5,10 @@ hard limits a ``--set`` override must respect, and how each named distribution s
 
 - ``default``: the seven scenario kinds exactly as the original generator drew them (same ranges, same random
   stream), so the shipped driver's in-distribution figures stay valid; new axes sit at their original fixed value.
-- ``wide``: every axis randomised over a broad range, for retraining a driver that generalises.
-- ``shifted``: every axis at the edge of (or just beyond) the default range: night, fast, the other kerb, sharp
-  bends, heavy traffic, dense scenery, a noisy over-exposed camera. For measuring generalisation.
+- ``wide``: every axis randomised over a broad range, for retraining a driver that generalises. Its ranges reach
+  the shifted values, so a driver trained on it has seen each edge, though rarely all of them at once.
+- ``shifted``: every axis at the far edge of the wide range, all at once: night, fast, the other kerb, sharp bends,
+  heavy traffic, dense scenery, a noisy over-exposed camera. For measuring generalisation.
 - ``composed``: default look and speeds, but events on bends, two events in one episode (a pedestrian crossing
   after a lead vehicle, a parked car or on a curve) and parked cars to ignore, for measuring composition.
 
@@ -19,6 +20,7 @@ stream, so adding one never moves the legacy draws.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +70,8 @@ class Choice:
         return str(rng.choice(list(self.options)))
 
     def text(self) -> str:
-        return " | ".join(dict.fromkeys(self.options))
+        counts = Counter(self.options)
+        return " | ".join(option if n == 1 else f"{option} (x{n})" for option, n in counts.items())
 
 
 @dataclass(frozen=True)
@@ -149,12 +152,14 @@ SECOND_EVENT_KINDS = ("lead_vehicle_braking", "stationary_vehicle_nudge", "curve
 BEND_KINDS = ("free_road", "lead_vehicle_braking", "pedestrian_crossing", "stationary_vehicle_nudge", *_LIGHT)
 _DAY_SUN = Uniform(0.3, 1.2)
 _LOW_SUN = Uniform(0.05, 0.25)
+# Night is the hardest lighting to read at 64x128 px and the shifted set is all night: wide draws it twice as often.
+_WIDE_LIGHTINGS = ("noon", "overcast", "dusk", "night", "night")
 _SUN = PerLighting((("noon", _DAY_SUN), ("overcast", _DAY_SUN), ("dusk", _LOW_SUN), ("night", _DAY_SUN)))
 
 # Legacy axes first, in the original generator's draw order; then the new axes (their own stream), in table order.
 AXES: tuple[Axis, ...] = (
     Axis("ego_speed_mps", "m/s", "the ego's desired (cruise) speed", True, (3.0, 30.0),
-         _same(Uniform(11.0, 15.0), wide=Uniform(8.0, 19.0), shifted=Uniform(17.0, 21.0))),
+         _same(Uniform(11.0, 15.0), wide=Uniform(8.0, 21.0), shifted=Uniform(17.0, 21.0))),
     Axis("initial_speed_ratio", "x desired speed", "the ego's speed at t = 0", True, (0.0, 1.2),
          _same(Uniform(0.75, 1.0), wide=Uniform(0.6, 1.0)), _EVENT_KINDS),
     Axis("event_time_ratio", "x duration", "when the event starts, as a fraction of the episode (at least 1.6 s)",
@@ -162,11 +167,11 @@ AXES: tuple[Axis, ...] = (
     Axis("free_road_speed_ratio", "x desired speed", "the ego's speed at t = 0 on the free road (it speeds up)",
          True, (0.0, 1.2), _same(Uniform(0.55, 0.8), wide=Uniform(0.3, 0.9)), ("free_road",)),
     Axis("lead_gap_m", "m", "gap to the lead vehicle at t = 0", True, (5.0, 80.0),
-         _same(Uniform(18.0, 30.0), wide=Uniform(12.0, 40.0), shifted=Uniform(10.0, 14.0)), _LEAD),
+         _same(Uniform(18.0, 30.0), wide=Uniform(10.0, 40.0), shifted=Uniform(10.0, 14.0)), _LEAD),
     Axis("lead_speed_ratio", "x ego speed", "the lead vehicle's speed before it brakes", True, (0.3, 1.5),
          _same(Uniform(0.95, 1.05), wide=Uniform(0.8, 1.1)), _LEAD),
     Axis("lead_decel_mps2", "m/s^2", "the lead vehicle's braking deceleration", True, (0.5, 9.0),
-         _same(Uniform(3.0, 5.5), wide=Uniform(2.0, 6.5), shifted=Uniform(5.5, 7.0)), _LEAD),
+         _same(Uniform(3.0, 5.5), wide=Uniform(2.0, 7.0), shifted=Uniform(5.5, 7.0)), _LEAD),
     Axis("crosswalk_margin_s", "s", "how long after the pedestrian steps out the ego would reach the crosswalk", True,
          (0.0, 10.0), _same(Uniform(1.5, 3.0), wide=Uniform(1.0, 4.0), shifted=Uniform(1.0, 1.5)), _PED),
     Axis("pedestrian_speed_mps", "m/s", "the pedestrian's walking speed", True, (0.3, 4.0),
@@ -187,9 +192,9 @@ AXES: tuple[Axis, ...] = (
     Axis("yellow_duration_s", "s", "how long the light stays yellow before red", True, (1.0, 6.0),
          _same(Uniform(2.0, 3.0), wide=Uniform(2.0, 4.0), shifted=Uniform(2.0, 2.5)), _LIGHT),
     Axis("oncoming_count", "vehicles", "oncoming cars in the other direction (clutter to ignore)", True, (0, 12),
-         _same(Integers(1, 3), wide=Integers(0, 5), shifted=Integers(5, 7))),
+         _same(Integers(1, 3), wide=Integers(0, 7), shifted=Integers(5, 7))),
     Axis("lighting", "", "time of day; night: dark sky, headlights, lit lamps and signals", True, LIGHTINGS,
-         _same(Choice(("noon", "overcast", "dusk")), wide=Choice(LIGHTINGS), shifted=Fixed("night"))),
+         _same(Choice(("noon", "overcast", "dusk")), wide=Choice(_WIDE_LIGHTINGS), shifted=Fixed("night"))),
     Axis("sun_azimuth_rad", "rad", "direction towards the sun (or the moon), world frame, from +x", True,
          (-math.pi, math.pi), _same(Uniform(-math.pi, math.pi))),
     Axis("sun_elevation_rad", "rad", "height of the sun (or the moon) above the horizon", True, (0.0, 1.5),
@@ -226,19 +231,19 @@ AXES: tuple[Axis, ...] = (
     Axis("late_yellow", "", "the light turns yellow too late to stop: the ego drives through on yellow", False,
          ("false", "true"), _same(Bernoulli(0.15)), _LIGHT),
     Axis("parked_count", "vehicles", "cars parked on the right shoulder, clear of the lane (clutter)", False, (0, 12),
-         _same(Fixed(0), wide=Integers(0, 3), shifted=Integers(4, 6), composed=Integers(0, 2))),
+         _same(Fixed(0), wide=Integers(0, 6), shifted=Integers(4, 6), composed=Integers(0, 2))),
     Axis("traffic_speed_scale", "x", "speed of oncoming cars, times their 8..14 m/s", False, (0.3, 2.5),
-         _same(Fixed(1.0), wide=Uniform(0.7, 1.4), shifted=Uniform(1.4, 1.6))),
+         _same(Fixed(1.0), wide=Uniform(0.7, 1.6), shifted=Uniform(1.4, 1.6))),
     Axis("vehicle_size_scale", "x", "size of every other vehicle, times a car's (1.3: vans)", False, (0.6, 1.6),
-         _same(Fixed(1.0), wide=Uniform(0.9, 1.25), shifted=Uniform(1.25, 1.35))),
+         _same(Fixed(1.0), wide=Uniform(0.9, 1.35), shifted=Uniform(1.25, 1.35))),
     Axis("vehicle_colors", "", "vehicle paint: a palette of common car colours, or any colour", False,
          ("palette", "any"), _same(Fixed("palette"), wide=Choice(("palette", "any")), shifted=Fixed("any"))),
     Axis("scenery_density", "x", "roadside trees, buildings and posts, times the default spacing's density", False,
-         (0.1, 4.0), _same(Fixed(1.0), wide=Uniform(0.3, 2.0), shifted=Uniform(2.2, 2.6))),
+         (0.1, 4.0), _same(Fixed(1.0), wide=Uniform(0.3, 2.6), shifted=Uniform(2.2, 2.6))),
     Axis("exposure_gain", "x", "camera exposure: every pixel times this", False, (0.3, 2.5),
-         _same(Fixed(1.0), wide=Uniform(0.7, 1.3), shifted=Uniform(1.3, 1.4))),
+         _same(Fixed(1.0), wide=Uniform(0.7, 1.4), shifted=Uniform(1.3, 1.4))),
     Axis("noise_std", "8-bit levels", "camera sensor noise: Gaussian, per pixel and channel", False, (0.0, 40.0),
-         _same(Fixed(0.0), wide=Uniform(0.0, 6.0), shifted=Uniform(7.0, 9.0))),
+         _same(Fixed(0.0), wide=Uniform(0.0, 9.0), shifted=Uniform(7.0, 9.0))),
 )  # fmt: skip
 AXIS_BY_NAME: dict[str, Axis] = {axis.name: axis for axis in AXES}
 
