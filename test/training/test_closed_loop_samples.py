@@ -139,8 +139,7 @@ def test_collect_resumes_and_refuses_what_does_not_fit(collected: Path, capsys: 
     same = [*argv, "--params-file", str(root / "node.yaml"), "--recipe", str(root / "recipe.yaml"), "--quiet"]
     assert main(same) == 0  # everything asked for is there already: nothing runs again
     assert "1 rollouts (" in capsys.readouterr().out and (collected / "manifest.json").read_text() == before
-    (root / "other.yaml").write_text('"/**":\n  ros__parameters:\n    model:\n      model_path: tiny\n')
-    assert main([*argv, "--params-file", str(root / "other.yaml"), "--recipe", str(root / "recipe.yaml")]) == 2
+    assert main([*argv, "--model", "tiny", "--recipe", str(root / "recipe.yaml")]) == 2  # another driver
     assert "one directory holds one driver's states" in capsys.readouterr().err
     (root / "missing.yaml").write_text('"/**":\n  ros__parameters:\n    model:\n      model_path: /nowhere/ckpt\n')
     assert main(["collect", "--params-file", str(root / "missing.yaml"), "--out", str(root / "never")]) == 1

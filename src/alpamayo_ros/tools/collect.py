@@ -1,16 +1,17 @@
 """`alpamayo-ros collect`: closed-loop training data. The node drives, the expert labels where it got to (DAgger).
 
-    alpamayo-ros collect --params-file config/alpamayo.yaml --distribution default wide --seeds 0-5 \
+    alpamayo-ros collect [--model DIR] [--params-file NODE.yaml] --distribution default wide --seeds 0-5 \
         --out out/closed_loop_data [--recipe FILE.yaml] [--scenario ...] [--seconds 20]
 
 Each (scenario, seed, distribution) is one rollout of ``sim.closed_loop.ClosedLoopWorld`` driven by the node's own
-planning step in this process (``tools.sim_drivers.InProcessNode``: the checkpoint the parameter file names), while
-``training.closed_loop_samples.ExpertRelabeller`` turns the states it reaches into samples labelled by the expert
-planner. Under ``--out``: one npz per rollout in the training cache's format and ``manifest.json`` (who drove, the
-sample format, per rollout its sample count and whether the driver passed). A recipe's ``closed_loop_data`` trains
-on the directory; the sample format follows ``--recipe`` (image size, frame offsets), so pass the recipe that will
-train on it. The manifest is rewritten after every rollout and a rerun skips the rollouts already listed, so an
-interrupted collection resumes. Seeds from 900 on are held out for validation and evaluation and are refused.
+planning step in this process (``tools.sim_drivers.InProcessNode``: the checkpoint ``--model`` or the parameter file
+names), while ``training.closed_loop_samples.ExpertRelabeller`` turns the states it reaches into samples labelled by
+the expert planner. Under ``--out``: one npz per rollout in the training cache's format and ``manifest.json`` (who
+drove, the sample format, per rollout its sample count and whether the driver passed). A recipe's
+``closed_loop_data`` trains on the directory; the sample format follows ``--recipe`` (image size, frame offsets), so
+pass the recipe that will train on it. The manifest is rewritten after every rollout and a rerun skips the rollouts
+already listed, so an interrupted collection resumes. Seeds from 900 on are held out for validation and evaluation
+and are refused.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ FIRST_HELD_OUT_SEED = 900  # training.data.VAL_SEEDS and every evaluation seed l
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params-file", type=Path, default=None, help="node parameters: the checkpoint that drives")
+    parser.add_argument(
+        "--model", default=None, help="checkpoint directory or preset that drives (default: the parameter file's)"
+    )
     parser.add_argument(
         "--recipe", type=Path, default=None, metavar="FILE.yaml", help="the recipe that will train on it"
     )
@@ -91,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         params = load_params_file(args.params_file) if args.params_file is not None else NodeParams()
+        if args.model is not None:
+            params = replace(params, model=replace(params.model, model_path=args.model))
         size = load_recipe(args.recipe).driver_size()
     except (ParamsFileError, RecipeError) as exc:
         print(f"alpamayo-ros collect: {exc}", file=sys.stderr)
