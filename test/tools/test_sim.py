@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 
 from alpamayo_ros.cli import main as cli_main
 from alpamayo_ros.core.builders import build_path
@@ -131,6 +132,10 @@ def test_dds_and_in_process_rollouts_are_identical_with_the_test_policy(tmp_path
     a = json.loads((tmp_path / "inprocess" / "metrics.json").read_text())["rollouts"][0]["metrics"]
     b = json.loads((tmp_path / "dds" / "metrics.json").read_text())["rollouts"][0]["metrics"]
     assert a["missed_plans"] == b["missed_plans"] == 0 and a["progress_m"] == b["progress_m"]
+    (node_params,) = (tmp_path / "dds").rglob("node_params.yaml")  # lockstep loses no input: reliable QoS
+    subscribed = yaml.safe_load(node_params.read_text())["/**"]["ros__parameters"]
+    assert subscribed["ego"]["odometry_reliability"] == "reliable"
+    assert {cam["reliability"] for cam in subscribed["cameras"].values()} == {"reliable"}
 
 
 @pytest.mark.ros

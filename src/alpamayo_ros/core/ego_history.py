@@ -23,7 +23,7 @@ from alpamayo_ros.core.param_fields import field_problems, param
 from alpamayo_ros.core.rig import HISTORY_STEPS, STEP_SEC
 from alpamayo_ros.core.sync import SyncParams
 from alpamayo_ros.core.transforms import F64, TransformError, normalize_quat, quat_to_matrix, slerp, to_local
-from alpamayo_ros.core.types import BufferOutcome, EgoHistory
+from alpamayo_ros.core.types import RELIABILITIES, BufferOutcome, EgoHistory
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ class EgoParams:
         0.1, "how far past the newest odometry t0 may lie", min_value=0.0, max_value=0.5
     )
     buffer_sec: float = param(3.0, "odometry buffer length (>= 1.5 s history + max gap)", min_value=1.0, max_value=30.0)
+    odometry_reliability: str = param(
+        "best_effort",
+        "odometry subscription QoS reliability; best_effort also receives from reliable publishers",
+        choices=RELIABILITIES,
+    )
 
     def problems(self, prefix: str = "ego.") -> list[str]:
         """Out-of-range fields, and a buffer shorter than the 1.5 s history plus the largest bridged gap."""

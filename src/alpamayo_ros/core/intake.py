@@ -24,10 +24,9 @@ from alpamayo_ros.core.images import ImageConversionError, compressed_size, raw_
 from alpamayo_ros.core.param_fields import param
 from alpamayo_ros.core.rig import CAMERA_NAMES
 from alpamayo_ros.core.sync import FrameEntry, FrameSynchronizer, SyncConfig
-from alpamayo_ros.core.types import BufferOutcome
+from alpamayo_ros.core.types import RELIABILITIES, BufferOutcome
 
 MESSAGE_TYPES: tuple[str, ...] = ("image", "compressed")
-RELIABILITIES: tuple[str, ...] = ("best_effort", "reliable")
 COMPRESSED_FORMATS: tuple[str, ...] = ("jpeg", "jpg", "png")
 CAMERA_PLACEHOLDER = "<camera>"
 # Wider than any real camera (panoramic ones are ~4:1); the model's image processor refuses extreme ratios anyway.

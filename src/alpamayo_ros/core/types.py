@@ -16,6 +16,9 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.floating]
 UInt8Array = npt.NDArray[np.uint8]
 
+# Subscription QoS reliabilities an input may name; best_effort also receives from reliable publishers.
+RELIABILITIES: tuple[str, ...] = ("best_effort", "reliable")
+
 
 class BufferOutcome(enum.Enum):
     """What a time-ordered input buffer (camera frames, odometry) did with one message; the value is a log phrase."""

@@ -3,8 +3,8 @@ camera's CameraInfo.
 
 Every camera frame and odometry message goes straight to ``core.intake.InputIntake`` (buffered, counted, checked;
 nothing is decoded on the executor thread) stamped with the node clock at arrival; the intake's notices go to the
-node's throttled log. Cameras use the QoS each camera's ``reliability`` names (depth 5), odometry best effort
-(depth 50: 20-100 Hz sources), CameraInfo best effort (depth 2).
+node's throttled log. Cameras use the QoS each camera's ``reliability`` names (depth 5), odometry the one
+``ego.odometry_reliability`` names (depth 50: 20-100 Hz sources), CameraInfo best effort (depth 2).
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class InputSubscriptions:
                 on_frame = lambda m, c=cam.name: log(intake.add_image(c, m, now_ns()))  # noqa: E731
                 self._subs.append(node.create_subscription(Image, cam.topic, on_frame, profile))
         on_odom = lambda m: log(intake.add_odometry(m, now_ns()))  # noqa: E731
-        self._subs.append(node.create_subscription(Odometry, ODOMETRY_TOPIC, on_odom, qos("best_effort", 50)))
+        self._subs.append(
+            node.create_subscription(Odometry, ODOMETRY_TOPIC, on_odom, qos(params.ego.odometry_reliability, 50))
+        )
         if params.overlay.enabled:
             topic = params.overlay.camera_info_topic
             self._subs.append(node.create_subscription(CameraInfo, topic, self._on_camera_info, qos("best_effort", 2)))

@@ -14,7 +14,9 @@ runs on the wall clock: ``planning_rate_hz`` is raised for a simulated rollout s
 it (the node still plans once per frame). DDS delivers each topic on its own, so on a loaded machine the node may
 hold the tick's frames before the tick's last odometry sample; in lockstep the node is therefore not allowed to
 extrapolate its ego history past the newest sample (``ego.max_extrapolation_sec`` 0): it skips that timer tick and
-plans on the next, once the odometry at t0 is in, on the inputs the in-process transport plans on.
+plans on the next, once the odometry at t0 is in, on the inputs the in-process transport plans on. For the same
+reason the node subscribes to the cameras and odometry with reliable QoS in lockstep: a best-effort sample lost on a
+loaded machine would leave a tick unanswered (a missed plan) where the in-process transport plans.
 """
 
 from __future__ import annotations
@@ -84,9 +86,11 @@ class DdsNode:
 
         apply_ros_defaults()
         self.params = sim_params(params)
-        if lockstep:  # wait for the tick's odometry instead of extrapolating (module docstring)
+        if lockstep:  # every input delivered, and the tick's odometry waited for (module docstring)
             self.params = dataclasses.replace(
-                self.params, ego=dataclasses.replace(self.params.ego, max_extrapolation_sec=0.0)
+                self.params,
+                cameras=tuple(dataclasses.replace(cam, reliability="reliable") for cam in self.params.cameras),
+                ego=dataclasses.replace(self.params.ego, max_extrapolation_sec=0.0, odometry_reliability="reliable"),
             )
         self.answer_timeout_s = answer_timeout_s
         self._own_context = not rclpy.ok()
