@@ -4,7 +4,9 @@ Pipeline: render the training episodes with the scenario generator (cached as np
 build the Alpamayo-R1 module at a small size (training.checkpoint.DriverSize), then train the language loss on the
 reference reasoning and the flow-matching loss on the ego's future actions jointly (training.objective), with a
 fixed seed, a tqdm bar, a JSON-lines log and periodic checkpoints; the result is written in the official checkpoint
-layout (default: the package's ``resources/models/alpamayo_small_driver``). The defaults reproduce the shipped driver.
+layout (default: ``out/driver_base``; never into the package, whose driver a run must not replace unasked). The
+defaults reproduce the shipped driver's first stage; ``scripts/recipes/closed_loop_finetune.yaml`` (one DAgger round
+on top of it) reproduces the shipped driver, and ``scripts/train_default_driver.sh`` runs the whole chain.
 
 Two training-only measures make the model read its cameras instead of the ego's past motion (which predicts the next
 seconds well enough for a small model to stop looking): half of each batch gets a straight history at its own speed
@@ -12,7 +14,7 @@ seconds well enough for a small model to stop looking): half of each batch gets 
 training.scene_probe). Neither is part of the checkpoint or of inference.
 
 The model size, the data plan and the optimiser settings form the training recipe (training.recipe): the shipped
-driver's by default, or ``--recipe FILE.yaml`` naming what an experiment changes (examples in scripts/recipes/).
+driver's first stage by default, or ``--recipe FILE.yaml`` naming what an experiment changes (examples in scripts/recipes/).
 
 The learning-rate schedule runs on progress = max(step / steps, elapsed / max-minutes), so a run on a busy machine
 still anneals and finishes on time; on an idle machine it ends by step count and is reproducible from the seed.
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=PACKAGE_MODEL_DIR, help="checkpoint directory to write")
+    parser.add_argument("--out", type=Path, default=Path("out/driver_base"), help="checkpoint directory to write")
     parser.add_argument("--work", type=Path, default=Path("out/train_run"), help="log + resumable checkpoints")
     parser.add_argument("--cache", type=Path, default=Path("out/train_cache"), help="rendered samples (npz)")
     parser.add_argument(
@@ -48,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE.yaml",
         help="training recipe: model size, data plan and optimiser settings an experiment changes (schema: "
-        "training.recipe; default: the shipped driver's)",
+        "training.recipe; default: the shipped driver's first stage)",
     )
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--max-minutes", type=float, default=55.0, help="training time budget (rendering excluded)")

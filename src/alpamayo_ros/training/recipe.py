@@ -3,8 +3,9 @@
 ``alpamayo-ros train`` keeps on its command line what a user reproducing the shipped driver touches (where to write,
 how long, which hardware, resuming, and the two measures the model card explains: ``--history-dropout`` and
 ``--scene-loss``). Everything an experiment varies lives here instead, so the CLI does not grow a flag per ablation:
-``--recipe FILE.yaml`` names only the keys it changes, every other key keeps the shipped driver's value (the field
-defaults below). The ablations of the model card are such files, in ``scripts/recipes/``.
+``--recipe FILE.yaml`` names only the keys it changes, every other key keeps the value of the shipped driver's first
+stage (the field defaults below). The shipped driver's second stage (``closed_loop_finetune.yaml``) and the ablations
+of the model card are such files, in ``scripts/recipes/``.
 
 Schema: a YAML mapping; every key is optional and unknown keys are refused (a typo must not train the default).
 
@@ -62,7 +63,7 @@ class RecipeError(ValueError):
 
 @dataclass(frozen=True)
 class Recipe:
-    """One training recipe; the defaults are the shipped driver's (see the module docstring for each key)."""
+    """One training recipe; the defaults are the shipped driver's first stage (the module docstring: each key)."""
 
     image_size: tuple[int, int] = _SHIPPED_SIZE.image_hw
     frame_offsets_sec: tuple[float, ...] = _SHIPPED_SIZE.frame_offsets_sec
@@ -96,7 +97,7 @@ class Recipe:
 
 
 def load_recipe(path: Path | None) -> Recipe:
-    """The recipe in ``path`` (YAML), or the shipped one for ``None``.
+    """The recipe in ``path`` (YAML), or the shipped driver's first stage for ``None``.
 
     Raises:
         RecipeError: unreadable file, not a mapping, an unknown key, a value of the wrong type or out of range.
