@@ -1,5 +1,6 @@
-"""The training recipe: its defaults are the shipped driver's (as the checkpoint records its own training), a file
-changes only the keys it names, and every ablation recipe in scripts/recipes loads."""
+"""The training recipe: its defaults are the shipped driver's first stage and the DAgger recipe is its second (as the
+checkpoint records its own training), a file changes only the keys it names, and every recipe in scripts/recipes
+loads."""
 
 from __future__ import annotations
 
@@ -20,26 +21,41 @@ from support import REPO
 RECIPES = sorted((REPO / "scripts" / "recipes").glob("*.yaml"))
 
 
-def test_defaults_reproduce_the_shipped_driver() -> None:
-    """`alpamayo-ros train` without options trains what the shipped checkpoint says it was trained with."""
-    shipped = json.loads((PACKAGE_MODEL_DIR / "config.json").read_text())["training"]
+def test_defaults_reproduce_the_first_stage_of_the_shipped_driver() -> None:
+    """`alpamayo-ros train` without options trains what the shipped checkpoint says it started from."""
+    first = json.loads((PACKAGE_MODEL_DIR / "config.json").read_text())["training"]["started_from"]
     recipe = load_recipe(None)
-    assert json.loads(json.dumps(asdict(recipe.driver_size()))) == shipped["size"]
+    assert json.loads(json.dumps(asdict(recipe.driver_size()))) == first["size"]
     assert (recipe.batch_size, recipe.learning_rate, recipe.flow_samples) == (
-        shipped["batch_size"],
-        shipped["lr"],
-        shipped["flow_samples"],
+        first["batch_size"],
+        first["lr"],
+        first["flow_samples"],
     )
-    assert len(training_episodes(recipe.seeds_target, recipe.seeds_other)) == shipped["train_episodes"]
+    assert len(training_episodes(recipe.seeds_target, recipe.seeds_other)) == first["train_episodes"]
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
     cli = parser.parse_args([])
     assert (cli.steps, cli.seed, cli.history_dropout, cli.scene_loss) == (
-        shipped["steps"],
-        shipped["seed"],
-        shipped["history_dropout"],
-        shipped["scene_loss"],
+        first["steps"],
+        first["seed"],
+        first["history_dropout"],
+        first["scene_loss"],
     )
+
+
+def test_the_dagger_recipe_reproduces_the_shipped_driver() -> None:
+    """The shipped checkpoint was trained with scripts/recipes/closed_loop_finetune.yaml and the command its comment
+    gives, on closed-loop data collected by its first stage. It started from the first stage when that was the package
+    default ('default'); the file names the first stage's directory instead, so it does not depend on the default."""
+    shipped = json.loads((PACKAGE_MODEL_DIR / "config.json").read_text())["training"]
+    path = REPO / "scripts" / "recipes" / "closed_loop_finetune.yaml"
+    recipe = load_recipe(path)
+    assert recipe.init_from == "out/driver_base" and shipped["recipe"]["init_from"] == "default"
+    assert {**recipe.as_plain(), "init_from": "default"} == shipped["recipe"]
+    assert f"#   {shipped['command']}" in path.read_text().splitlines()
+    collectors = {data["driver"]["version"] for data in shipped["closed_loop_data"].values()}
+    assert len(collectors) == 1 and set(shipped["closed_loop_data"]) == set(recipe.closed_loop_data)
+    assert "--model out/driver_base" in path.read_text()
 
 
 def test_a_file_changes_only_the_keys_it_names(tmp_path: Path) -> None:
