@@ -14,7 +14,8 @@ seconds well enough for a small model to stop looking): half of each batch gets 
 training.scene_probe). Neither is part of the checkpoint or of inference.
 
 The model size, the data plan and the optimiser settings form the training recipe (training.recipe): the shipped
-driver's first stage by default, or ``--recipe FILE.yaml`` naming what an experiment changes (examples in scripts/recipes/).
+driver's first stage by default, or ``--recipe FILE.yaml`` naming what an experiment changes (examples in
+scripts/recipes/).
 
 The learning-rate schedule runs on progress = max(step / steps, elapsed / max-minutes), so a run on a busy machine
 still anneals and finishes on time; on an idle machine it ends by step count and is reproducible from the seed.
