@@ -216,15 +216,17 @@ def _frame(stamp_ns: int) -> Image:
     return img
 
 
-def _fed_intake(t0_ns: int = T0, history_sec: float = 2.0) -> InputIntake:
-    """An intake for INFO's one camera with frames at t0 - 0.1 s and t0, and 5 m/s odometry at 20 Hz up to t0."""
-    intake = InputIntake()
-    intake.configure(sync_config(P.NodeParams().sync, INFO), EGO)
+def _fed_intake(t0_ns: int = T0, history_sec: float = 2.0, intake: InputIntake | None = None) -> InputIntake:
+    """An intake (new, or ``intake`` fed further) for INFO's one camera with frames at t0 - 0.1 s and t0, and 5 m/s
+    odometry at 20 Hz up to t0; every message is taken without a notice."""
+    if intake is None:
+        intake = InputIntake()
+        intake.configure(sync_config(P.NodeParams().sync, INFO), EGO)
     for i in range(int(history_sec * 20) + 1):
         stamp = t0_ns - int(history_sec * 1e9) + i * 50_000_000
         assert intake.add_odometry(_odometry(stamp, 5.0 * (stamp - t0_ns) / 1e9)) == []
     for stamp in (t0_ns - 100_000_000, t0_ns):
-        intake.add_image(CAM, _frame(stamp))
+        assert intake.add_image(CAM, _frame(stamp)) == []
     return intake
 
 
@@ -265,12 +267,35 @@ def test_select_job_refuses_stale_samples_and_samples_without_history() -> None:
 
 
 def test_select_job_clock_jumping_back_flushes_the_inputs() -> None:
+    """Inputs buffered further ahead of the clock than any input is accepted (max_future_stamp_sec) were taken
+    before the clock went back; less far ahead is a clock that lags its inputs and flushes nothing."""
     intake, stats = _fed_intake(), PlanningStats()
     assert isinstance(_select(intake, T0, stats), PlanJob)
     generation = intake.generation
-    skipped = _select(intake, T0 - int(JUMP * 1e9) - 1, stats)
+    lagging = T0 - int(intake.limits.max_future_stamp_sec * 1e9)
+    assert isinstance(_select(intake, lagging, stats), Skip) and intake.generation == generation
+    skipped = _select(intake, lagging - 1, stats)
     assert isinstance(skipped, Skip) and skipped.kind is SkipKind.NO_SAMPLE  # everything was flushed
     assert intake.generation == generation + 1 and stats.last_planned_t0_ns == 0 and len(intake.odometry) == 0
+    assert intake.flushes == 1
+
+
+def test_after_forgetting_the_inputs_a_restarted_timeline_is_a_new_start_not_a_jump_back() -> None:
+    """Deactivation, then the same timeline from 10 s earlier (the simulator's next rollout on one node), with the
+    node's ticks still on the old clock while the first new inputs arrive: every message is taken (none dropped as a
+    stray), nothing is flushed, and the first tick on the new clock plans on the new inputs."""
+    intake, stats = _fed_intake(), PlanningStats()
+    assert isinstance(_select(intake, T0, stats), PlanJob)
+    generation = intake.generation
+    intake.forget()
+    assert intake.generation == generation + 1 and len(intake.odometry) == 0 and intake.newest_stamp_ns() is None
+    assert isinstance(_select(intake, T0 + 20_000_000, stats), Skip)  # a tick before the clock restarted
+    restart = T0 - 10_000_000_000
+    _fed_intake(restart, intake=intake)
+    assert isinstance(_select(intake, T0 + 40_000_000, stats), Skip)  # inputs in before the clock: no plan, no flush
+    job = _select(intake, restart + 20_000_000, stats)
+    assert isinstance(job, PlanJob) and job.t0_ns == restart and job.generation == intake.generation
+    assert intake.flushes == stats.flushes == 0
 
 
 # --- sync_config --------------------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from sim_runs import world_tracks
 
 from alpamayo_ros.cli import main as cli_main
 from alpamayo_ros.core.builders import build_path
@@ -111,31 +113,31 @@ def test_rollouts_on_another_distribution_record_where_their_scenes_came_from(tm
     ]
 
 
-def _world_track(out: Path) -> list[tuple[int, bytes]]:
-    """(stamp, CDR bytes) of every odometry message the world sent: the executed trajectory, bit for bit."""
-    bag = next((out / "rollouts").glob("*_node")) / "bag"
-    return [(r.log_time_ns, r.raw) for r in bagio.read_bags([bag], [bagio.ODOM_TOPIC])]
-
-
 @pytest.mark.ros
 @pytest.mark.slow
 def test_dds_and_in_process_rollouts_are_identical_with_the_test_policy(tmp_path: Path) -> None:
-    """The unchanged node over DDS in lockstep, and the same tick functions in process: same plans, same world."""
+    """The unchanged node over DDS in lockstep, and the same tick functions in process: same plans, same world.
+    Two rollouts on one node: the second starts at the first one's stamps, and the node takes it as a new start."""
     params = tmp_path / "node.yaml"
     params.write_text('"/**":\n  ros__parameters:\n    model:\n      backend: test_policy\n')
-    common = ["sim", "--scenario", "lead_vehicle_braking", "--seconds", "3", "--width", "96", "--height", "54"]
-    common += ["--params-file", str(params), "--no-report"]
+    common = ["sim", "--suite", "smoke", "--driver", "node", "--seconds", "3", "--width", "96", "--height", "54"]
+    common += ["--params-file", str(params), "--no-report", "--no-progress"]
     assert cli_main([*common, "--transport", "inprocess", "--out", str(tmp_path / "inprocess")]) == 0
     assert cli_main([*common, "--transport", "dds", "--out", str(tmp_path / "dds")]) == 0
-    inprocess, dds = _world_track(tmp_path / "inprocess"), _world_track(tmp_path / "dds")
-    assert len(inprocess) == len(dds) > 100 and inprocess == dds
-    a = json.loads((tmp_path / "inprocess" / "metrics.json").read_text())["rollouts"][0]["metrics"]
-    b = json.loads((tmp_path / "dds" / "metrics.json").read_text())["rollouts"][0]["metrics"]
-    assert a["missed_plans"] == b["missed_plans"] == 0 and a["progress_m"] == b["progress_m"]
-    (node_params,) = (tmp_path / "dds").rglob("node_params.yaml")  # lockstep loses no input: reliable QoS
-    subscribed = yaml.safe_load(node_params.read_text())["/**"]["ros__parameters"]
-    assert subscribed["ego"]["odometry_reliability"] == "reliable"
+    inprocess, dds = world_tracks(tmp_path / "inprocess"), world_tracks(tmp_path / "dds")
+    assert len(dds) == 2 and all(len(track) > 100 for track in dds.values()) and inprocess == dds
+    for a, b in zip(_rollout_metrics(tmp_path / "inprocess"), _rollout_metrics(tmp_path / "dds"), strict=True):
+        assert a["missed_plans"] == b["missed_plans"] == 0 and a["progress_m"] == b["progress_m"]
+    node_dir = tmp_path / "dds" / "node"  # one node drove both rollouts
+    subscribed = yaml.safe_load((node_dir / "node_params.yaml").read_text())["/**"]["ros__parameters"]
+    assert subscribed["ego"]["odometry_reliability"] == "reliable"  # lockstep loses no input: reliable QoS
     assert {cam["reliability"] for cam in subscribed["cameras"].values()} == {"reliable"}
+    log = (node_dir / "node.log").read_text()
+    assert "far behind" not in log and "jumped backwards" not in log, log  # no message of rollout 2 dropped
+
+
+def _rollout_metrics(out: Path) -> list[dict[str, Any]]:
+    return [r["metrics"] for r in json.loads((out / "metrics.json").read_text())["rollouts"]]
 
 
 @pytest.mark.ros

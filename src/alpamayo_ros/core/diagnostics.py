@@ -151,7 +151,6 @@ class PlanningStats:
     last_t0_ns: int = 0
     last_planned_t0_ns: int = 0
     last_failure_key: tuple[int, str] = (0, "")  # (t0, kind) of the last failure counted
-    last_tick_now_ns: int = 0  # node clock at the previous tick (a jump back flushes the inputs)
     generation: int = 0  # the intake generation the counters above refer to
     last_stage_ms: dict[str, float] = field(default_factory=dict)
     last_publish_age_ms: float = 0.0  # node clock at publication minus t0: how old the plan was when it went out

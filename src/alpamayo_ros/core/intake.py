@@ -299,6 +299,28 @@ class InputIntake:
         ``keep`` names the buffer that already flushed itself before taking the first message of the new timeline;
         flushing it again would drop that message.
         """
+        self._empty(keep)
+        self.flushes += 1
+        return Notice("flush", f"time jumped backwards ({why}): all buffers flushed")
+
+    def newest_stamp_ns(self) -> int | None:
+        """The newest stamp buffered in any stream (ns), or None while every buffer is empty."""
+        stamps = [self.odometry.newest_stamp_ns()]
+        if self.sync is not None:
+            stamps += [self.sync.newest_stamp_ns(cam) for cam in self.sync.config.cameras]
+        return max((s for s in stamps if s is not None), default=None)
+
+    def forget(self) -> None:
+        """Deactivation: forget every buffered input, as a freshly configured node holds none; results of the old
+        generation will be discarded. Not a time jump (not counted in ``flushes``).
+
+        The next activation plans only on what arrives after this call. A timeline that restarts before it (the
+        simulator's next rollout on the same node) then starts on empty buffers instead of looking like time going
+        backwards, which would drop its first messages as strays.
+        """
+        self._empty("")
+
+    def _empty(self, keep: Literal["", "cameras", "odometry"]) -> None:
         if self.sync is not None and keep != "cameras":
             self.sync.flush()
         if keep != "odometry":
@@ -306,5 +328,3 @@ class InputIntake:
         for stats in (*self.camera_stats.values(), self.odometry_stats):
             stats.stamps.clear()
         self.generation += 1
-        self.flushes += 1
-        return Notice("flush", f"time jumped backwards ({why}): all buffers flushed")

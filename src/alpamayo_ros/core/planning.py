@@ -151,7 +151,8 @@ def select_job(
 
     Args:
         intake: the buffered inputs (configured).
-        now_ns: the node clock (ROS time, ns); a jump back by more than ``backwards_jump_sec`` flushes the inputs.
+        now_ns: the node clock (ROS time, ns); inputs buffered further ahead of it than ``backwards_jump_sec`` and
+            the intake's ``max_future_stamp_sec`` mean the clock went back: they are flushed.
         stats: the planning counters (``last_planned_t0_ns`` keeps one plan per anchor frame).
         planning: sample age limit.
         ego: ego-history interpolation limits.
@@ -162,10 +163,12 @@ def select_job(
     if intake.sync is None:
         raise RuntimeError("select_job on an intake that is not configured")
     started = time.perf_counter()
-    if now_ns < stats.last_tick_now_ns - int(backwards_jump_sec * 1e9):
-        clock_back = f"node clock went back from {stats.last_tick_now_ns / 1e9:.3f} to {now_ns / 1e9:.3f} s"
-        intake.flush(clock_back)
-    stats.last_tick_now_ns = now_ns
+    newest_ns = intake.newest_stamp_ns()
+    # inputs are refused beyond max_future_stamp_sec ahead of the clock, so buffered ones further ahead than that
+    # (and than backwards_jump_sec) were taken before the clock went back
+    ahead_limit_ns = int(max(backwards_jump_sec, intake.limits.max_future_stamp_sec) * 1e9)
+    if now_ns > 0 and newest_ns is not None and newest_ns - now_ns > ahead_limit_ns:
+        intake.flush(f"node clock at {now_ns / 1e9:.3f} s, inputs buffered up to {newest_ns / 1e9:.3f} s")
     if stats.generation != intake.generation:  # a flush: the new timeline starts with nothing planned
         stats.generation = intake.generation
         stats.flushes = intake.flushes

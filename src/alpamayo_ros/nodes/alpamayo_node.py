@@ -133,8 +133,11 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop planning and forget the buffered inputs: an inference still running belongs to the old activation
+        (never published), and the next activation plans only on what arrives after this, whatever the clock did in
+        between (the simulator restarts it for each rollout on the same node)."""
         self._stop_planning()
-        self._intake.generation += 1  # an inference still running belongs to the old activation: never published
+        self._intake.forget()
         self.lifecycle = Lifecycle.INACTIVE
         self.get_logger().info("inactive")
         return super().on_deactivate(state)

@@ -16,7 +16,10 @@ hold the tick's frames before the tick's last odometry sample; in lockstep the n
 extrapolate its ego history past the newest sample (``ego.max_extrapolation_sec`` 0): it skips that timer tick and
 plans on the next, once the odometry at t0 is in, on the inputs the in-process transport plans on. For the same
 reason the node subscribes to the cameras and odometry with reliable QoS in lockstep: a best-effort sample lost on a
-loaded machine would leave a tick unanswered (a missed plan) where the in-process transport plans.
+loaded machine would leave a tick unanswered (a missed plan) where the in-process transport plans. Every rollout
+starts at the same stamps, so before each one the node is deactivated and activated through its lifecycle
+services: it forgets the previous rollout's inputs, as the in-process transport starts each rollout on a fresh
+intake, and does not take the restarted timeline for time going backwards.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from alpamayo_ros.tools.sim_messages import SimMessage
 
 SIM_PLANNING_RATE_HZ = 50.0
 READY_POLL_S = 0.05
+TRANSITION_TIMEOUT_S = 30.0  # a lifecycle transition of the node (deactivate and activate only stop/start a timer)
 
 
 def _input_topics(types: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -74,6 +78,7 @@ class DdsNode:
         lockstep: bool = True,
     ) -> None:
         import rclpy
+        from lifecycle_msgs.srv import ChangeState
         from nav_msgs.msg import Odometry
         from nav_msgs.msg import Path as PathMsg
         from rclpy.executors import SingleThreadedExecutor
@@ -128,6 +133,7 @@ class DdsNode:
         self.node.create_subscription(
             ChainOfCausation, f"{prefix}/reasoning", lambda m: self._keep(self.reasoning, m), reliable
         )
+        self._change_state = self.node.create_client(ChangeState, f"/{NODE_NAME}/change_state")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = log_dir / "node.log"
         if not attach:
@@ -170,6 +176,33 @@ class DdsNode:
         self.close()
         missing = f"no subscription to {', '.join(waiting)}" if waiting else "no path publisher"
         raise SimTransportError(f"the node did not come up within {timeout_s:.0f} s ({missing}; log: {self.log_path})")
+
+    def start_rollout(self) -> None:
+        """Deactivate and activate the node: it forgets the previous rollout's inputs, as a node started for this
+        rollout would hold none, and this rollout's clock (every rollout starts at the same time) is a new start
+        rather than time going backwards, which would drop its first messages as strays."""
+        from lifecycle_msgs.msg import Transition
+
+        self._transition(Transition.TRANSITION_DEACTIVATE, "deactivate")
+        self._transition(Transition.TRANSITION_ACTIVATE, "activate")
+
+    def _transition(self, transition_id: int, label: str) -> None:
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState
+
+        if not self._change_state.wait_for_service(timeout_sec=TRANSITION_TIMEOUT_S):
+            raise SimTransportError(f"the node's lifecycle service is not there (log: {self.log_path})")
+        future = self._change_state.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
+        deadline = time.monotonic() + TRANSITION_TIMEOUT_S
+        while not future.done() and time.monotonic() < deadline:
+            self._alive()
+            self.executor.spin_once(timeout_sec=0.01)
+        if not future.done():
+            timeout = f"{TRANSITION_TIMEOUT_S:g} s"
+            timeout = f"{TRANSITION_TIMEOUT_S:g} s"
+            raise SimTransportError(f"the node did not {label} within {timeout} (log: {self.log_path})")
+        if not future.result().success:
+            raise SimTransportError(f"the node refused to {label} (log: {self.log_path})")
 
     # --- one tick ----------------------------------------------------------------------------------------------
 
