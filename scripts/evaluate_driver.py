@@ -171,6 +171,8 @@ def table_row(summary: dict[str, Any]) -> dict[str, Any]:
         "reference_vs_gt": ag["reference_vs_ground_truth_trajectory"],
         "uncertainty_mean": (summary.get("uncertainty") or {}).get("mean"),
         "uncertainty_auroc": (summary.get("uncertainty") or {}).get("auroc_decision_wrong"),
+        "uncertainty_flagged_right": (summary.get("uncertainty") or {}).get("flagged_right"),
+        "uncertainty_flagged_wrong": (summary.get("uncertainty") or {}).get("flagged_wrong"),
     }
 
 
@@ -184,8 +186,9 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
 
     lines = [
         "| scenario | ticks | ADE@1s model / CV (m) | ADE@3s model / CV | ADE@6.4s model / CV | vs CV | "
-        "minADE@1/3/6.4s | decision acc. (both / lon / lat) | agreement | uncertainty AUROC |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "minADE@1/3/6.4s | decision acc. (both / lon / lat) | agreement | uncertainty AUROC | "
+        "above uncertainty_warn (right / wrong decisions) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         vs = "n/a" if r["ade_6.4s_vs_cv"] is None else f"{100 * r['ade_6.4s_vs_cv']:+.0f} %"
@@ -194,7 +197,8 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
             f"{r['cv_ade_3s']:.2f} | {r['ade_6.4s']:.2f} / {r['cv_ade_6.4s']:.2f} | {vs} | "
             f"{r['min_ade_1s']:.2f} / {r['min_ade_3s']:.2f} / {r['min_ade_6.4s']:.2f} | "
             f"{pct(r['decision_acc_both'])} / {pct(r['decision_acc_lon'])} / {pct(r['decision_acc_lat'])} | "
-            f"{pct(r['agreement'])} | {_auroc_text(r.get('uncertainty_auroc'))} |"
+            f"{pct(r['agreement'])} | {_auroc_text(r.get('uncertainty_auroc'))} | "
+            f"{pct(r.get('uncertainty_flagged_right'))} / {pct(r.get('uncertainty_flagged_wrong'))} |"
         )
     return "\n".join(lines)
 
@@ -220,14 +224,19 @@ def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     total = sum(r["ticks"] for r in rows.values())
     out: dict[str, Any] = {"ticks": total}
     for key in rows[next(iter(rows))]:
-        if key in ("ticks", "ade_6.4s_vs_cv", "agreement_compared", "uncertainty_auroc"):
+        if key in ("ticks", "ade_6.4s_vs_cv", "agreement_compared") or key.startswith("uncertainty_"):
             continue
         by = "agreement_compared" if key == "agreement" else "ticks"
         pairs = [(rows[k][key], rows[k][by]) for k in rows if rows[k][key] is not None]
         den = sum(w for _, w in pairs)
         out[key] = sum(v * w for v, w in pairs) / den if den else None
     out["agreement_compared"] = sum(r["agreement_compared"] for r in rows.values())
-    out["uncertainty_auroc"] = None  # a ranking over all ticks: not a mean of the parts (summarize them together)
+    # A ranking over all ticks, and rates over right or wrong decisions only: not tick-weighted means of the parts
+    # (summarize the ticks together for them); the mean uncertainty is one.
+    for key in ("uncertainty_auroc", "uncertainty_flagged_right", "uncertainty_flagged_wrong"):
+        out[key] = None
+    pairs = [(r["uncertainty_mean"], r["ticks"]) for r in rows.values() if r.get("uncertainty_mean") is not None]
+    out["uncertainty_mean"] = sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else None
     out["ade_6.4s_vs_cv"] = out["ade_6.4s"] / out["cv_ade_6.4s"] - 1.0 if out["cv_ade_6.4s"] else None
     return out
 

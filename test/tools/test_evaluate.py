@@ -176,3 +176,7 @@ def test_reasoning_uncertainty_is_scored_against_wrong_decisions(tiny_bag: Path)
     assert unc["wrong_decisions"] == sum(wrong) == 11  # every "Stop", and the sure "Decelerate" while following
     # 10 unsure wrong ones rank above the 9 sure right ones; the sure wrong one ties with them (counts half)
     assert unc["auroc_decision_wrong"] == pytest.approx((10 * 9 + 0.5 * 9) / (11 * 9))
+    # the node's warning at its default threshold (0.1) flags the 10 unsure wrong ones and none of the right ones
+    assert (unc["warn_at"], unc["flagged_right"], unc["flagged_wrong"]) == (0.1, 0.0, pytest.approx(10 / 11))
+    lax = summarize([result], {}, uncertainty_warn=0.8)["uncertainty"]
+    assert (lax["warn_at"], lax["flagged_right"], lax["flagged_wrong"]) == (0.8, 0.0, 0.0)

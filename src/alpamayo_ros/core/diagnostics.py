@@ -34,7 +34,8 @@ class DiagnosticsParams:
     uncertainty_warn: float = param(
         0.1,
         "a plan whose reasoning_uncertainty is above this is flagged: planning status WARN and a throttled log line "
-        "(0.1 flags about 5 % of the small driver's correct in-distribution plans; 1.0: never)",
+        "(0.1 flags about 5 % of the default driver's right in-distribution decisions and 41 % of its wrong ones, "
+        "25 % or fewer of its wrong ones off distribution: docs/generalisation.md; 1.0: never)",
         min_value=0.0,
         max_value=1.0,
         when="live",

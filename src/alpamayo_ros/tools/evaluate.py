@@ -358,8 +358,11 @@ def _skip_key(skip: Skip) -> str:
     return f"{skip.kind.value}: {skip.reason}"
 
 
-def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[str, Any]:
-    """All figures of a run as one JSON-able dict (summary first, then per tick)."""
+def summarize(
+    evals: list[BagEvaluation], model_desc: dict[str, Any], uncertainty_warn: float | None = None
+) -> dict[str, Any]:
+    """All figures of a run as one JSON-able dict (summary first, then per tick). ``uncertainty_warn``: the node's
+    ``diagnostics.uncertainty_warn`` whose flag rates are reported (its default when None)."""
     ticks = [t for e in evals for t in e.ticks]
     agree = [t.agreement == Agreement.AGREE for t in ticks if t.agreement != Agreement.UNKNOWN]
     with_ref = [t for t in ticks if t.reference is not None]
@@ -411,7 +414,8 @@ def summarize(evals: list[BagEvaluation], model_desc: dict[str, Any]) -> dict[st
             "reference_vs_ground_truth_trajectory": metrics.rate(ref_vs_gt),
         },
         "uncertainty": metrics.uncertainty_summary(
-            [(t.uncertainty, None if t.reference is None else t.stated != t.reference) for t in ticks]
+            [(t.uncertainty, None if t.reference is None else t.stated != t.reference) for t in ticks],
+            (uncertainty_warn if uncertainty_warn is not None else NodeParams().diagnostics.uncertainty_warn),
         ),
         "latency_ms": {
             "mean": float(np.mean(lat_ms)),
@@ -507,7 +511,7 @@ def run_evaluation(
     finally:
         if model is not None:
             model.close()
-    summary = summarize(evals, desc)
+    summary = summarize(evals, desc, (params or NodeParams()).diagnostics.uncertainty_warn)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     write_report(out, summary, evals)
@@ -541,7 +545,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         auroc = "n/a" if unc["auroc_decision_wrong"] is None else f"{unc['auroc_decision_wrong']:.2f}"
         lines.append(
             f"reasoning uncertainty: mean {unc['mean']:.3f}; AUROC for a wrong decision {auroc} "
-            f"({unc['wrong_decisions']} wrong of {unc['scored_decisions']})"
+            f"({unc['wrong_decisions']} wrong of {unc['scored_decisions']}); above uncertainty_warn "
+            f"{unc['warn_at']:g}: {pct(unc['flagged_right'])} of right and {pct(unc['flagged_wrong'])} of wrong "
+            "decisions"
         )
     if lat:
         lines.append(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from alpamayo_ros.core.diagnostics import DiagnosticsParams
 from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.core.types import FloatArray
 
@@ -108,18 +109,27 @@ def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
     return float(roc_auc_score(np.asarray(positives, dtype=bool), np.asarray(scores, dtype=np.float64)))
 
 
-def uncertainty_summary(ticks: Sequence[tuple[float, bool | None]]) -> dict[str, Any] | None:
+def uncertainty_summary(
+    ticks: Sequence[tuple[float, bool | None]], warn_at: float = DiagnosticsParams().uncertainty_warn
+) -> dict[str, Any] | None:
     """Figures of the reasoning-uncertainty signal over (uncertainty, decision wrong or None without a reference)
-    per tick: the mean over ticks that report it, and how well it ranks wrong decisions above right ones (the area
-    under the ROC curve: 0.5 is chance, None when a class is empty). None when no tick reports an uncertainty."""
+    per tick: the mean over ticks that report it, how well it ranks wrong decisions above right ones (the area
+    under the ROC curve: 0.5 is chance, None when a class is empty), and what the node's warning at ``warn_at``
+    (``diagnostics.uncertainty_warn``) would flag: the share of right and of wrong decisions above it (None when
+    there are none). None when no tick reports an uncertainty."""
     known = [(u, wrong) for u, wrong in ticks if not math.isnan(u)]
     if not known:
         return None
     scored = [(u, wrong) for u, wrong in known if wrong is not None]
+    right_u = [u for u, wrong in scored if not wrong]
+    wrong_u = [u for u, wrong in scored if wrong]
     return {
         "mean": float(np.mean([u for u, _ in known])),
         "ticks": len(known),
         "auroc_decision_wrong": auroc([u for u, _ in scored], [bool(wrong) for _, wrong in scored]),
-        "wrong_decisions": sum(bool(wrong) for _, wrong in scored),
+        "wrong_decisions": len(wrong_u),
         "scored_decisions": len(scored),
+        "warn_at": warn_at,
+        "flagged_right": rate([u > warn_at for u in right_u]),
+        "flagged_wrong": rate([u > warn_at for u in wrong_u]),
     }
