@@ -198,9 +198,9 @@ class DdsNode:
             self._alive()
             self.executor.spin_once(timeout_sec=0.01)
         if not future.done():
-            timeout = f"{TRANSITION_TIMEOUT_S:g} s"
-            timeout = f"{TRANSITION_TIMEOUT_S:g} s"
-            raise SimTransportError(f"the node did not {label} within {timeout} (log: {self.log_path})")
+            raise SimTransportError(
+                f"the node did not {label} within {TRANSITION_TIMEOUT_S:g} s (log: {self.log_path})"
+            )
         if not future.result().success:
             raise SimTransportError(f"the node refused to {label} (log: {self.log_path})")
 
