@@ -220,23 +220,21 @@ def merge_tables(tables: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str,
 
 
 def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Tick-weighted "all" row of per-scenario rows (exact: every figure is a mean over ticks or a rate)."""
+    """Tick-weighted "all" row of per-scenario rows (exact for every figure that is a mean over ticks or a rate; the
+    ranking and the rates over right or wrong decisions only are left empty: summarize the ticks together for them).
+    A figure a row lacks (a table older than it) is left out of its mean."""
     total = sum(r["ticks"] for r in rows.values())
     out: dict[str, Any] = {"ticks": total}
-    for key in rows[next(iter(rows))]:
-        if key in ("ticks", "ade_6.4s_vs_cv", "agreement_compared") or key.startswith("uncertainty_"):
+    not_tick_means = ("uncertainty_auroc", "uncertainty_flagged_right", "uncertainty_flagged_wrong")
+    for key in dict.fromkeys(k for r in rows.values() for k in r):
+        if key in ("ticks", "ade_6.4s_vs_cv", "agreement_compared", *not_tick_means):
             continue
         by = "agreement_compared" if key == "agreement" else "ticks"
-        pairs = [(rows[k][key], rows[k][by]) for k in rows if rows[k][key] is not None]
+        pairs = [(r[key], r[by]) for r in rows.values() if r.get(key) is not None]
         den = sum(w for _, w in pairs)
         out[key] = sum(v * w for v, w in pairs) / den if den else None
     out["agreement_compared"] = sum(r["agreement_compared"] for r in rows.values())
-    # A ranking over all ticks, and rates over right or wrong decisions only: not tick-weighted means of the parts
-    # (summarize the ticks together for them); the mean uncertainty is one.
-    for key in ("uncertainty_auroc", "uncertainty_flagged_right", "uncertainty_flagged_wrong"):
-        out[key] = None
-    pairs = [(r["uncertainty_mean"], r["ticks"]) for r in rows.values() if r.get("uncertainty_mean") is not None]
-    out["uncertainty_mean"] = sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else None
+    out |= dict.fromkeys(not_tick_means)
     out["ade_6.4s_vs_cv"] = out["ade_6.4s"] / out["cv_ade_6.4s"] - 1.0 if out["cv_ade_6.4s"] else None
     return out
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, classify_trajectory
-from alpamayo_ros.core.diagnostics import PlanningStats
+from alpamayo_ros.core.diagnostics import DiagnosticsParams, PlanningStats
 from alpamayo_ros.core.ego_history import OdometryBuffer, OdometryRejectedError, make_odom_sample
 from alpamayo_ros.core.images import resize_rgb
 from alpamayo_ros.core.intake import InputIntake
@@ -359,10 +359,12 @@ def _skip_key(skip: Skip) -> str:
 
 
 def summarize(
-    evals: list[BagEvaluation], model_desc: dict[str, Any], uncertainty_warn: float | None = None
+    evals: list[BagEvaluation],
+    model_desc: dict[str, Any],
+    uncertainty_warn: float = DiagnosticsParams().uncertainty_warn,
 ) -> dict[str, Any]:
     """All figures of a run as one JSON-able dict (summary first, then per tick). ``uncertainty_warn``: the node's
-    ``diagnostics.uncertainty_warn`` whose flag rates are reported (its default when None)."""
+    ``diagnostics.uncertainty_warn`` whose flag rates are reported."""
     ticks = [t for e in evals for t in e.ticks]
     agree = [t.agreement == Agreement.AGREE for t in ticks if t.agreement != Agreement.UNKNOWN]
     with_ref = [t for t in ticks if t.reference is not None]
@@ -415,7 +417,7 @@ def summarize(
         },
         "uncertainty": metrics.uncertainty_summary(
             [(t.uncertainty, None if t.reference is None else t.stated != t.reference) for t in ticks],
-            (uncertainty_warn if uncertainty_warn is not None else NodeParams().diagnostics.uncertainty_warn),
+            uncertainty_warn,
         ),
         "latency_ms": {
             "mean": float(np.mean(lat_ms)),
