@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,6 @@ def ensure_bags(
 def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Fast proxy without bags: score rendered samples (``training.data.SampleSet``) with the same metric and
     consistency functions; history comes straight from the simulation instead of interpolated odometry."""
-    from collections import Counter
-
     from tqdm import tqdm
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
@@ -222,12 +221,16 @@ def merge_tables(tables: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str,
 def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Tick-weighted "all" row of per-scenario rows (exact for every figure that is a mean over ticks or a rate; the
     ranking and the rates over right or wrong decisions only are left empty: summarize the ticks together for them).
-    A figure a row lacks (a table older than it) is left out of its mean."""
+    A figure a row lacks (a table older than it) is left out of its mean; counts (the proxy's confusion of
+    longitudinal decisions) are summed."""
     total = sum(r["ticks"] for r in rows.values())
     out: dict[str, Any] = {"ticks": total}
     not_tick_means = ("uncertainty_auroc", "uncertainty_flagged_right", "uncertainty_flagged_wrong")
     for key in dict.fromkeys(k for r in rows.values() for k in r):
         if key in ("ticks", "ade_6.4s_vs_cv", "agreement_compared", *not_tick_means):
+            continue
+        if any(isinstance(r.get(key), dict) for r in rows.values()):  # counts (lon_confusion): summed
+            out[key] = dict(sum((Counter(r.get(key) or {}) for r in rows.values()), Counter()).most_common())
             continue
         by = "agreement_compared" if key == "agreement" else "ticks"
         pairs = [(r[key], r[by]) for r in rows.values() if r.get(key) is not None]

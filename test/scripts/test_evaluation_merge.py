@@ -35,3 +35,18 @@ def test_merge_weights_a_scenario_seen_in_two_tables_by_ticks(tmp_path: Path) ->
     assert rows["lead"] == first["lead"]
     assert rows["all"]["ticks"] == 450  # the inputs' own "all" rows are recomputed, not summed in
     assert rows["all"]["decision_acc_both"] == pytest.approx((400 * 0.825 + 50 * 1.0) / 450)
+
+
+def test_merge_sums_the_decision_confusion_counts_of_proxy_tables(tmp_path: Path) -> None:
+    """Proxy rows carry counts (``lon_confusion``) beside their means: those add up instead of being averaged."""
+    first = {"red": _row(100, 1.0, 5.0, 0.9) | {"lon_confusion": {"STOP->STOP": 90, "STOP->DECELERATE": 10}}}
+    second = {"red": _row(300, 2.0, 2.0, 0.8) | {"lon_confusion": {"STOP->STOP": 240, "KEEP_SPEED->STOP": 60}}}
+    paths = []
+    for i, rows in enumerate((first, second)):
+        paths.append(tmp_path / f"t{i}.json")
+        paths[-1].write_text(json.dumps({"rows": rows}))
+    assert main(["--merge", *map(str, paths), "--out", str(tmp_path / "m")]) == 0
+    rows = json.loads((tmp_path / "m" / "table.json").read_text())["rows"]
+    assert rows["red"]["lon_confusion"] == {"STOP->STOP": 330, "KEEP_SPEED->STOP": 60, "STOP->DECELERATE": 10}
+    assert rows["red"]["decision_acc_both"] == pytest.approx(0.825)
+    assert rows["all"]["lon_confusion"] == rows["red"]["lon_confusion"]
