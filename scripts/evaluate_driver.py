@@ -243,6 +243,8 @@ def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from alpamayo_ros.tools.scene_options import add_scene_arguments, scene_overrides
+
     parser = argparse.ArgumentParser(prog="python scripts/evaluate_driver.py", description=__doc__)
     parser.add_argument("--model", default="default", help="checkpoint directory ('default' = the shipped one)")
     parser.add_argument("--bags", type=Path, default=Path("out/eval_bags"))
@@ -250,11 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, nargs="*", default=list(EVAL_SEEDS))
     parser.add_argument("--max-ticks", type=int, default=0)
-    parser.add_argument(
-        "--distribution",
-        default="default",
-        help="scenario distribution of the evaluated scenes (alpamayo_ros.sim.distributions: default = the "
-        "training distribution of the shipped driver, shifted, composed, wide)",
+    add_scene_arguments(
+        parser,
+        set_help="with --proxy: fix a scene parameter in every evaluated scene, e.g. --set lighting=night "
+        "(repeatable; docs/scenarios.md): what one axis at its edge does to the driver",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-samples", type=int, default=1, help="trajectory samples per tick (minADE)")
@@ -276,11 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         help="combine table.json files (other scenarios, or other seeds of the same ones) into --out",
     )
     args = parser.parse_args(argv)
-    from alpamayo_ros.sim import SCENARIOS
-    from alpamayo_ros.sim.distributions import DISTRIBUTIONS
+    from alpamayo_ros.sim import SCENARIOS, ParamError
 
-    if args.distribution not in DISTRIBUTIONS:
-        parser.error(f"unknown distribution {args.distribution} (known: {', '.join(DISTRIBUTIONS)})")
+    try:
+        args.fixed = scene_overrides(args)
+    except ParamError as exc:
+        parser.error(str(exc))
+    if args.fixed and not args.proxy:
+        parser.error("--set works on rendered samples: add --proxy")
     unknown = [name for name in args.scenarios or () if name not in SCENARIOS]
     if unknown:  # before any model or bag work
         parser.error(f"unknown scenario {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
@@ -341,7 +345,7 @@ def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
     from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
 
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
-    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), args.distribution)
+    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), args.distribution, args.fixed)
     spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
     started = time.time()
     try:
@@ -359,7 +363,10 @@ def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
         for name, row in check.items():
             print(f"| {name} | {row['runs']} | {row['follows_cameras']:.0%} | {row['follows_history']:.0%} |")
         return 0
-    (args.out / "proxy_table.json").write_text(json.dumps({"seeds": args.seeds, "rows": rows}, indent=1))
+    scenes = {"distribution": args.distribution, "overrides": args.fixed}
+    (args.out / "proxy_table.json").write_text(
+        json.dumps({"seeds": args.seeds, "scenes": scenes, "rows": rows}, indent=1)
+    )
     table = markdown(rows)
     (args.out / "proxy_table.md").write_text(table + "\n")
     print(table)

@@ -1,6 +1,10 @@
-"""scripts/evaluate_driver.py refuses an unknown scenario name before it loads a model or renders a bag."""
+"""scripts/evaluate_driver.py refuses unusable arguments before it loads a model or renders a bag, and records the
+scene parameters a proxy run fixed."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -14,3 +18,45 @@ def test_unknown_scenario_is_refused_before_the_model_loads(capsys: pytest.Captu
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown scenario moon_landing" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--proxy", "--set", "lighting=moonlit"], "lighting"),
+        (["--proxy", "--set", "warp_factor=9"], "unknown scene parameter 'warp_factor'"),
+        (["--set", "lighting=night"], "--set works on rendered samples: add --proxy"),
+    ],
+)
+def test_a_bad_scene_override_is_refused_in_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import evaluate_driver
+
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_driver.main([*args, "--model", "/nope"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_proxy_run_scores_the_scenes_it_fixed_and_says_so(tmp_path: Path) -> None:
+    """One night free-road episode through the shipped driver: the table records the override, and the samples it
+    scored were rendered under it (their cache entry is not the plain episode's)."""
+    import evaluate_driver
+
+    from alpamayo_ros.sim import parse_overrides
+    from alpamayo_ros.training.data import DataSpec, cache_key, episodes
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["--proxy", "--model", "default", "--scenarios", "free_road", "--seeds", "3", "--set", "lighting=night"]
+    assert evaluate_driver.main([*argv, "--cache", str(cache), "--out", str(out)]) == 0
+    table = json.loads((out / "proxy_table.json").read_text())
+    assert table["scenes"] == {"distribution": "default", "overrides": {"lighting": "night"}}
+    assert table["rows"]["free_road"]["ticks"] > 0
+    spec = DataSpec(tick_stride=2)  # what the script renders for the shipped driver (one frame per camera)
+    fixed = episodes(["free_road"], [3], [20.0], overrides=parse_overrides(["lighting=night"]))
+    plain = episodes(["free_road"], [3], [20.0])
+    names = {p.stem for p in cache.rglob("*.npz")}
+    assert any(cache_key(spec, fixed[0]) in n for n in names)
+    assert not any(cache_key(spec, plain[0]) in n for n in names)

@@ -342,3 +342,16 @@ def test_an_episode_draws_its_scene_from_its_distribution() -> None:
     day, night = Episode("free_road", 5, 4.0), Episode("free_road", 5, 4.0, "shifted")  # shifted: always night
     assert cache_key(spec, day) != cache_key(spec, night)
     assert render_episode(spec, night).images.mean() < 0.6 * render_episode(spec, day).images.mean()
+
+
+def test_an_episode_renders_the_scene_parameters_it_fixes() -> None:
+    """``episodes(..., overrides=...)`` fixes a parameter in every scene it lists, and the cache tells them apart."""
+    from alpamayo_ros.sim import parse_overrides
+    from alpamayo_ros.training.data import cache_key, episodes
+
+    spec = DataSpec(tick_stride=20)
+    (day,) = episodes(["free_road"], [5], [4.0])
+    (night,) = episodes(["free_road"], [5], [4.0], overrides=parse_overrides(["lighting=night"]))
+    assert night.overrides == (("lighting", "night"),) and night.distribution == "default"
+    assert cache_key(spec, day) != cache_key(spec, night)
+    assert render_episode(spec, night).images.mean() < 0.6 * render_episode(spec, day).images.mean()

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from alpamayo_ros.core.types import EgoHistory, ModelInput
 from alpamayo_ros.model.action_space import UnicycleAccelCurvatureActionSpace, yaw_rotation
 from alpamayo_ros.model.config import ActionSpaceConfig
 from alpamayo_ros.model.processor import _resize_uint8
+
+if TYPE_CHECKING:
+    from alpamayo_ros.sim.distributions import Value
 
 # Accel/curvature without normalisation (mean 0, std 1): traj_to_action then returns physical units.
 RAW_ACTION_SPACE = ActionSpaceConfig(curvature_bounds=(-0.2, 0.2))
@@ -47,6 +50,8 @@ class Episode:
     seed: int
     seconds: float
     distribution: str = "default"  # sim.distributions: the scene parameters are drawn from this one
+    # Scene parameters fixed by name, as ``synth --set`` fixes them: sorted (axis name, value text) pairs.
+    overrides: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -67,7 +72,10 @@ class EpisodeData:
 def cache_key(spec: DataSpec, ep: Episode) -> str:
     from alpamayo_ros.sim.fingerprint import generator_fingerprint
 
-    blob = json.dumps([asdict(spec), asdict(ep), generator_fingerprint()], sort_keys=True).encode()
+    fields = asdict(ep)
+    if not ep.overrides:  # a plain draw from its distribution keys as it did before overrides could be given
+        del fields["overrides"]
+    blob = json.dumps([asdict(spec), fields, generator_fingerprint()], sort_keys=True).encode()
     return f"{ep.scenario}_s{ep.seed}_{ep.seconds:g}s_{hashlib.sha256(blob).hexdigest()[:10]}"
 
 
@@ -94,7 +102,9 @@ def render_episode(spec: DataSpec, ep: Episode) -> EpisodeData:
     from alpamayo_ros.sim.planner import CAMERA_EVERY
     from alpamayo_ros.sim.render import Renderer
 
-    gen = generate(ep.scenario, ep.seed, ep.seconds, *spec.render_wh, distribution=ep.distribution)
+    gen = generate(
+        ep.scenario, ep.seed, ep.seconds, *spec.render_wh, distribution=ep.distribution, overrides=dict(ep.overrides)
+    )
     renderer = Renderer(gen.scenario, gen.cameras)
     tr = gen.track
     frame_steps = [round(off / STEP_SEC) for off in spec.frame_offsets_sec]
@@ -243,13 +253,25 @@ def load_samples(paths: Sequence[Path], episodes: Sequence[Episode]) -> SampleSe
 
 
 def episodes(
-    scenarios: Sequence[str], seeds: Sequence[int], durations: Sequence[float], distribution: str = "default"
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    durations: Sequence[float],
+    distribution: str = "default",
+    overrides: dict[str, Value] | None = None,
 ) -> list[Episode]:
-    """Every (scenario, seed) with a duration cycling through ``durations`` (event timing scales with it)."""
+    """Every (scenario, seed) with a duration cycling through ``durations`` (event timing scales with it).
+
+    overrides: scene parameters fixed in every episode (checked values, as ``sim.parse_overrides`` returns them)."""
+    fixed = tuple(
+        sorted(
+            (name, str(value).lower() if isinstance(value, bool) else str(value))
+            for name, value in (overrides or {}).items()
+        )
+    )
     out = []
     for name in scenarios:
         for j, seed in enumerate(seeds):
-            out.append(Episode(name, seed, float(durations[j % len(durations)]), distribution))
+            out.append(Episode(name, seed, float(durations[j % len(durations)]), distribution, fixed))
     return out
 
 
