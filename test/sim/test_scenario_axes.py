@@ -91,6 +91,27 @@ def test_at_night_other_cars_show_lit_lamps() -> None:
     assert any(b.color == (255, 245, 210) for b in lamps)  # headlamps
 
 
+def test_at_night_the_labels_name_a_pedestrian_only_within_the_low_beams() -> None:
+    """By day a waiting pedestrian is reasoned about (and slowed for) from far out; at night only once the headlights
+    show them, and the ego still stops for the crossing."""
+    from alpamayo_ros.sim.planner import NIGHT_PEDESTRIAN_RANGE_M
+
+    def named(lighting: str) -> tuple[list[float], float]:
+        gen = generate("pedestrian_crossing", 2000, 20.0, 32, 18, overrides={"lighting": lighting})
+        dists = [
+            float(m.group(1))
+            for tick in gen.ticks(render=False)
+            if (m := re.search(r"pedestrian.* at the crosswalk (\d+) m ahead", tick.label.text))
+        ]
+        return dists, float(np.min(gen.track.v))
+
+    day, _ = named("noon")
+    night, night_min_speed = named("night")
+    assert max(day) > 60.0
+    assert night and max(night) <= NIGHT_PEDESTRIAN_RANGE_M
+    assert night_min_speed < 0.5  # it stopped at the crosswalk
+
+
 def test_lane_count_and_width_move_the_painted_road() -> None:
     cam = make_rig(320, 180)[1]
     one = build_scenario("free_road", 1, 6.0, overrides={"lanes_each_way": 1, "lighting": "noon"})

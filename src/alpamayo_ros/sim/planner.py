@@ -30,6 +30,11 @@ EGO_FRONT_M = 3.8  # rear axle -> front bumper
 EGO_REAR_M = 1.0
 EGO_HALF_WIDTH_M = 0.95
 PERCEPTION_RANGE_M = 120.0
+# At night the frames show a pedestrian (and the crosswalk's markings) only inside the low beams' reach: at 46 m one is
+# a few dark pixels in the tele camera, further out nothing (render._headlight_gain fades out by about 60 m). The
+# planner writes the reference labels, so at night it neither slows for nor reasons about a pedestrian beyond this;
+# vehicles (lit lamps) and signals stay visible to PERCEPTION_RANGE_M.
+NIGHT_PEDESTRIAN_RANGE_M = 40.0
 # IDM parameters (comfortable urban driving).
 A_MAX = 1.5
 B_COMF = 2.5
@@ -110,12 +115,17 @@ def _walks_left(actor: Actor) -> bool:
     return math.sin(actor.heading_rel_rad) > 0.0
 
 
+def pedestrian_range_m(scenario: Scenario) -> float:
+    """How far ahead (m) the planner sees pedestrians: as far as the cameras show them."""
+    return NIGHT_PEDESTRIAN_RANGE_M if scenario.lighting.night else PERCEPTION_RANGE_M
+
+
 def _crosswalk_speed_cap(scenario: Scenario, t: float, front: float) -> float:
     """Speed cap ahead of a crosswalk with a pedestrian waiting at either kerb (inf if none)."""
     if scenario.crosswalk_s_m is None:
         return math.inf
     dist = scenario.crosswalk_s_m - STOP_GAP_M - front
-    if not 0.0 < dist < PERCEPTION_RANGE_M:
+    if not 0.0 < dist < pedestrian_range_m(scenario):
         return math.inf
     for actor in scenario.actors:
         if actor.kind != "pedestrian":
@@ -156,12 +166,13 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
     # Pedestrian on the crosswalk, heading into or inside the ego lane: stop before the crosswalk.
     ped_d, ped_dist, ped_left = math.nan, math.inf, False
     half_lane = scenario.lane_width_m / 2
+    seen_m = pedestrian_range_m(scenario)
     for actor in scenario.actors:
         if actor.kind != "pedestrian":
             continue
         a_s, a_d, _, _ = actor.state(t)
         dist = a_s - front
-        if not -2.0 < dist < PERCEPTION_RANGE_M:
+        if not -2.0 < dist < seen_m:
             continue
         ped_d, ped_dist, ped_left = a_d, dist, not _walks_left(actor)
         walking = actor.d_of_t(t + 0.1) != a_d
