@@ -468,7 +468,8 @@ def test_raw_frames_whose_fields_lie_are_refused_on_arrival(healthy: Feeder, man
 
 def test_a_far_future_stamp_is_refused_and_planning_goes_on(healthy: Feeder) -> None:
     """One glitched stamp per second on one camera: once it became the camera's newest, every following frame looked
-    like time going backwards and all buffers were flushed (no plans for seconds)."""
+    like time going backwards and all buffers were flushed (no plans for seconds). The plan rate while it glitches is
+    compared with the rate just before, on the same machine under the same load."""
     fd = healthy
     cam = "camera_front_wide_120fov"  # the anchor camera
 
@@ -476,15 +477,24 @@ def test_a_far_future_stamp_is_refused_and_planning_goes_on(healthy: Feeder) -> 
         msg.header.stamp.sec += 1000
 
     n = fd.count_paths()
+    time.sleep(3.0)
+    healthy_plans = fd.count_paths() - n
+    assert healthy_plans >= 6, f"only {healthy_plans} plans in 3 s before any glitch: the feeder or node is stalled"
+    n = fd.count_paths()
     flushes = fd.status("planning")[2]["buffer_flushes"]  # type: ignore[index]
     for _ in range(3):
         fd.apply(lambda f: f.mangle_once.update({cam: from_the_future}))
         time.sleep(1.0)
+    glitching_plans = fd.count_paths() - n
     st = wait_status(fd, f"camera {cam}", lambda s: "ahead of the clock" in s[2]["last_error"])
     assert int(st[2]["rejected"]) >= 3
     planning = fd.status("planning")
     assert planning is not None and planning[2]["buffer_flushes"] == flushes
-    assert fd.count_paths() >= n + 15, f"{fd.count_paths() - n} plans in 3 s with a glitching camera"
+    # A refused anchor frame costs its own tick and up to three grid periods of recovery (as for any bad frame,
+    # above): at most 4 of every 10 plans at one glitch a second. Flushing every buffer cost all of them.
+    assert glitching_plans >= 0.45 * healthy_plans, (
+        f"{glitching_plans} plans in 3 s with a glitching camera against {healthy_plans} just before"
+    )
 
 
 def test_duplicate_odometry_stamp_with_another_pose_is_reported(healthy: Feeder) -> None:
