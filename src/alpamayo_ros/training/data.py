@@ -73,7 +73,7 @@ def cache_key(spec: DataSpec, ep: Episode) -> str:
     from alpamayo_ros.sim.fingerprint import generator_fingerprint
 
     fields = asdict(ep)
-    if not ep.overrides:  # a plain draw from its distribution keys as it did before overrides could be given
+    if not ep.overrides:  # a plain draw keys on its distribution alone: existing caches of plain draws stay valid
         del fields["overrides"]
     blob = json.dumps([asdict(spec), fields, generator_fingerprint()], sort_keys=True).encode()
     return f"{ep.scenario}_s{ep.seed}_{ep.seconds:g}s_{hashlib.sha256(blob).hexdigest()[:10]}"
