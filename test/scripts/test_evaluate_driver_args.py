@@ -40,6 +40,7 @@ def test_a_bad_scene_override_is_refused_in_one_line(
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_proxy_run_scores_the_scenes_it_fixed_and_says_so(tmp_path: Path) -> None:
     """One night free-road episode through the shipped driver: the table records the override, and the samples it
     scored were rendered under it (their cache entry is not the plain episode's)."""
