@@ -113,6 +113,15 @@ def test_rollouts_on_another_distribution_record_where_their_scenes_came_from(tm
     ]
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_no_progress_silences_the_rollout_bar_of_a_single_machine_suite(
+    quiet: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sim", "--out", str(tmp_path / "out"), "--no-report", "--scenario", "free_road", "--seconds", "4"]
+    assert cli_main([*argv, "--driver", "expert", *(["--no-progress"] if quiet else [])]) == 0
+    assert ("rollout" in capsys.readouterr().err) != quiet
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 def test_dds_and_in_process_rollouts_are_identical_with_the_test_policy(tmp_path: Path) -> None:

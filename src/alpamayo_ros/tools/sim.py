@@ -149,7 +149,8 @@ def run_suite(
     """Every (scenario, seed, driver) in this process, in suite order (``scenario_rollouts`` for each pair)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(scenarios) * len(seeds) * len(rollout_order(drivers)), unit="rollout", desc="sim")
+    total = len(scenarios) * len(seeds) * len(rollout_order(drivers))
+    bar = tqdm(total=total, unit="rollout", desc="sim", disable=args.no_progress)
     results: list[RolloutResult] = []
     node = LazyNode(lambda: node_transport(args, params, args.out / "node"))
     try:
