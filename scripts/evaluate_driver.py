@@ -280,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     from alpamayo_ros.sim import SCENARIOS, ParamError
 
     try:
-        args.fixed = scene_overrides(args)
+        fixes_scenes = bool(scene_overrides(args))
     except ParamError as exc:
         parser.error(str(exc))
-    if args.fixed and not args.proxy:
+    if fixes_scenes and not args.proxy:
         parser.error("--set works on rendered samples: add --proxy")
     unknown = [name for name in args.scenarios or () if name not in SCENARIOS]
     if unknown:  # before any model or bag work
@@ -342,10 +342,12 @@ def main(argv: list[str] | None = None) -> int:
 def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
     from alpamayo_ros.core.model_spec import ModelSpec
     from alpamayo_ros.runtime.torch_backend import load_torch_model
+    from alpamayo_ros.tools.scene_options import scene_choice
     from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
 
+    scenes = scene_choice(args)
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
-    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), args.distribution, args.fixed)
+    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), args.distribution, scenes["overrides"])
     spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
     started = time.time()
     try:
@@ -363,7 +365,6 @@ def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
         for name, row in check.items():
             print(f"| {name} | {row['runs']} | {row['follows_cameras']:.0%} | {row['follows_history']:.0%} |")
         return 0
-    scenes = {"distribution": args.distribution, "overrides": args.fixed}
     (args.out / "proxy_table.json").write_text(
         json.dumps({"seeds": args.seeds, "scenes": scenes, "rows": rows}, indent=1)
     )

@@ -50,8 +50,8 @@ class Episode:
     seed: int
     seconds: float
     distribution: str = "default"  # sim.distributions: the scene parameters are drawn from this one
-    # Scene parameters fixed by name, as ``synth --set`` fixes them: sorted (axis name, value text) pairs.
-    overrides: tuple[tuple[str, str], ...] = ()
+    # Scene parameters fixed by name, as ``synth --set`` fixes them: sorted (axis name, value) pairs.
+    overrides: tuple[tuple[str, Value], ...] = ()
 
 
 @dataclass
@@ -262,12 +262,7 @@ def episodes(
     """Every (scenario, seed) with a duration cycling through ``durations`` (event timing scales with it).
 
     overrides: scene parameters fixed in every episode (checked values, as ``sim.parse_overrides`` returns them)."""
-    fixed = tuple(
-        sorted(
-            (name, str(value).lower() if isinstance(value, bool) else str(value))
-            for name, value in (overrides or {}).items()
-        )
-    )
+    fixed = tuple(sorted((overrides or {}).items()))
     out = []
     for name in scenarios:
         for j, seed in enumerate(seeds):
