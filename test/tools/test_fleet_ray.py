@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loads_together import LoadsTogether
 
 from alpamayo_ros.core.model_spec import ModelSpec
 from alpamayo_ros.core.params import NodeParams
@@ -69,6 +70,7 @@ def local_ray() -> Iterator[None]:
     start_local_ray(2)
     # worker processes registered with the units pickled by value (they cannot import this test module)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.cloudpickle.register_pickle_by_value(sys.modules["loads_together"])
     yield
     ray.shutdown()
 
@@ -83,8 +85,8 @@ def two_bags(tiny_bag: Path, tmp_path_factory: pytest.TempPathFactory) -> list[P
     return [tiny_bag, other]
 
 
-def _run(executor: Any, units: list[Any]) -> dict[str, Outcome]:
-    return {o.key: o for o in executor.run(units, TEST_POLICY, Progress(len(units), enabled=False))}
+def _run(executor: Any, units: list[Any], loader: Any = TEST_POLICY) -> dict[str, Outcome]:
+    return {o.key: o for o in executor.run(units, loader, Progress(len(units), enabled=False))}
 
 
 def _untimed(result: dict[str, Any]) -> dict[str, Any]:
@@ -100,12 +102,12 @@ def test_local_ray_listens_on_loopback_only(local_ray: None) -> None:
     assert addresses <= loopback, f"listening beyond 127.0.0.1: {addresses}"
 
 
-def test_ray_gives_the_serial_per_bag_numbers(local_ray: None, two_bags: list[Path]) -> None:
+def test_ray_gives_the_serial_per_bag_numbers(local_ray: None, two_bags: list[Path], tmp_path: Path) -> None:
     from alpamayo_ros.tools.fleet.ray_executor import RayExecutor
 
     units = [EvaluateBag(BagEntry(b), NodeParams()) for b in two_bags]
     serial = _run(SerialExecutor(), units)
-    on_ray = _run(RayExecutor(workers=2), units)
+    on_ray = _run(RayExecutor(workers=2), units, LoadsTogether(TEST_POLICY, tmp_path / "meeting"))
     assert set(on_ray) == set(serial) == {str(b) for b in two_bags}
     for key, outcome in on_ray.items():
         assert outcome.status is Status.OK and outcome.attempts == 1

@@ -8,12 +8,12 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loads_together import LoadsTogether
 from sim_runs import SMALL, TEST_POLICY_PARAMS, figures, sim, untimed_junit, world_tracks
 
 from alpamayo_ros.core.model_spec import ModelSpec
@@ -40,7 +40,9 @@ def local_ray() -> Iterator[None]:
     from alpamayo_ros.tools.fleet.ray_executor import start_local_ray
 
     start_local_ray(2)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the faulty unit below travels by value
+    # the faulty unit below and the loader that makes workers start together travel by value
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.cloudpickle.register_pickle_by_value(sys.modules["loads_together"])
     yield
     ray.shutdown()
 
@@ -55,23 +57,6 @@ def single_machine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     return params_file, root / "single"
 
 
-class _LoadsTogether(SimWorkerLoader):
-    """A worker loader that returns only once both workers of the run have loaded (files in --out count them).
-
-    The executor hands a unit to the first worker that is ready and does not wait for a slow one, so on a loaded
-    machine one fast worker could run both short rollouts in turn; this holds the first until the second is there,
-    which makes "side by side" what the test sees rather than what it hopes for."""
-
-    def __call__(self) -> SimWorker:
-        worker = super().__call__()
-        out: Path = self.args.out
-        (out / f"loaded_{os.getpid()}").touch()
-        deadline = time.monotonic() + 120.0
-        while len(list(out.glob("loaded_*"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return worker
-
-
 @pytest.mark.parametrize("transport", ["inprocess", pytest.param("dds", marks=pytest.mark.ros)])
 def test_concurrent_rollouts_on_ray_give_the_single_machine_outputs(
     local_ray: None, single_machine: tuple[Path, Path], tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch
@@ -79,7 +64,12 @@ def test_concurrent_rollouts_on_ray_give_the_single_machine_outputs(
     """Two workers, one rollout each, side by side. Over DDS both rollouts start at the same stamps: a worker that
     heard the other's node would drive differently."""
     params_file, single = single_machine
-    monkeypatch.setattr(sim_command, "SimWorkerLoader", _LoadsTogether)
+    meeting = tmp_path.parent / f"{tmp_path.name}_meeting"  # beside --out, not in it
+
+    def loads_together(*args: Any, **kwargs: Any) -> LoadsTogether:
+        return LoadsTogether(SimWorkerLoader(*args, **kwargs), meeting)
+
+    monkeypatch.setattr(sim_command, "SimWorkerLoader", loads_together)
     argv = [*NODE_ONLY, "--transport", transport, "--executor", "ray", "--workers", "2"]
     assert sim(params_file, tmp_path, *argv) == 0
     assert figures(tmp_path) == figures(single)
