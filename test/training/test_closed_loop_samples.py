@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.cli import main
-from alpamayo_ros.core.decisions import Lateral, parse_decision
+from alpamayo_ros.core.decisions import Lateral, Longitudinal, parse_decision
 from alpamayo_ros.core.rig import FUTURE_STEPS, STEP_SEC
 from alpamayo_ros.sim.closed_loop import ClosedLoopWorld, DriverOutput, ExpertDriver, Observation
+from alpamayo_ros.sim.labels import UNSEEN_SPEED_EVIDENCE, rests_on_unseen_speed
 from alpamayo_ros.training.closed_loop_samples import (
     ClosedLoopDataError,
     ExpertRelabeller,
     open_closed_loop_data,
     read_manifest,
 )
-from alpamayo_ros.training.data import DataSpec, Episode, load_episode, render_episode
+from alpamayo_ros.training.data import DataSpec, Episode, load_episode, load_samples, render_episode, save_episode
 
 SPEC = DataSpec(image_hw=(32, 64), render_wh=(128, 72))
 TEST_POLICY_PARAMS = '"/**":\n  ros__parameters:\n    model:\n      backend: test_policy\n'
@@ -41,6 +42,20 @@ class VeeringDriver:
         yaw = self.curvature * arc
         x, y = np.sin(yaw) / self.curvature, (1.0 - np.cos(yaw)) / self.curvature
         return DriverOutput(np.column_stack([x, y, yaw]))
+
+
+class SpeedingDriver:
+    """Keeps its lane and speeds up at a constant rate, past any cruise speed: a driver that overshoots."""
+
+    name = "speeding"
+
+    def __init__(self, accel_mps2: float) -> None:
+        self.accel = accel_mps2
+
+    def plan(self, observation: Observation) -> DriverOutput:
+        t = STEP_SEC * np.arange(1, FUTURE_STEPS + 1)
+        x = observation.ego.v_mps * t + 0.5 * self.accel * t**2
+        return DriverOutput(np.column_stack([x, np.zeros_like(x), np.zeros_like(x)]))
 
 
 def _drive(world: ClosedLoopWorld, driver: object, relabel: ExpertRelabeller) -> None:
@@ -88,6 +103,32 @@ def test_a_straying_driver_gets_the_experts_way_back_as_its_label() -> None:
     assert data.texts[last].endswith("Shift to the right back to the centre of my lane and accelerate.")
     assert parse_decision(data.texts[last]).lateral is Lateral.NUDGE_RIGHT  # the monitor reads back the label's side
     assert data.lat[0] == int(Lateral.KEEP_LANE)  # at hand-over it was still in its lane
+
+
+def test_a_recipe_can_leave_out_the_labels_whose_only_cause_is_the_unseen_cruise_speed(tmp_path: Path) -> None:
+    """A driver that speeds past the scene's cruise speed on a clear road collects "I am faster than is comfortable
+    here" from the expert: nothing in its frames shows that speed. ``load_samples`` with the recipe's filter keeps
+    every other sample, each with its own frames and future."""
+    world = ClosedLoopWorld("free_road", 4, 9.0, *SPEC.render_wh)
+    relabel = ExpertRelabeller(world, SPEC)
+    _drive(world, SpeedingDriver(2.5), relabel)
+    data = relabel.episode()
+    assert data is not None
+    unseen = np.asarray([rests_on_unseen_speed(t) for t in data.texts])
+    assert 0 < unseen.sum() < len(unseen)
+    assert (data.speed[unseen] > world.scenario.v_desired_mps).all()  # said only above the cruise speed
+    assert (data.lon[unseen] == int(Longitudinal.DECELERATE)).all()
+    assert not any(UNSEEN_SPEED_EVIDENCE in t for t in np.asarray(data.texts)[~unseen])
+    path = tmp_path / "speeding.npz"
+    save_episode(path, data)
+    episode = Episode("free_road", 4, 9.0)
+    everything = load_samples([path], [episode])
+    kept = load_samples([path], [episode], keep=lambda text: not rests_on_unseen_speed(text))
+    assert len(everything) == len(data.texts) and len(kept) == int((~unseen).sum())
+    np.testing.assert_array_equal(kept.images, data.images[~unseen])
+    np.testing.assert_array_equal(kept.future, data.future[~unseen])
+    assert kept.texts == [t for t, u in zip(data.texts, unseen, strict=True) if not u]
+    assert kept.scenario == ["free_road"] * len(kept)
 
 
 def test_a_rollout_sampled_before_its_first_tick_has_no_episode_and_a_world_without_frames_is_refused() -> None:

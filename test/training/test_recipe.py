@@ -51,7 +51,8 @@ def test_the_dagger_recipe_reproduces_the_shipped_driver() -> None:
     path = REPO / "scripts" / "recipes" / "closed_loop_finetune.yaml"
     recipe = load_recipe(path)
     assert recipe.init_from == "out/driver_base" and shipped["recipe"]["init_from"] == "default"
-    assert {**recipe.as_plain(), "init_from": "default"} == shipped["recipe"]
+    younger = Recipe().as_plain()  # keys added after the shipped driver was trained count as their defaults there
+    assert {**recipe.as_plain(), "init_from": "default"} == {**younger, **shipped["recipe"]}
     assert f"#   {shipped['command']}" in path.read_text().splitlines()
     collectors = {data["driver"]["version"] for data in shipped["closed_loop_data"].values()}
     assert len(collectors) == 1 and set(shipped["closed_loop_data"]) == set(recipe.closed_loop_data)
@@ -82,7 +83,7 @@ def test_every_ablation_recipe_loads_and_differs_from_the_shipped_one(path: Path
 def test_the_ablation_recipes_are_there() -> None:
     assert {p.stem for p in RECIPES} >= {
         "two_frames", "wide_vision", "large_frames", "fewer_seeds", "wide_world", "wide_finetune",
-        "closed_loop_finetune", "closed_loop_round2",
+        "closed_loop_finetune", "closed_loop_round2", "seen_speed",
     }  # fmt: skip
     assert load_recipe(next(p for p in RECIPES if p.stem == "wide_world")).distribution == ("wide",)
 
@@ -98,6 +99,16 @@ def test_a_mixture_repeats_the_seed_plan_per_distribution(tmp_path: Path) -> Non
     assert both[: len(one)] == one  # the default half is the shipped first stage's plan, episode for episode
     assert [(e.scenario, e.seed, e.seconds) for e in both[len(one) :]] == [(e.scenario, e.seed, e.seconds) for e in one]
     assert {e.distribution for e in both[len(one) :]} == {"wide"}
+
+
+def test_drop_unseen_speed_is_a_yes_or_no(tmp_path: Path) -> None:
+    from alpamayo_ros.training.recipe import RecipeError
+
+    assert load_recipe(_written(tmp_path, "drop_unseen_speed: true\n")).drop_unseen_speed is True
+    assert load_recipe(next(p for p in RECIPES if p.stem == "seen_speed")).drop_unseen_speed is True
+    assert Recipe().drop_unseen_speed is False  # the shipped stages trained on every closed-loop sample
+    with pytest.raises(RecipeError, match=r"written\.yaml: drop_unseen_speed must be true or false, got 1$"):
+        load_recipe(_written(tmp_path, "drop_unseen_speed: 1\n"))
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

@@ -34,6 +34,10 @@ ROLE_EVIDENCE, ROLE_DECISION, ROLE_ACTION = StepRole.EVIDENCE, StepRole.DECISION
 # The node's thresholds: the label and the classified future are judged by the same rules.
 _TH = TrajectoryThresholds()
 _SLOWING = (Longitudinal.STOP, Longitudinal.DECELERATE)
+# The evidence of the one label whose cause no camera shows: the ego is faster than the scene's cruise speed, which
+# is a draw of the scenario (no speed-limit sign says it). Only a driver of its own reaches such states; see
+# ``rests_on_unseen_speed``.
+UNSEEN_SPEED_EVIDENCE = "I am faster than is comfortable here."
 # A bend is named once it starts this close (or the ego is in it); farther out the label says "keep the lane", which
 # the monitor accepts over a trajectory that follows the bend (keeping a lane includes its curves).
 BEND_IN_VIEW_M = 30.0
@@ -164,10 +168,21 @@ def _longitudinal(
         )
         return lon, evidence, decision
     if slowing:
-        return LON_DECELERATE, "I am faster than is comfortable here.", "I should slow down."
+        return LON_DECELERATE, UNSEEN_SPEED_EVIDENCE, "I should slow down."
     if shown is Longitudinal.ACCELERATE:
         return LON_ACCELERATE, "The lane ahead is clear.", "I can accelerate to the speed limit."
     return LON_KEEP_SPEED, "The lane ahead is clear.", "I should keep my speed."
+
+
+def rests_on_unseen_speed(text: str) -> bool:
+    """Whether a label's reasoning gives the scene's hidden cruise speed as its only reason to slow down.
+
+    The frames show no desired speed, so from the cameras alone "faster than is comfortable" at 19 m/s cannot be told
+    from cruising at 19 m/s. A driver that overshoots its cruise speed in closed loop collects such labels at speeds the
+    rendered scenes of ``default`` never reach, and learns to slow down at any high speed; a recipe may leave them out
+    (``training.recipe``: ``drop_unseen_speed``).
+    """
+    return text.startswith(UNSEEN_SPEED_EVIDENCE)
 
 
 def make_label(

@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
     from alpamayo_ros.model.loader import TIED_KEY
+    from alpamayo_ros.sim.labels import rests_on_unseen_speed
     from alpamayo_ros.training.checkpoint import (
         ActionStats,
         StartingPointError,
@@ -169,16 +170,24 @@ def run(args: argparse.Namespace) -> int:
     val_eps = validation_episodes(recipe.distribution)
     progress = not args.quiet
     paths = build_cache(spec, [*val_eps, *train_eps], args.cache, args.render_workers, progress)
-    train = load_samples(
-        [*paths[len(val_eps) :], *(path for path, _ in closed_loop_eps)],
-        [*train_eps, *(ep for _, ep in closed_loop_eps)],
-    )
+    train_paths = [*paths[len(val_eps) :], *(path for path, _ in closed_loop_eps)]
+    left_out = 0
+
+    def seen_speed(text: str) -> bool:
+        nonlocal left_out
+        unseen = rests_on_unseen_speed(text)
+        left_out += unseen
+        return not unseen
+
+    keep = seen_speed if recipe.drop_unseen_speed else None
+    train = load_samples(train_paths, [*train_eps, *(ep for _, ep in closed_loop_eps)], keep)
     val = load_samples(paths[: len(val_eps)], val_eps)
     render_min = (time.time() - started) / 60.0
     closed_loop_samples = sum(data.samples for data in closed_loop)
     print(
         f"data: {len(train)} training samples ({len(train_eps)} episodes"
         + (f", {closed_loop_samples} closed-loop samples of {len(closed_loop_eps)} rollouts" if closed_loop else "")
+        + (f", {left_out} left out whose only reason to slow down is the unseen cruise speed" if keep else "")
         + f"), {len(val)} validation samples; ready after {render_min:.1f} min",
         flush=True,
     )

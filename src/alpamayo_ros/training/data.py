@@ -13,8 +13,8 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +235,16 @@ class SampleSet:
         return len(self.texts)
 
 
-def load_samples(paths: Sequence[Path], episodes: Sequence[Episode]) -> SampleSet:
+def load_samples(
+    paths: Sequence[Path], episodes: Sequence[Episode], keep: Callable[[str], bool] | None = None
+) -> SampleSet:
+    """The samples of the episode files ``paths`` (one ``episodes`` entry each), concatenated.
+
+    keep: whether to keep a sample, from its reference reasoning (None: all of them).
+    """
     parts = [load_episode(p) for p in paths]
+    if keep is not None:
+        parts = [_subset(d, np.asarray([keep(t) for t in d.texts], dtype=bool)) for d in parts]
     scen = [ep.scenario for ep, d in zip(episodes, parts, strict=True) for _ in d.texts]
     return SampleSet(
         images=np.concatenate([d.images for d in parts]),
@@ -250,6 +258,12 @@ def load_samples(paths: Sequence[Path], episodes: Sequence[Episode]) -> SampleSe
         texts=[t for d in parts for t in d.texts],
         scenario=scen,
     )
+
+
+def _subset(data: EpisodeData, mask: np.ndarray) -> EpisodeData:
+    """The samples of ``data`` where ``mask`` is true."""
+    arrays = {f.name: getattr(data, f.name)[mask] for f in fields(EpisodeData) if f.name != "texts"}
+    return EpisodeData(**arrays, texts=[t for t, kept in zip(data.texts, mask, strict=True) if kept])
 
 
 def episodes(

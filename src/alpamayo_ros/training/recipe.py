@@ -29,6 +29,9 @@ init_from            str             '' = random weights; otherwise a checkpoint
 closed_loop_data     str or [str]    directories of closed-loop samples (``alpamayo-ros collect``: states a driver
                                      reached by itself, labelled by the expert planner) trained on beside the
                                      rendered episodes: DAgger with ``init_from`` naming the driver that collected
+drop_unseen_speed    bool            leave out the training samples whose only reason to slow down is the scene's
+                                     cruise speed, which no camera shows (``sim.labels.rests_on_unseen_speed``; in
+                                     practice closed-loop samples of a driver that overshot)
 batch_size           int             samples per step
 learning_rate        float           peak AdamW learning rate (cosine to 5 % of it)
 warmup_steps         int             linear warm-up steps
@@ -79,6 +82,7 @@ class Recipe:
     flow_weight: float = 1.0
     init_from: str = ""
     closed_loop_data: tuple[str, ...] = ()
+    drop_unseen_speed: bool = False
 
     def driver_size(self) -> DriverSize:
         """The model size this recipe trains: the shipped driver's, with the recipe's images and vision tower."""
@@ -147,6 +151,10 @@ def _typed(source: str, key: str, value: object, default: object) -> object:
         if not isinstance(names, list) or not names or not all(isinstance(name, str) and name for name in names):
             raise RecipeError(f"recipe {source}: {key} must be a name or a list of names, got {value!r}")
         return tuple(names)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise RecipeError(f"recipe {source}: {key} must be true or false, got {value!r}")
+        return value
     if isinstance(default, str):
         if not isinstance(value, str):
             raise RecipeError(f"recipe {source}: {key} must be a string, got {value!r}")
