@@ -243,7 +243,7 @@ def merge_rows(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from alpamayo_ros.tools.scene_options import add_scene_arguments, scene_overrides
+    from alpamayo_ros.tools.scene_options import add_scene_arguments, scene_choice
 
     parser = argparse.ArgumentParser(prog="python scripts/evaluate_driver.py", description=__doc__)
     parser.add_argument("--model", default="default", help="checkpoint directory ('default' = the shipped one)")
@@ -280,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     from alpamayo_ros.sim import SCENARIOS, ParamError
 
     try:
-        fixes_scenes = bool(scene_overrides(args))
+        scenes = scene_choice(args)  # where a proxy run's scenes come from, checked before any model loads
     except ParamError as exc:
         parser.error(str(exc))
-    if fixes_scenes and not args.proxy:
+    if scenes["overrides"] and not args.proxy:
         parser.error("--set works on rendered samples: add --proxy")
     unknown = [name for name in args.scenarios or () if name not in SCENARIOS]
     if unknown:  # before any model or bag work
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     scenarios = list(args.scenarios or SCENARIOS)
     if args.proxy:
-        return _proxy(args, scenarios)
+        return _proxy(args, scenarios, scenes)
     bags = ensure_bags(args.bags, scenarios, tuple(args.seeds), progress=True, distribution=args.distribution)
     if args.synth_only:
         return 0
@@ -339,15 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _proxy(args: argparse.Namespace, scenarios: list[str]) -> int:
+def _proxy(args: argparse.Namespace, scenarios: list[str], scenes: dict[str, Any]) -> int:
     from alpamayo_ros.core.model_spec import ModelSpec
     from alpamayo_ros.runtime.torch_backend import load_torch_model
-    from alpamayo_ros.tools.scene_options import scene_choice
     from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
 
-    scenes = scene_choice(args)
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
-    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), args.distribution, scenes["overrides"])
+    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), scenes["distribution"], scenes["overrides"])
     spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
     started = time.time()
     try:
