@@ -72,10 +72,10 @@ class EpisodeData:
 def cache_key(spec: DataSpec, ep: Episode) -> str:
     from alpamayo_ros.sim.fingerprint import generator_fingerprint
 
-    fields = asdict(ep)
+    described = asdict(ep)
     if not ep.overrides:  # a plain draw keys on its distribution alone: existing caches of plain draws stay valid
-        del fields["overrides"]
-    blob = json.dumps([asdict(spec), fields, generator_fingerprint()], sort_keys=True).encode()
+        del described["overrides"]
+    blob = json.dumps([asdict(spec), described, generator_fingerprint()], sort_keys=True).encode()
     return f"{ep.scenario}_s{ep.seed}_{ep.seconds:g}s_{hashlib.sha256(blob).hexdigest()[:10]}"
 
 
