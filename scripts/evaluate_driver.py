@@ -49,24 +49,28 @@ def ensure_bags(
 
 def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Fast proxy without bags: score rendered samples (``training.data.SampleSet``) with the same metric and
-    consistency functions; history comes straight from the simulation instead of interpolated odometry."""
+    consistency functions and the node's default choice of the plan sample (``plan_choice``, for --num-samples > 1);
+    history comes straight from the simulation instead of interpolated odometry."""
     from tqdm import tqdm
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
+    from alpamayo_ros.core.planning import PlanningParams
+    from alpamayo_ros.core.sample_choice import choose_plan
     from alpamayo_ros.core.uncertainty import sample_uncertainty
     from alpamayo_ros.tools import metrics
     from alpamayo_ros.training.data import sample_input
 
     per: dict[str, dict[str, list[Any]]] = {}
+    plan_choice = PlanningParams().plan_choice
     for i in tqdm(range(len(data)), unit="tick", desc="proxy evaluation", disable=not progress):
-        pred = model.predict(sample_input(model, data, i))
+        pred = choose_plan(model.predict(sample_input(model, data, i)), plan_choice)
         gt = data.future[i, :, :2]
         err = metrics.tick_errors(pred.xyz[:, :, :2], gt)
         cv = metrics.tick_errors(metrics.constant_velocity(data.hist_xyz[i]), gt)
         report = check_consistency(pred.reasoning[0], pred.xyz[0], float(data.speed[i]))
         ref = Decision(Longitudinal(int(data.lon[i])), Lateral(int(data.lat[i])))
-        keys = ("err", "cv", "lon", "lat", "agree", "confusion", "unc")
-        rec = per.setdefault(data.scenario[i], {k: [] for k in keys})
+        fields = ("err", "cv", "lon", "lat", "agree", "confusion", "unc")
+        rec = per.setdefault(data.scenario[i], {k: [] for k in fields})
         rec["unc"].append(sample_uncertainty(pred, 0))
         rec["confusion"].append(f"{ref.longitudinal.name}->{report.stated.longitudinal.name}")
         rec["err"].append(err)

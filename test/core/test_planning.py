@@ -100,7 +100,7 @@ def test_plan_once_feeds_the_model_and_checks_every_sample() -> None:
     pred = straight(2)
     pred = Prediction(pred.xyz, pred.rotation, pred.reasoning, (1, 1), (False, False), StageTimings(total_ms=12.5))
     model = FakeModel(pred)
-    result = plan_once(job(frames()), model)
+    result = plan_once(job(frames()), model, "first")
     assert (result.t0_ns, result.generation, result.failure) == (T0, 7, None)
     assert result.prediction is pred and len(result.reports) == 2
     assert set(result.stage_ms) == {"select_ms", "images_ms", "inference_ms", "processing_ms"}
@@ -109,8 +109,24 @@ def test_plan_once_feeds_the_model_and_checks_every_sample() -> None:
     assert given.images[CAM].shape == (2, 8, 12, 3)
 
 
+def test_plan_once_plans_on_the_medoid_and_checks_each_sample_against_its_own_reasoning() -> None:
+    """Sample 0 turns hard left, 1 keeps straight, 2 bends a little left: the plan is sample 2, and the
+    consistency reports follow the samples they were made for."""
+    x = 1.0 * (np.arange(64) + 1)
+    bend = (x / x[-1]) ** 2
+    xyz = np.stack([np.stack([x, y * bend, np.zeros_like(x)], axis=1) for y in (12.0, 0.0, 4.0)])
+    texts = ("Turn left.", "Keep lane.", "Keep lane.")
+    result = plan_once(job(frames()), FakeModel(prediction(xyz, texts)), "medoid")
+    assert result.prediction is not None
+    assert np.array_equal(result.prediction.xyz, xyz[[2, 0, 1]])
+    assert result.prediction.reasoning == ("Keep lane.", "Turn left.", "Keep lane.")
+    first = plan_once(job(frames()), FakeModel(prediction(xyz, texts)), "first")
+    assert first.prediction is not None and np.array_equal(first.prediction.xyz, xyz)
+    assert result.reports == (first.reports[2], first.reports[0], first.reports[1])
+
+
 def test_plan_once_model_exception_is_a_model_failure_with_traceback() -> None:
-    result = plan_once(job(frames()), FakeModel(RuntimeError("boom")))
+    result = plan_once(job(frames()), FakeModel(RuntimeError("boom")), "first")
     assert result.prediction is None and result.reports == ()
     assert result.failure is not None and result.failure.kind is FailureKind.MODEL
     assert result.failure.text.startswith("model raised RuntimeError: boom\n") and "Traceback" in result.failure.text
@@ -118,7 +134,7 @@ def test_plan_once_model_exception_is_a_model_failure_with_traceback() -> None:
 
 
 def test_plan_once_rejects_bad_output() -> None:
-    result = plan_once(job(frames()), FakeModel(prediction(np.full((1, 64, 3), np.nan))))
+    result = plan_once(job(frames()), FakeModel(prediction(np.full((1, 64, 3), np.nan))), "first")
     assert result.failure is not None and result.failure.kind is FailureKind.OUTPUT
     assert result.failure.text == "model output rejected: model output contains NaN/Inf"
     assert "inference_ms" in result.stage_ms and "processing_ms" not in result.stage_ms
@@ -127,7 +143,7 @@ def test_plan_once_rejects_bad_output() -> None:
 def test_plan_once_bad_camera_frame_never_reaches_the_model() -> None:
     broken = Image(height=8, width=12, encoding="rgb8", step=36, data=bytes(10))
     model = FakeModel(straight())
-    result = plan_once(job(camera_sample(FrameEntry(T0, broken))), model)
+    result = plan_once(job(camera_sample(FrameEntry(T0, broken))), model, "first")
     assert result.failure is not None and result.failure.kind is FailureKind.INPUT
     assert result.failure.text.startswith(f"bad camera frame: {CAM} frame {T0}")
     assert model.inputs == [] and result.stage_ms == {"select_ms": 0.0}
@@ -144,11 +160,11 @@ def _settle(
     intake.generation = 7
     if failure == "input":
         broken = Image(height=8, width=12, encoding="rgb8", step=36, data=bytes(10))
-        result = plan_once(job(camera_sample(FrameEntry(T0, broken))), FakeModel(straight()))
+        result = plan_once(job(camera_sample(FrameEntry(T0, broken))), FakeModel(straight()), "first")
     elif failure == "model":
-        result = plan_once(job(frames()), FakeModel(RuntimeError("boom")))
+        result = plan_once(job(frames()), FakeModel(RuntimeError("boom")), "first")
     else:
-        result = plan_once(job(frames()), FakeModel(straight()))
+        result = plan_once(job(frames()), FakeModel(straight()), "first")
     assert result.generation == 7
     result = dataclasses.replace(result, generation=result_generation)
     text = result.failure.text if result.failure is not None else ""

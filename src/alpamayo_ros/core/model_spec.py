@@ -32,7 +32,9 @@ class ModelSpec:
     device: str = param("auto", "auto | cpu | cuda | cuda:N")
     dtype: str = param("auto", "model dtype (auto: float32 on CPU, bfloat16 on CUDA)", choices=DTYPES)
     max_reasoning_tokens: int = param(128, "reasoning token budget (main latency lever)", min_value=1, max_value=4096)
-    num_samples: int = param(1, "trajectory samples per inference (the first is the plan)", min_value=1, max_value=64)
+    num_samples: int = param(
+        1, "trajectory samples per inference (plan_choice picks the one planned on)", min_value=1, max_value=64
+    )
     greedy: bool = param(False, "greedy reasoning decode instead of sampling")
     temperature: float = param(0.6, "reasoning sampling temperature", min_value=1e-3, max_value=10.0)
     top_p: float = param(0.98, "reasoning nucleus sampling mass", min_value=1e-3, max_value=1.0)

@@ -42,7 +42,7 @@ class NodeOptions:
 
     autostart: bool = param(True, "configure and activate on start (false: wait for lifecycle transitions)")
     publish_all_samples: bool = param(
-        False, "publish every trajectory sample (ChainOfCausation per sample) not only the first", when="live"
+        False, "publish every trajectory sample (ChainOfCausation per sample) not only the plan", when="live"
     )
     log_throttle_sec: float = param(
         2.0, "identical warnings are logged at most once per this period", min_value=0.0, max_value=600.0, when="live"

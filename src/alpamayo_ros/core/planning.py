@@ -4,10 +4,11 @@ the closed-loop simulator all call these two functions, so they plan on the same
 1. ``select_job(intake, now_ns, ...)`` runs the checklist on the buffered inputs (time went back? a complete
    synchronized sample? a new one? fresh? ego history?) and returns a ``PlanJob`` or a ``Skip`` with the reason,
    counting each outcome in ``PlanningStats``. Cheap: nothing is decoded.
-2. ``plan_once(job, model)`` decodes and resizes the frames the model reads, runs the model, applies the output
-   sanity gate and the reasoning-action consistency monitor, and returns a ``PlanResult``: the checked prediction
-   and one consistency report per sample, or the typed reason there is none. It never raises for a bad frame, a
-   model failure or a bad output. No ROS types: the node turns a result into messages (``nodes.plan_messages``).
+2. ``plan_once(job, model, plan_choice)`` decodes and resizes the frames the model reads, runs the model, applies
+   the output sanity gate, puts the sample to plan on first (``core.sample_choice``) and runs the reasoning-action
+   consistency monitor, and returns a ``PlanResult``: the checked prediction and one consistency report per
+   sample, or the typed reason there is none. It never raises for a bad frame, a model failure or a bad output. No
+   ROS types: the node turns a result into messages (``nodes.plan_messages``).
 
 Frames: the plan is in the t0 ego frame (x forward, y left, z up), waypoint i at t0 + (i+1) * 0.1 s.
 """
@@ -30,6 +31,7 @@ from alpamayo_ros.core.images import compressed_to_rgb, raw_to_rgb
 from alpamayo_ros.core.intake import InputIntake
 from alpamayo_ros.core.param_fields import param
 from alpamayo_ros.core.rig import CAMERA_NAMES, FUTURE_STEPS, HISTORY_STEPS, STEP_SEC
+from alpamayo_ros.core.sample_choice import PLAN_CHOICES, choose_plan
 from alpamayo_ros.core.sync import (
     FrameEntry,
     ImageAssemblyError,
@@ -57,6 +59,12 @@ class PlanningParams:
         min_value=0.01,
         max_value=10.0,
         when="live",
+    )
+    plan_choice: str = param(
+        "medoid",
+        "with model.num_samples > 1, the sample planned on: medoid (the trajectory closest to the other samples', "
+        "damping the sampling noise from tick to tick) or first (the first draw)",
+        choices=PLAN_CHOICES,
     )
 
 
@@ -233,8 +241,9 @@ def check_prediction(pred: Prediction) -> str | None:
     return None
 
 
-def plan_once(job: PlanJob, model: DrivingModel) -> PlanResult:
-    """Decode/resize the job's frames, run the model, check its output and its reasoning against its trajectory."""
+def plan_once(job: PlanJob, model: DrivingModel, plan_choice: str) -> PlanResult:
+    """Decode/resize the job's frames, run the model, check its output, put the plan sample first
+    (``core.sample_choice``, by ``plan_choice``) and check each sample's reasoning against its trajectory."""
     stage: dict[str, float] = {"select_ms": job.select_ms}
     info = model.info
 
@@ -260,6 +269,7 @@ def plan_once(job: PlanJob, model: DrivingModel) -> PlanResult:
     bad = check_prediction(pred)
     if bad is not None:
         return failed(PlanFailure(FailureKind.OUTPUT, f"model output rejected: {bad}"))
+    pred = choose_plan(pred, plan_choice)
     speed = job.ego.speed_mps
     reports = tuple(check_consistency(pred.reasoning[i], pred.xyz[i], speed) for i in range(pred.num_samples))
     stage["processing_ms"] = (time.perf_counter() - job.started) * 1e3 + job.select_ms

@@ -129,7 +129,7 @@ def plan_and_build(
 
     ``result.stage_ms`` gains ``build_ms`` and ``processing_ms`` (the whole cycle, selection included).
     """
-    result = plan_once(job, model)
+    result = plan_once(job, model, params.planning.plan_choice)
     if result.prediction is None:
         assert result.failure is not None
         is_model = result.failure.kind is not FailureKind.INPUT

@@ -228,7 +228,7 @@ def evaluate_bag(
         latency: float | None = None
         uncertainty = math.nan
         if model is not None:
-            planned = plan_once(job, model)
+            planned = plan_once(job, model, prm.planning.plan_choice)
             if planned.failure is not None:
                 text = planned.failure.text.splitlines()[0].removeprefix("model output rejected: ")
                 if planned.failure.kind is FailureKind.INPUT:
