@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import Counter
@@ -55,7 +56,7 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
     from alpamayo_ros.core.planning import PlanningParams
-    from alpamayo_ros.core.sample_choice import choose_plan
+    from alpamayo_ros.core.sample_choice import choose_plan, plan_spread_m
     from alpamayo_ros.core.uncertainty import sample_uncertainty
     from alpamayo_ros.tools import metrics
     from alpamayo_ros.training.data import sample_input
@@ -69,9 +70,10 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
         cv = metrics.tick_errors(metrics.constant_velocity(data.hist_xyz[i]), gt)
         report = check_consistency(pred.reasoning[0], pred.xyz[0], float(data.speed[i]))
         ref = Decision(Longitudinal(int(data.lon[i])), Lateral(int(data.lat[i])))
-        fields = ("err", "cv", "lon", "lat", "agree", "confusion", "unc")
+        fields = ("err", "cv", "lon", "lat", "agree", "confusion", "unc", "spread")
         rec = per.setdefault(data.scenario[i], {k: [] for k in fields})
         rec["unc"].append(sample_uncertainty(pred, 0))
+        rec["spread"].append(plan_spread_m(pred.xyz))
         rec["confusion"].append(f"{ref.longitudinal.name}->{report.stated.longitudinal.name}")
         rec["err"].append(err)
         rec["cv"].append(cv)
@@ -107,6 +109,10 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
             "uncertainty": metrics.uncertainty_summary([(u, not ok) for u, ok in zip(unc, both, strict=True)]),
         }
         rows[name] = table_row(summary)
+        spread = [x for k in keys for x in per[k]["spread"]]
+        if spread and all(math.isfinite(x) for x in spread):  # --num-samples > 1: a second uncertainty signal
+            rows[name]["spread_mean_m"] = sum(spread) / len(spread)
+            rows[name]["spread_auroc"] = metrics.auroc(spread, [not ok for ok in both])
         rows[name]["lon_confusion"] = dict(Counter(c for k in keys for c in per[k]["confusion"]).most_common())
     return rows
 
@@ -373,6 +379,12 @@ def _proxy(args: argparse.Namespace, scenarios: list[str], scenes: dict[str, Any
     table = markdown(rows)
     (args.out / "proxy_table.md").write_text(table + "\n")
     print(table)
+    if "spread_mean_m" in rows["all"]:
+        auroc, mean = rows["all"]["spread_auroc"], rows["all"]["spread_mean_m"]
+        print(
+            f"trajectory spread of {args.num_samples} samples around the plan: mean {mean:.2f} m, "
+            f"AUROC for a wrong decision {'n/a' if auroc is None else f'{auroc:.2f}'}"
+        )
     print(f"proxy evaluation of {len(data)} ticks in {(time.time() - started) / 60:.1f} min")
     return 0
 

@@ -182,6 +182,9 @@ def test_planning_status_messages() -> None:
     assert (status.values["last_t0_sec"], status.values["inference_ms"]) == ("1.500", "12.3")
     assert next(iter(status.values)) == "plans_published"
     assert (status.values["reasoning_uncertainty"], status.values["uncertain_plans"]) == ("0.020", 0)
+    assert status.values["trajectory_spread_m"] == "nan"  # one sample per plan
+    plan.published_plan("AGREE: ok", 13.0, 0.02, uncertain=False, spread_m=1.234)
+    assert planning_status(plan, Lifecycle.ACTIVE).values["trajectory_spread_m"] == "1.23"
 
 
 def test_an_uncertain_plan_warns_until_a_sure_one_follows() -> None:

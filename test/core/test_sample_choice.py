@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.rig import FUTURE_STEPS
-from alpamayo_ros.core.sample_choice import PLAN_CHOICES, choose_plan, medoid_index
+from alpamayo_ros.core.sample_choice import PLAN_CHOICES, choose_plan, medoid_index, plan_spread_m
 from alpamayo_ros.core.types import Prediction
 
 from plan_samples import prediction
@@ -75,3 +75,11 @@ def test_an_unknown_choice_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"plan choice 'mean' is not one of medoid, first"):
         choose_plan(prediction(fan([0.0, 1.0])), "mean")
     assert PLAN_CHOICES == ("medoid", "first")
+
+
+def test_spread_is_the_mean_distance_of_the_other_samples_from_the_plan() -> None:
+    """Offsets grow along the parabola, whose mean over the 64 waypoints is known in closed form."""
+    shape_mean = float(np.mean(((np.arange(FUTURE_STEPS) + 1) / FUTURE_STEPS) ** 2))
+    assert plan_spread_m(fan([0.0, 2.0, -4.0])) == pytest.approx(3.0 * shape_mean)
+    assert plan_spread_m(fan([1.0, 1.0, 1.0])) == 0.0
+    assert np.isnan(plan_spread_m(fan([1.0])))

@@ -3,6 +3,8 @@ markers and overlay, per the parameters; and the worker's whole cycle (plan, the
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from sensor_msgs.msg import CameraInfo
 
@@ -50,6 +52,14 @@ def test_samples_published_only_when_asked() -> None:
     out = build(pred, {"publish_all_samples": True})
     assert [m.sample_index for m in out.reasoning] == [0, 1, 2]
     assert len(out.sample_paths) == 2
+
+
+def test_the_samples_spread_around_the_plan_goes_out_with_it() -> None:
+    assert math.isnan(build(straight()).spread_m)  # one sample: nothing to compare
+    assert build(straight(3)).spread_m == 0.0
+    pred = straight(2)
+    pred.xyz[1, :, 1] += 1.5  # the second sample runs 1.5 m to the left of the plan all along
+    assert build(pred).spread_m == pytest.approx(1.5)
 
 
 def test_odom_path_optional_and_frame_overridable() -> None:

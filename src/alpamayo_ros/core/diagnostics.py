@@ -158,6 +158,7 @@ class PlanningStats:
     last_agreement: str = ""
     last_uncertainty: float = math.nan  # reasoning_uncertainty of the last published plan (sample 0)
     uncertain_plans: int = 0  # published plans flagged uncertain
+    last_spread_m: float = math.nan  # the last plan's trajectory samples' spread around it (m; NaN: one sample)
     last_filled: str = ""
     last_warnings: str = ""
 
@@ -177,14 +178,18 @@ class PlanningStats:
         else:
             self.sync_failures += 1
 
-    def published_plan(self, agreement: str, wall_sec: float, uncertainty: float, *, uncertain: bool) -> None:
-        """A plan went out: clears the last failure (planning status back to OK)."""
+    def published_plan(
+        self, agreement: str, wall_sec: float, uncertainty: float, *, uncertain: bool, spread_m: float = math.nan
+    ) -> None:
+        """A plan went out: clears the last failure (planning status back to OK). spread_m: how far the other
+        trajectory samples lie from the plan (``core.sample_choice.plan_spread_m``), NaN with one sample."""
         self.published += 1
         self.last_publish_wall = wall_sec
         self.last_failure = ""
         self.last_agreement = agreement
         self.last_uncertainty = uncertainty
         self.uncertain_plans += uncertain
+        self.last_spread_m = spread_m
 
 
 class Throttle:
@@ -286,7 +291,8 @@ def model_status(
 def planning_status(plan: PlanningStats, lifecycle: Lifecycle, uncertainty_warn: float = 1.0) -> Status:
     """The planning loop: OK while inactive or planning; WARN with the first line of the last failure, while
     waiting for the first plan, or while the last plan's reasoning_uncertainty is above ``uncertainty_warn``.
-    Values: counters, last t0, filled cameras, agreement, uncertainty, last stage times (ms)."""
+    Values: counters, last t0, filled cameras, agreement, uncertainty, the samples' spread around the plan (with
+    model.num_samples > 1), last stage times (ms)."""
     last_failure = plan.last_failure.splitlines()[0] if plan.last_failure else ""
     values: dict[str, Any] = {
         "plans_published": plan.published,
@@ -305,6 +311,7 @@ def planning_status(plan: PlanningStats, lifecycle: Lifecycle, uncertainty_warn:
         "agreement": plan.last_agreement,
         "reasoning_uncertainty": f"{plan.last_uncertainty:.3f}",
         "uncertain_plans": plan.uncertain_plans,
+        "trajectory_spread_m": f"{plan.last_spread_m:.2f}",
         "last_plan_age_ms": f"{plan.last_publish_age_ms:.0f}",
     }
     values.update({k: f"{v:.1f}" for k, v in plan.last_stage_ms.items()})

@@ -38,6 +38,16 @@ def medoid_index(xyz: FloatArray) -> int:
     return int(np.argmin(pairwise.sum(axis=1)))
 
 
+def plan_spread_m(xyz: FloatArray) -> float:
+    """How far the other samples lie from the plan (sample 0): the mean over them of the mean planar distance between
+    waypoints of equal index (m). Samples that agree give ~0; a model unsure of the scene draws trajectories that
+    part. NaN for a single sample."""
+    xy = np.asarray(xyz, dtype=np.float64)[:, :, :2]
+    if xy.shape[0] <= 1:
+        return float("nan")
+    return float(np.linalg.norm(xy[1:] - xy[:1], axis=-1).mean())
+
+
 def choose_plan(prediction: Prediction, choice: str) -> Prediction:
     """``prediction`` with the plan sample first, by ``choice`` (one of PLAN_CHOICES); unchanged for one sample or
     ``first``. Every per-sample field moves together."""

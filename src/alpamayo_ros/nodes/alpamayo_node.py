@@ -287,7 +287,9 @@ class AlpamayoNode(LifecycleNode):  # type: ignore[misc]  # rclpy is untyped for
         limit = self.params.diagnostics.uncertainty_warn
         uncertain = out.uncertainty > limit
         agreement = f"{out.agreement.name}: {out.agreement_detail}"
-        self._plan.published_plan(agreement, time.monotonic(), out.uncertainty, uncertain=uncertain)
+        self._plan.published_plan(
+            agreement, time.monotonic(), out.uncertainty, uncertain=uncertain, spread_m=out.spread_m
+        )
         self._plan.last_publish_age_ms = (self.get_clock().now().nanoseconds - done.result.t0_ns) / 1e6
         if out.agreement is Agreement.DISAGREE:
             self._warn("disagree", f"reasoning and trajectory disagree: {out.agreement_detail}")

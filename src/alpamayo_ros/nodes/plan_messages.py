@@ -27,6 +27,7 @@ from alpamayo_ros.core.images import ImageConversionError
 from alpamayo_ros.core.overlay import PinholeCamera, draw_overlay
 from alpamayo_ros.core.params import NodeParams
 from alpamayo_ros.core.planning import FailureKind, PlanJob, PlanResult, decode_frame, plan_once
+from alpamayo_ros.core.sample_choice import plan_spread_m
 from alpamayo_ros.core.types import DrivingModel, ModelInfo, Prediction
 from alpamayo_ros.msg import ChainOfCausation, StageLatency
 
@@ -45,6 +46,7 @@ class PlanMessages:
     agreement: Agreement
     agreement_detail: str
     uncertainty: float  # reasoning_uncertainty of sample 0 (NaN when the backend does not report it)
+    spread_m: float  # core.sample_choice.plan_spread_m: the other samples' distance from the plan (NaN: one sample)
 
 
 def build_plan_messages(
@@ -109,6 +111,7 @@ def build_plan_messages(
         agreement=agreement,
         agreement_detail=reports[0].detail,
         uncertainty=reasoning[0].reasoning_uncertainty,
+        spread_m=plan_spread_m(pred.xyz),
     )
 
 
