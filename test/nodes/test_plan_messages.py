@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo
 
@@ -110,3 +111,18 @@ def test_worker_cycle_publishes_or_says_why_not() -> None:
     unbuilt = plan_and_build(FakeModel(straight()), job(extra=FrameEntry(T0, rgb_image(48, 64))), overlay, bad_cam)
     assert unbuilt.messages is None and not unbuilt.model_failure
     assert unbuilt.failure.startswith("could not build outputs: camera intrinsics")
+
+
+def test_the_published_path_is_the_sample_plan_choice_picks() -> None:
+    """Three samples ending 6, 0 and 2 m to the left: the node's default plans on the middle one (2 m); ``first``
+    keeps the first draw. The Path and the ChainOfCausation stay a matched pair either way."""
+    pred = straight(3)
+    pred.xyz[:, :, 1] = np.array([6.0, 0.0, 2.0])[:, None] * np.linspace(0.0, 1.0, FUTURE_STEPS)
+    texts = ("Turn left.", "Keep lane.", "Nudge left.")
+    pred = Prediction(pred.xyz, pred.rotation, texts, (1, 1, 1), (False, False, False))
+    for choice, end_y, text in (("medoid", 2.0, "Nudge left."), ("first", 6.0, "Turn left.")):
+        params = P.replace(P.NodeParams(), {"plan_choice": choice})
+        done = plan_and_build(FakeModel(pred), job(), params, None)
+        assert done.messages is not None
+        assert done.messages.path.poses[-1].pose.position.y == pytest.approx(end_y)
+        assert done.messages.reasoning[0].reasoning_text == text

@@ -2,11 +2,11 @@
 
 The model samples: each inference draws its reasoning and its trajectory from the model's distribution, so with one
 sample a tick's plan carries that draw's noise, and consecutive plans of one scene can bend by several metres at 3 s
-while saying the same words. A vehicle tracking such plans follows their average only with the tracker's lag, and on
-a bend that lag is enough to leave the lane. With ``model.num_samples`` > 1, ``medoid`` plans on the sample whose
-trajectory lies closest to the others': a consensus among the draws that is still one of them (reasoning, trajectory
-and consistency report stay a matched set), where the mean of the samples would be a trajectory no draw proposed
-and no reasoning explains (the mean of "stop" and "go" is neither).
+while saying the same words; a tracker sent such plans follows something like their average, which on a bend can
+be too little turn (``docs/generalisation.md``, "One plan from five samples"). With ``model.num_samples`` > 1,
+``medoid`` plans on the sample whose trajectory lies closest to the others': a consensus among the draws that is
+still one of them (reasoning, trajectory and consistency report stay a matched set), where the mean of the samples
+would be a trajectory no draw proposed and no reasoning explains (the mean of "stop" and "go" is neither).
 
 Publishers, the consistency monitor's plan verdict, the evaluation and the simulator plan on sample 0, so the choice
 is made by putting the chosen sample first; the others keep their order.
