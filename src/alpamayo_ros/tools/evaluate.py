@@ -64,7 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=None, help=f"model backend {model_help}")
     parser.add_argument("--model", default=None, help=f"checkpoint directory or preset name {model_help}")
     parser.add_argument("--device", default=None, help=model_help)
-    parser.add_argument("--num-samples", type=int, default=None, help=f"samples per tick (minADE) {model_help}")
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=None,
+        help=f"samples per tick (minADE; ADE scores the one the parameter file's plan_choice plans on) {model_help}",
+    )
     parser.add_argument("--max-reasoning-tokens", type=int, default=None, help=model_help)
     parser.add_argument("--seed", type=int, default=None, help=model_help)
     parser.add_argument("--max-ticks", type=int, default=0, help="stop each bag after this many planned ticks")
