@@ -28,6 +28,13 @@ def straight(num_samples: int = 1, speed_mps: float = 5.0) -> Prediction:
     return prediction(np.broadcast_to(xyz, (num_samples, FUTURE_STEPS, 3)).copy())
 
 
+def fan(lateral_m: list[float], speed_mps: float = 10.0) -> np.ndarray:
+    """Samples along x at one speed, each bending to its final lateral offset (m, left +) by a parabola."""
+    x = speed_mps * 0.1 * (np.arange(FUTURE_STEPS) + 1)
+    shape = (x / x[-1]) ** 2
+    return np.stack([np.stack([x, y * shape, np.zeros_like(x)], axis=1) for y in lateral_m])
+
+
 def rgb_image(height: int = 8, width: int = 12) -> Image:
     img = Image(height=height, width=width, encoding="rgb8", step=width * 3)
     img.data = bytes(np.full((height, width, 3), 7, np.uint8).tobytes())

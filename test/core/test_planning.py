@@ -36,7 +36,7 @@ from alpamayo_ros.core.rig import CAMERA_NAMES, HISTORY_STEPS
 from alpamayo_ros.core.sync import FrameEntry, FrameSynchronizer
 from alpamayo_ros.core.types import EgoHistory, ModelInfo, Prediction, StageTimings
 
-from plan_samples import CAM, INFO, T0, FakeModel, camera_sample, frames, job, prediction, rgb_image, straight
+from plan_samples import CAM, INFO, T0, FakeModel, camera_sample, fan, frames, job, prediction, rgb_image, straight
 
 # --- check_prediction ---------------------------------------------------------------------------------------------
 
@@ -112,9 +112,7 @@ def test_plan_once_feeds_the_model_and_checks_every_sample() -> None:
 def test_plan_once_plans_on_the_medoid_and_checks_each_sample_against_its_own_reasoning() -> None:
     """Sample 0 turns hard left, 1 keeps straight, 2 bends a little left: the plan is sample 2, and the
     consistency reports follow the samples they were made for."""
-    x = 1.0 * (np.arange(64) + 1)
-    bend = (x / x[-1]) ** 2
-    xyz = np.stack([np.stack([x, y * bend, np.zeros_like(x)], axis=1) for y in (12.0, 0.0, 4.0)])
+    xyz = fan([12.0, 0.0, 4.0])
     texts = ("Turn left.", "Keep lane.", "Keep lane.")
     result = plan_once(job(frames()), FakeModel(prediction(xyz, texts)), "medoid")
     assert result.prediction is not None

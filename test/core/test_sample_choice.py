@@ -9,14 +9,7 @@ from alpamayo_ros.core.rig import FUTURE_STEPS
 from alpamayo_ros.core.sample_choice import PLAN_CHOICES, choose_plan, medoid_index, plan_spread_m
 from alpamayo_ros.core.types import Prediction
 
-from plan_samples import prediction
-
-
-def fan(lateral_m: list[float], speed_mps: float = 10.0) -> np.ndarray:
-    """Samples along x at one speed, each bending to its final lateral offset (m, left +) by a parabola."""
-    x = speed_mps * 0.1 * (np.arange(FUTURE_STEPS) + 1)
-    shape = (x / x[-1]) ** 2
-    return np.stack([np.stack([x, y * shape, np.zeros_like(x)], axis=1) for y in lateral_m])
+from plan_samples import fan, prediction
 
 
 def with_logprobs(pred: Prediction) -> Prediction:

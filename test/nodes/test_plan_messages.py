@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo
 
@@ -17,7 +16,7 @@ from alpamayo_ros.core.sync import FrameEntry
 from alpamayo_ros.core.types import ModelInfo, Prediction
 from alpamayo_ros.nodes.plan_messages import PlanMessages, build_plan_messages, plan_and_build
 
-from plan_samples import INFO, T0, FakeModel, job, rgb_image, straight
+from plan_samples import INFO, T0, FakeModel, fan, job, prediction, rgb_image, straight
 
 
 def build(
@@ -116,10 +115,7 @@ def test_worker_cycle_publishes_or_says_why_not() -> None:
 def test_the_published_path_is_the_sample_plan_choice_picks() -> None:
     """Three samples ending 6, 0 and 2 m to the left: the node's default plans on the middle one (2 m); ``first``
     keeps the first draw. The Path and the ChainOfCausation stay a matched pair either way."""
-    pred = straight(3)
-    pred.xyz[:, :, 1] = np.array([6.0, 0.0, 2.0])[:, None] * np.linspace(0.0, 1.0, FUTURE_STEPS)
-    texts = ("Turn left.", "Keep lane.", "Nudge left.")
-    pred = Prediction(pred.xyz, pred.rotation, texts, (1, 1, 1), (False, False, False))
+    pred = prediction(fan([6.0, 0.0, 2.0], speed_mps=5.0), ("Turn left.", "Keep lane.", "Nudge left."))
     for choice, end_y, text in (("medoid", 2.0, "Nudge left."), ("first", 6.0, "Turn left.")):
         params = P.replace(P.NodeParams(), {"plan_choice": choice})
         done = plan_and_build(FakeModel(pred), job(), params, None)
