@@ -181,6 +181,10 @@ def plan(scenario: Scenario, t: float, s: float, d: float, v: float) -> Context:
         not_cleared = a_d < half_lane + 1.0 if _walks_left(actor) else a_d > -half_lane - 1.0
         cw = scenario.crosswalk_s_m if scenario.crosswalk_s_m is not None else a_s - 2.0
         stop_gap = cw - STOP_GAP_M - front
+        if stop_gap <= -0.5 and in_conflict:
+            # Already over the crosswalk's edge with the pedestrian in the ego's path: hold short of them rather
+            # than drive on. One still beside the lane is left to wait: the ego clears the crosswalk first.
+            stop_gap = a_s - actor.size_m[0] / 2 - STOP_GAP_M - front
         if (walking or in_conflict) and not_cleared and stop_gap > -0.5:
             candidates.append((_idm(v, v_des, max(stop_gap, 0.1), 0.0, STOP_GAP_M), "pedestrian", stop_gap, 0.0, 0.0))
 

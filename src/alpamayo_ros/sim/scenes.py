@@ -5,7 +5,9 @@ pedestrian crossing (``second_event``). Every event is placed relative to where 
 brakes at the event time, the pedestrian steps out so that the ego arrives a set margin later, and the traffic light
 turns yellow where the ego's *planned* motion (the rule-based planner integrated up to the yellow time) leaves it a
 comfortable stop, except in a ``late_yellow`` episode, where it turns yellow too late to stop and the ego drives
-through on yellow.
+through on yellow. The same planned motion keeps a pedestrian from stepping out in front of an ego that could
+no longer stop (the first event or the approach changes the ego's speed from what the nominal timing assumes): such a
+pedestrian steps out earlier, within the event's window, or else waits and crosses behind the ego.
 
 Draw order matters: the legacy parameters and details are drawn from the main stream in the original generator's
 order (so the ``default`` distribution reproduces its scenes), the new parameters from a second stream.
@@ -14,14 +16,25 @@ Units: metres, seconds, m/s, m/s^2; (s, d) are Frenet coordinates of road.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from alpamayo_ros.sim import dressing
 from alpamayo_ros.sim.distributions import BEND_KINDS, SECOND_EVENT_KINDS, Value
 from alpamayo_ros.sim.params import Draws, SceneParams
-from alpamayo_ros.sim.planner import EGO_FRONT_M, SIM_DT, DriveState, drive
+from alpamayo_ros.sim.planner import (
+    EGO_FRONT_M,
+    EGO_HALF_WIDTH_M,
+    EGO_REAR_M,
+    SIM_DT,
+    DriveState,
+    EgoTrack,
+    drive,
+    simulate,
+)
 from alpamayo_ros.sim.road import Road, Segment
 from alpamayo_ros.sim.world import SCENARIOS, Actor, Motion, Scenario, TrafficLight
 
@@ -30,6 +43,23 @@ LATE_YELLOW_DECEL_MPS2 = 6.5
 STOP_LINE_BEHIND_M = 5.0  # the line lies this far beyond a comfortable stop of the ego's rear axle
 CROSSWALK_M = 4.0
 LEAD_RESUME_MPS2 = 1.5  # a lead vehicle that slows for a while (a pedestrian follows) speeds up again at this rate
+STEP_OUT_SCAN_S = 0.1  # how finely an earlier step-out is searched for (s)
+STEP_OUT_CLEARANCE_M = 0.5  # the planned ego must keep this far from a crossing pedestrian's box (m)
+STEP_OUT_MARGIN_S = 0.3  # the planner's choice must hold with the step-out this much earlier and later (s)
+STEP_OUT_MARK = "<step-out>"  # stands for the step-out time ("8.2 s") in a description until the crossing is timed
+
+
+@dataclass(frozen=True)
+class _Crossing:
+    """A pedestrian's crossing before it is timed: the actor, when it would step out, and how early it may."""
+
+    actor: Actor
+    d_start_m: float
+    d_end_m: float
+    walk_mps: float
+    nominal_s: float  # the step-out time the scene asks for
+    earliest_s: float  # stepping out earlier would break the scene (the lead vehicle has not yet passed)
+    behind_delay_s: float  # a pedestrian who waits for the ego steps out this long after its rear has passed
 
 
 def build_scenario(
@@ -61,6 +91,7 @@ class _Builder:
         self.draws, self.name, self.seed, self.seconds = draws, name, seed, seconds
         self.actors: list[Actor] = []
         self.crosswalk_s: float | None = None
+        self.crossing: _Crossing | None = None
         self.description = ""
 
     def build(self) -> Scenario:
@@ -107,8 +138,16 @@ class _Builder:
         elif name == "pedestrian_crossing":
             anchor = v0 * (t_event + d.legacy("crosswalk_margin_s")) + 10.0
             walk_v = d.legacy("pedestrian_speed_mps")
-            self._pedestrian(rng, anchor, t_event, walk_v, lambda: d.legacy("pedestrian_height_m"))
-            self.description = f"pedestrian starts crossing at {t_event:.1f} s on a crosswalk {anchor:.0f} m ahead"
+            self._pedestrian(
+                rng,
+                anchor,
+                t_event,
+                walk_v,
+                lambda: d.legacy("pedestrian_height_m"),
+                earliest_s=0.0,
+                behind_delay_s=1.0,
+            )
+            self.description = f"pedestrian starts crossing at {STEP_OUT_MARK} on a crosswalk {anchor:.0f} m ahead"
         elif name == "stationary_vehicle_nudge":
             anchor = self._parked_vehicle()
         elif name in ("curve_left", "curve_right"):
@@ -167,6 +206,8 @@ class _Builder:
         )
         if name == "red_light_stop_line":
             _place_light(scenario, t_event, yellow_s, stop_decel, late_yellow)
+        if self.crossing is not None:
+            _time_crossing(scenario, self.crossing)
         scenario.params = d.params(self.seed, seconds)
         return scenario
 
@@ -211,20 +252,29 @@ class _Builder:
         return s_obs
 
     def _pedestrian(
-        self, rng: np.random.Generator, crosswalk_s: float, t_start: float, walk_v: float, height: Callable[[], float]
+        self,
+        rng: np.random.Generator,
+        crosswalk_s: float,
+        t_start: float,
+        walk_v: float,
+        height: Callable[[], float],
+        *,
+        earliest_s: float,
+        behind_delay_s: float,
     ) -> None:
-        """A pedestrian who steps off the chosen kerb at t_start and crosses the whole road on a crosswalk (the
-        clothing colour is drawn before the height: the original order)."""
+        """A pedestrian who steps off the chosen kerb at t_start (timed against the ego's planned motion once the
+        scene is complete: _time_crossing) and crosses the whole road on a crosswalk (the clothing colour is drawn
+        before the height: the original order)."""
         near, far = self.right_edge - 2.0, self.left_edge + 2.0
         d_start, d_end = (far, near) if self.left_kerb else (near, far)
         color = dressing.clothing_color(rng, self.clothing)
         heading = -np.pi / 2 if self.left_kerb else np.pi / 2
         size = (0.45, 0.6, height())
         d_of_t = dressing.crossing(d_start, d_end, t_start, walk_v)
-        self.actors.append(
-            Actor("pedestrian", size, color, Motion(crosswalk_s + 2.0, 0.0), d_of_t, heading, "pedestrian")
-        )
+        actor = Actor("pedestrian", size, color, Motion(crosswalk_s + 2.0, 0.0), d_of_t, heading, "pedestrian")
+        self.actors.append(actor)
         self.crosswalk_s = crosswalk_s
+        self.crossing = _Crossing(actor, d_start, d_end, walk_v, t_start, earliest_s, behind_delay_s)
 
     def _second_pedestrian(self, first_event_s: float, lead: Actor | None) -> None:
         """A pedestrian crossing beyond the first event: after the lead vehicle has passed the crosswalk, or timed
@@ -234,16 +284,94 @@ class _Builder:
         delay = d.new("second_event_delay_s")
         walk_v = d.new("pedestrian_speed_mps")
         height = d.new("pedestrian_height_m")
+        earliest = self.t_event + 1.0
         if lead is not None:
-            t_start = self.t_event + 1.0
+            t_start = earliest
             for t in np.arange(0.0, self.seconds + 8.0, 0.05):
                 if lead.motion.state(float(t))[0] - lead.size_m[0] / 2 > crosswalk + CROSSWALK_M:
+                    earliest = max(earliest, float(t))
                     t_start = float(t) + delay
                     break
         else:
-            t_start = max(self.t_event + 1.0, (crosswalk - 10.0) / max(self.v0, 1.0) - delay)
-        self._pedestrian(d.extra, crosswalk, t_start, walk_v, lambda: height)
-        self.description += f"; then a pedestrian crosses at {t_start:.1f} s on a crosswalk {crosswalk:.0f} m ahead"
+            t_start = max(earliest, (crosswalk - 10.0) / max(self.v0, 1.0) - delay)
+        self._pedestrian(d.extra, crosswalk, t_start, walk_v, lambda: height, earliest_s=earliest, behind_delay_s=delay)
+        self.description += f"; then a pedestrian crosses at {STEP_OUT_MARK} on a crosswalk {crosswalk:.0f} m ahead"
+
+
+def _time_crossing(scenario: Scenario, crossing: _Crossing) -> None:
+    """Time the pedestrian's step-out so that the rule-based planner can yield to them.
+
+    A scene may ask for an urgent stop, never an impossible or a marginal one. A step-out time is settled when the
+    planner, driving the scene with the pedestrian stepping out then, keeps clear of them, and does the same (passes
+    ahead of them, or lets them cross first) with the step-out STEP_OUT_MARGIN_S earlier or later: an ego that runs
+    a little behind or ahead of its plan in closed loop then faces the same choice, not a last-moment stop for a
+    pedestrian the plan passed. The nominal time stands when it is settled; otherwise the latest settled time in
+    [earliest, nominal] (STEP_OUT_SCAN_S steps); if there is none, the pedestrian waits at the kerb until the ego's
+    rear has passed the crosswalk and crosses behind it. The planner sees a pedestrian only where the frames show
+    one (planner.pedestrian_range_m), so at night the check holds it to its low beams. The description's
+    STEP_OUT_MARK becomes the time."""
+    index = scenario.actors.index(crossing.actor)
+    outcomes: dict[float, str | None] = {}
+
+    def stepping_out(t_start: float) -> Actor:
+        d_of_t = dressing.crossing(crossing.d_start_m, crossing.d_end_m, t_start, crossing.walk_mps)
+        return replace(crossing.actor, d_of_t=d_of_t)
+
+    def outcome(t_start: float) -> str | None:
+        """Who crosses first (_who_first), or None when the planned ego comes too close to the pedestrian."""
+        key = round(t_start, 3)
+        if key not in outcomes:
+            scenario.actors[index] = actor = stepping_out(t_start)
+            track = simulate(scenario)
+            outcomes[key] = None if _conflicts(track, actor) else _who_first(track, actor, crossing.d_start_m)
+        return outcomes[key]
+
+    def settled(t_start: float) -> bool:
+        first = outcome(t_start)
+        margins = (t_start - STEP_OUT_MARGIN_S, t_start + STEP_OUT_MARGIN_S)
+        return first is not None and all(outcome(t) == first for t in margins)
+
+    t_start, behind = crossing.nominal_s, False
+    if not settled(t_start):
+        candidates = np.arange(crossing.nominal_s - STEP_OUT_SCAN_S, crossing.earliest_s - 1e-9, -STEP_OUT_SCAN_S)
+        found = next((float(t) for t in candidates if settled(float(t))), None)
+        if found is not None:
+            t_start = found
+        else:
+            scenario.actors[index] = stepping_out(math.inf)
+            track = simulate(scenario)
+            passed = np.nonzero(track.s - EGO_REAR_M > crossing.actor.motion.s0_m + CROSSWALK_M / 2)[0]
+            t_start = (float(track.t[passed[0]]) if passed.size else scenario.seconds) + crossing.behind_delay_s
+            behind = True
+    scenario.actors[index] = stepping_out(t_start)
+    text = f"{t_start:.1f} s"
+    if behind:
+        text += " (behind the ego, which could not have stopped for them)"
+    scenario.description = scenario.description.replace(STEP_OUT_MARK, text)
+
+
+def _conflicts(track: EgoTrack, pedestrian: Actor) -> bool:
+    """Whether the planned ego comes within STEP_OUT_CLEARANCE_M of the pedestrian's box (Frenet boxes)."""
+    near = pedestrian.motion.s0_m - pedestrian.size_m[0] / 2 - STEP_OUT_CLEARANCE_M
+    far = pedestrian.motion.s0_m + pedestrian.size_m[0] / 2 + STEP_OUT_CLEARANCE_M
+    overlap_s = (track.s + EGO_FRONT_M > near) & (track.s - EGO_REAR_M < far)
+    if not overlap_s.any():
+        return False
+    idx = np.nonzero(overlap_s)[0]
+    ped_d = np.array([pedestrian.d_of_t(float(t)) for t in track.t[idx]])
+    reach = EGO_HALF_WIDTH_M + pedestrian.size_m[1] / 2 + STEP_OUT_CLEARANCE_M
+    return bool(np.any(np.abs(ped_d - track.d[idx]) < reach))
+
+
+def _who_first(track: EgoTrack, pedestrian: Actor, d_start: float) -> str:
+    """Who crosses first: "ahead" when the planned ego's rear passes the pedestrian while they are still on their
+    starting side of it, "yields" when they have crossed its path by then (or it never passes them)."""
+    passed = np.nonzero(track.s - EGO_REAR_M > pedestrian.motion.s0_m + pedestrian.size_m[0] / 2)[0]
+    if not passed.size:
+        return "yields"
+    i = int(passed[0])
+    side_now = pedestrian.d_of_t(float(track.t[i])) - float(track.d[i])
+    return "ahead" if side_now * (d_start - float(track.d[i])) > 0.0 else "yields"
 
 
 def _place_light(scenario: Scenario, t_yellow: float, yellow_s: float, stop_decel: float, late: bool) -> None:
