@@ -5,9 +5,10 @@ pedestrian crossing (``second_event``). Every event is placed relative to where 
 brakes at the event time, the pedestrian steps out so that the ego arrives a set margin later, and the traffic light
 turns yellow where the ego's *planned* motion (the rule-based planner integrated up to the yellow time) leaves it a
 comfortable stop, except in a ``late_yellow`` episode, where it turns yellow too late to stop and the ego drives
-through on yellow. The same planned motion keeps a pedestrian from stepping out in front of an ego that could
-no longer stop (the first event or the approach changes the ego's speed from what the nominal timing assumes): such a
-pedestrian steps out earlier, within the event's window, or else waits and crosses behind the ego.
+through on yellow. The same planned motion keeps a pedestrian from stepping out in front of an ego that could no
+longer stop, or where stopping and passing first are too close a call (the first event or the approach changes the
+ego's speed from what the nominal timing assumes): such a pedestrian steps out earlier, within the event's window,
+or else waits and crosses behind the ego.
 
 Draw order matters: the legacy parameters and details are drawn from the main stream in the original generator's
 order (so the ``default`` distribution reproduces its scenes), the new parameters from a second stream.
