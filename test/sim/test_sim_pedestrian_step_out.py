@@ -107,6 +107,7 @@ def test_an_unyieldable_step_out_moves_earlier() -> None:
     t = _step_out_s(sc)
     nominal = _nominal_s(sc)
     assert 0.0 <= t < nominal - 0.5 and "behind" not in sc.description
+    assert f"(moved from {nominal:.1f} s so that the ego can yield or clearly pass first)" in sc.description
     assert _closest_approach_m(sc, _pedestrian(sc)) >= STEP_OUT_CLEARANCE_M - 1e-6
     # At the nominal time the planned ego would have passed within the clearance of them.
     nominal_scene = _stepping_out_at(sc, nominal)
@@ -131,7 +132,7 @@ def test_the_planners_choice_holds_a_little_either_side_of_the_step_out(kind: st
 
 def test_a_pedestrian_no_step_out_time_can_save_crosses_behind_the_ego() -> None:
     sc = build_scenario("pedestrian_crossing", 3, 20.0, overrides=BEHIND)
-    assert "(behind the ego, which could not have stopped for them)" in sc.description
+    assert "(behind the ego, which could not have yielded safely)" in sc.description
     t = _step_out_s(sc)
     ped = _pedestrian(sc)
     track = simulate(sc)

@@ -310,7 +310,7 @@ def _time_crossing(scenario: Scenario, crossing: _Crossing) -> None:
     [earliest, nominal] (STEP_OUT_SCAN_S steps); if there is none, the pedestrian waits at the kerb until the ego's
     rear has passed the crosswalk and crosses behind it. The planner sees a pedestrian only where the frames show
     one (planner.pedestrian_range_m), so at night the check holds it to its low beams. The description's
-    STEP_OUT_MARK becomes the time."""
+    STEP_OUT_MARK becomes the time, with the nominal one when it moved."""
     index = scenario.actors.index(crossing.actor)
     outcomes: dict[float, str | None] = {}
 
@@ -347,7 +347,9 @@ def _time_crossing(scenario: Scenario, crossing: _Crossing) -> None:
     scenario.actors[index] = stepping_out(t_start)
     text = f"{t_start:.1f} s"
     if behind:
-        text += " (behind the ego, which could not have stopped for them)"
+        text += " (behind the ego, which could not have yielded safely)"
+    elif t_start != crossing.nominal_s:
+        text += f" (moved from {crossing.nominal_s:.1f} s so that the ego can yield or clearly pass first)"
     scenario.description = scenario.description.replace(STEP_OUT_MARK, text)
 
 
