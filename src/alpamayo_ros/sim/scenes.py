@@ -341,8 +341,8 @@ def _time_crossing(scenario: Scenario, crossing: _Crossing) -> None:
         else:
             scenario.actors[index] = stepping_out(math.inf)
             track = simulate(scenario)
-            passed = np.nonzero(track.s - EGO_REAR_M > crossing.actor.motion.s0_m + CROSSWALK_M / 2)[0]
-            t_start = (float(track.t[passed[0]]) if passed.size else scenario.seconds) + crossing.behind_delay_s
+            i = _rear_past(track, crossing.actor.motion.s0_m + CROSSWALK_M / 2)
+            t_start = (float(track.t[i]) if i is not None else scenario.seconds) + crossing.behind_delay_s
             behind = True
     scenario.actors[index] = stepping_out(t_start)
     text = f"{t_start:.1f} s"
@@ -369,12 +369,17 @@ def _conflicts(track: EgoTrack, pedestrian: Actor) -> bool:
 def _who_first(track: EgoTrack, pedestrian: Actor, d_start: float) -> str:
     """Who crosses first: "ahead" when the planned ego's rear passes the pedestrian while they are still on their
     starting side of it, "yields" when they have crossed its path by then (or it never passes them)."""
-    passed = np.nonzero(track.s - EGO_REAR_M > pedestrian.motion.s0_m + pedestrian.size_m[0] / 2)[0]
-    if not passed.size:
+    i = _rear_past(track, pedestrian.motion.s0_m + pedestrian.size_m[0] / 2)
+    if i is None:
         return "yields"
-    i = int(passed[0])
     side_now = pedestrian.d_of_t(float(track.t[i])) - float(track.d[i])
     return "ahead" if side_now * (d_start - float(track.d[i])) > 0.0 else "yields"
+
+
+def _rear_past(track: EgoTrack, s_m: float) -> int | None:
+    """The first tick at which the planned ego's rear bumper is beyond arc length s_m (None: never on the track)."""
+    beyond = np.nonzero(track.s - EGO_REAR_M > s_m)[0]
+    return int(beyond[0]) if beyond.size else None
 
 
 def _place_light(scenario: Scenario, t_yellow: float, yellow_s: float, stop_decel: float, late: bool) -> None:
