@@ -275,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("out/eval_cache"), help="--proxy samples (npz)")
     parser.add_argument("--workers", type=int, default=1, help="--proxy render processes")
     parser.add_argument(
+        "--training-timing",
+        action="store_true",
+        help="with --proxy: give the episodes the training plan's lengths (training.data.TRAIN_DURATIONS_SEC) "
+        "instead of 20 s, so that seeds below 48 are the training scenes themselves: how well a driver fits them",
+    )
+    parser.add_argument(
         "--camera-check",
         action="store_true",
         help="with --proxy: swap camera frames and histories between each scenario and free_road (camera_check.json)",
@@ -300,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
     if args.camera_check and not args.proxy:
         parser.error("--camera-check works on rendered samples: add --proxy")
+    if args.training_timing and not args.proxy:
+        parser.error("--training-timing works on rendered samples: add --proxy")
     if args.merge:
         merged = merge_tables([json.loads(path.read_text())["rows"] for path in args.merge])
         args.out.mkdir(parents=True, exist_ok=True)
@@ -349,13 +357,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def proxy_episodes(scenarios: list[str], seeds: list[int], scenes: dict[str, Any], training_timing: bool) -> list[Any]:
+    """The episodes a --proxy run scores: 20 s long, or cycling through the training plan's lengths as
+    ``training.data.training_episodes`` does (the event times scale with the length, so only then are seeds of the
+    training plan its very scenes)."""
+    from alpamayo_ros.training.data import TRAIN_DURATIONS_SEC, episodes
+
+    durations = TRAIN_DURATIONS_SEC if training_timing else (EVAL_SECONDS,)
+    return episodes(scenarios, seeds, durations, scenes["distribution"], scenes["overrides"])
+
+
 def _proxy(args: argparse.Namespace, scenarios: list[str], scenes: dict[str, Any]) -> int:
     from alpamayo_ros.core.model_spec import ModelSpec
     from alpamayo_ros.runtime.torch_backend import load_torch_model
-    from alpamayo_ros.training.data import DataSpec, build_cache, episodes, load_samples
+    from alpamayo_ros.training.data import DataSpec, build_cache, load_samples
 
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
-    eps = episodes(scenarios, args.seeds, (EVAL_SECONDS,), scenes["distribution"], scenes["overrides"])
+    eps = proxy_episodes(scenarios, args.seeds, scenes, args.training_timing)
     spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
     started = time.time()
     try:
@@ -374,7 +392,9 @@ def _proxy(args: argparse.Namespace, scenarios: list[str], scenes: dict[str, Any
             print(f"| {name} | {row['runs']} | {row['follows_cameras']:.0%} | {row['follows_history']:.0%} |")
         return 0
     (args.out / "proxy_table.json").write_text(
-        json.dumps({"seeds": args.seeds, "scenes": scenes, "rows": rows}, indent=1)
+        json.dumps(
+            {"seeds": args.seeds, "training_timing": args.training_timing, "scenes": scenes, "rows": rows}, indent=1
+        )
     )
     table = markdown(rows)
     (args.out / "proxy_table.md").write_text(table + "\n")

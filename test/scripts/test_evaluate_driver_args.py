@@ -26,6 +26,7 @@ def test_unknown_scenario_is_refused_before_the_model_loads(capsys: pytest.Captu
         (["--proxy", "--set", "lighting=moonlit"], "lighting"),
         (["--proxy", "--set", "warp_factor=9"], "unknown scene parameter 'warp_factor'"),
         (["--set", "lighting=night"], "--set works on rendered samples: add --proxy"),
+        (["--training-timing"], "--training-timing works on rendered samples: add --proxy"),
     ],
 )
 def test_a_bad_scene_override_is_refused_in_one_line(
@@ -38,6 +39,22 @@ def test_a_bad_scene_override_is_refused_in_one_line(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_training_timing_scores_the_training_plans_own_episodes() -> None:
+    """Seeds of the training plan are its scenes only at its episode lengths; at 20 s the same seed is another scene
+    (the event times scale with the length)."""
+    import evaluate_driver
+
+    from alpamayo_ros.sim import SCENARIOS
+    from alpamayo_ros.training.data import training_episodes
+
+    scenes = {"distribution": "wide", "overrides": {}}
+    plan = training_episodes(4, 4, ("wide",))
+    scored = evaluate_driver.proxy_episodes(list(SCENARIOS), [0, 1, 2, 3], scenes, training_timing=True)
+    assert len(scored) == len(plan) and set(scored) == set(plan)
+    at_20s = evaluate_driver.proxy_episodes(list(SCENARIOS), [0, 1, 2, 3], scenes, training_timing=False)
+    assert not set(at_20s) & set(plan)
 
 
 @pytest.mark.slow
