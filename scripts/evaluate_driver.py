@@ -278,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         "--training-timing",
         action="store_true",
         help="with --proxy: give the episodes the training plan's lengths (training.data.TRAIN_DURATIONS_SEC) "
-        "instead of 20 s, so that the plan's seeds (0-47 per event kind, 0-23 per other kind in the shipped recipe) "
-        "are its very scenes: how well a driver fits what it was trained on",
+        "instead of 20 s, so that the plan's seeds (below the recipe's seeds_target or seeds_other per kind) are its "
+        "very scenes: how well a driver fits what it was trained on",
     )
     parser.add_argument(
         "--camera-check",
