@@ -30,7 +30,16 @@ from alpamayo_ros.training.checkpoint import (
     starting_point,
 )
 from alpamayo_ros.training.collate import Collator
-from alpamayo_ros.training.data import DataSpec, Episode, SampleSet, render_episode, sample_input
+from alpamayo_ros.training.data import (
+    DataSpec,
+    Episode,
+    SampleSet,
+    load_episode,
+    load_samples,
+    render_episode,
+    sample_input,
+    save_episode,
+)
 from alpamayo_ros.training.objective import joint_loss
 from alpamayo_ros.training.recipe import Recipe
 from alpamayo_ros.training.resume import RESUME_FILE, TrainingState, save_training_state
@@ -58,6 +67,28 @@ def episode() -> SampleSet:
     d = render_episode(DataSpec(tick_stride=12), Episode("red_light_stop_line", 3, 6.0))
     n = len(d.texts)
     return SampleSet(d.images, d.hist_xyz, d.hist_yaw, d.future, d.actions, d.speed, d.lon, d.lat, d.texts, ["r"] * n)
+
+
+def test_loading_several_episodes_keeps_their_order_and_applies_the_filter_to_each(tmp_path: Path) -> None:
+    """The training set is the episodes' samples end to end, each image beside its own future and text, with the
+    filter applied per sample (load_samples fills one preallocated image block instead of concatenating)."""
+    spec = DataSpec(image_hw=(32, 64), render_wh=(128, 72), tick_stride=12)
+    eps = [Episode("lead_vehicle_braking", 1, 6.0), Episode("free_road", 2, 6.0)]
+    paths = []
+    for i, ep in enumerate(eps):
+        paths.append(tmp_path / f"{i}.npz")
+        save_episode(paths[-1], render_episode(spec, ep))
+    parts = [load_episode(p) for p in paths]
+    keep = [[not t.startswith("The lane ahead is clear") for t in d.texts] for d in parts]
+    assert any(not k for ks in keep for k in ks) and any(k for ks in keep for k in ks)
+    data = load_samples(paths, eps, keep=lambda text: not text.startswith("The lane ahead is clear"))
+    masks = [np.asarray(k) for k in keep]
+    np.testing.assert_array_equal(data.images, np.concatenate([d.images[m] for d, m in zip(parts, masks, strict=True)]))
+    np.testing.assert_array_equal(data.future, np.concatenate([d.future[m] for d, m in zip(parts, masks, strict=True)]))
+    assert data.texts == [t for d, m in zip(parts, masks, strict=True) for t, k in zip(d.texts, m, strict=True) if k]
+    assert data.scenario == [ep.scenario for ep, m in zip(eps, masks, strict=True) for k in m if k]
+    with pytest.raises(ValueError, match="no episode files"):
+        load_samples([], [])
 
 
 def test_tokenizer_round_trip_and_layout() -> None:
