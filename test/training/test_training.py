@@ -91,6 +91,26 @@ def test_loading_several_episodes_keeps_their_order_and_applies_the_filter_to_ea
         load_samples([], [])
 
 
+def test_loading_holds_the_training_images_about_once(tmp_path: Path) -> None:
+    """The image block is most of a training run's memory: the loader's peak stays near one copy of it (plus one
+    episode being read), where concatenating the episodes, or keeping slices of them, holds every image twice."""
+    import tracemalloc
+
+    spec = DataSpec(image_hw=(32, 64), render_wh=(128, 72), tick_stride=6)
+    eps = [Episode("free_road", seed, 6.0) for seed in range(16)]
+    paths = [tmp_path / f"{i}.npz" for i in range(len(eps))]
+    for path, ep in zip(paths, eps, strict=True):
+        save_episode(path, render_episode(spec, ep))
+    tracemalloc.start()
+    try:
+        data = load_samples(paths, eps)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert data.images.nbytes > 0
+    assert peak < 1.5 * data.images.nbytes, (peak, data.images.nbytes)
+
+
 def test_tokenizer_round_trip_and_layout() -> None:
     tok = build_tokenizer(TEXTS, traj_vocab_size=100)
     for text in TEXTS:

@@ -258,7 +258,8 @@ def load_samples(
             images = np.empty((total, *part.images.shape[1:]), dtype=part.images.dtype)
         images[at : at + len(part.texts)] = part.images
         at += len(part.texts)
-        rest.append(replace(part, images=part.images[:0]))
+        # Keep the small arrays only; a slice of the images would keep the whole episode block alive.
+        rest.append(replace(part, images=np.empty((0, *part.images.shape[1:]), part.images.dtype)))
         scen.extend([ep.scenario] * len(part.texts))
     if images is None:
         raise ValueError("load_samples: no episode files given")
