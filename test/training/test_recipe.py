@@ -83,7 +83,7 @@ def test_every_ablation_recipe_loads_and_differs_from_the_shipped_one(path: Path
 def test_the_ablation_recipes_are_there() -> None:
     assert {p.stem for p in RECIPES} >= {
         "two_frames", "wide_vision", "large_frames", "fewer_seeds", "wide_world", "wide_finetune",
-        "closed_loop_finetune", "closed_loop_round2", "seen_speed", "wide_only", "wide_then_mixed",
+        "closed_loop_finetune", "closed_loop_round2", "seen_speed", "wide_only", "wide_then_mixed", "many_scenes",
     }  # fmt: skip
     assert load_recipe(next(p for p in RECIPES if p.stem == "wide_world")).distribution == ("wide",)
 
