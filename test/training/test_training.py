@@ -83,8 +83,9 @@ def test_loading_several_episodes_keeps_their_order_and_applies_the_filter_to_ea
     assert any(not k for ks in keep for k in ks) and any(k for ks in keep for k in ks)
     data = load_samples(paths, eps, keep=lambda text: not text.startswith("The lane ahead is clear"))
     masks = [np.asarray(k) for k in keep]
-    np.testing.assert_array_equal(data.images, np.concatenate([d.images[m] for d, m in zip(parts, masks, strict=True)]))
-    np.testing.assert_array_equal(data.future, np.concatenate([d.future[m] for d, m in zip(parts, masks, strict=True)]))
+    for name in ("images", "hist_xyz", "hist_yaw", "future", "actions", "speed", "lon", "lat"):
+        want = np.concatenate([getattr(d, name)[m] for d, m in zip(parts, masks, strict=True)])
+        np.testing.assert_array_equal(getattr(data, name), want, err_msg=name)
     assert data.texts == [t for d, m in zip(parts, masks, strict=True) for t, k in zip(d.texts, m, strict=True) if k]
     assert data.scenario == [ep.scenario for ep, m in zip(eps, masks, strict=True) for k in m if k]
     with pytest.raises(ValueError, match="no episode files"):

@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -244,50 +244,53 @@ def load_samples(
 
     The image block is most of the memory (7 cameras x 64 x 128 x 3 bytes a frame, 172 kB a sample), so it is
     allocated once and filled episode by episode: concatenating whole episodes would hold every image twice at the
-    peak, which is what decides how many episodes fit in a machine's memory.
+    peak, which is what decides how many episodes fit in a machine's memory. A first pass reads everything but the
+    images (which samples to keep, and so the block's size); a second reads the images into the block.
     """
-    masks = [_keep_mask(p, keep) for p in paths]
-    total = sum(int(m.sum()) for m in masks)
-    images: np.ndarray | None = None
-    rest: list[EpisodeData] = []
+    small: dict[str, list[np.ndarray]] = {name: [] for name in _SMALL_FIELDS}
+    masks: list[np.ndarray] = []
+    texts: list[str] = []
     scen: list[str] = []
+    for path, ep in zip(paths, episodes, strict=True):
+        with np.load(path) as z:
+            episode_texts = [str(t) for t in z["texts"]]
+            mask = np.asarray([keep is None or keep(t) for t in episode_texts], dtype=bool)
+            for name, parts in small.items():
+                parts.append(z[name][mask])
+        masks.append(mask)
+        texts.extend(t for t, kept in zip(episode_texts, mask, strict=True) if kept)
+        scen.extend([ep.scenario] * int(mask.sum()))
+    images: np.ndarray | None = None
     at = 0
-    for path, mask, ep in zip(paths, masks, episodes, strict=True):
-        part = _subset(load_episode(path), mask)
+    for path, mask in zip(paths, masks, strict=True):
+        with np.load(path) as z:
+            kept_images = z["images"][mask]
         if images is None:
-            images = np.empty((total, *part.images.shape[1:]), dtype=part.images.dtype)
-        images[at : at + len(part.texts)] = part.images
-        at += len(part.texts)
-        # Keep the small arrays only; a slice of the images would keep the whole episode block alive.
-        rest.append(replace(part, images=np.empty((0, *part.images.shape[1:]), part.images.dtype)))
-        scen.extend([ep.scenario] * len(part.texts))
+            images = np.empty((len(texts), *kept_images.shape[1:]), dtype=kept_images.dtype)
+        images[at : at + len(kept_images)] = kept_images
+        at += len(kept_images)
     if images is None:
         raise ValueError("load_samples: no episode files given")
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate(small[name])
+
     return SampleSet(
         images=images,
-        hist_xyz=np.concatenate([d.hist_xyz for d in rest]),
-        hist_yaw=np.concatenate([d.hist_yaw for d in rest]),
-        future=np.concatenate([d.future for d in rest]),
-        actions=np.concatenate([d.actions for d in rest]),
-        speed=np.concatenate([d.speed for d in rest]),
-        lon=np.concatenate([d.lon for d in rest]),
-        lat=np.concatenate([d.lat for d in rest]),
-        texts=[t for d in rest for t in d.texts],
+        hist_xyz=joined("hist_xyz"),
+        hist_yaw=joined("hist_yaw"),
+        future=joined("future"),
+        actions=joined("actions"),
+        speed=joined("speed"),
+        lon=joined("lon"),
+        lat=joined("lat"),
+        texts=texts,
         scenario=scen,
     )
 
 
-def _keep_mask(path: Path, keep: Callable[[str], bool] | None) -> np.ndarray:
-    """Which samples of the episode file ``path`` to keep; reads only its reasoning texts, not its images."""
-    with np.load(path) as z:
-        texts = [str(t) for t in z["texts"]]
-    return np.asarray([True if keep is None else keep(t) for t in texts], dtype=bool)
-
-
-def _subset(data: EpisodeData, mask: np.ndarray) -> EpisodeData:
-    """The samples of ``data`` where ``mask`` is true."""
-    arrays = {f.name: getattr(data, f.name)[mask] for f in fields(EpisodeData) if f.name != "texts"}
-    return EpisodeData(**arrays, texts=[t for t, kept in zip(data.texts, mask, strict=True) if kept])
+# Every per-sample array of an episode file except the images, which load_samples reads in a pass of their own.
+_SMALL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeData) if f.name not in ("images", "texts"))
 
 
 def episodes(
