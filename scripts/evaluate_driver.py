@@ -48,10 +48,14 @@ def ensure_bags(
     return out
 
 
-def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, dict[str, Any]]:
+def evaluate_samples(
+    model: Any, data: Any, progress: bool = True
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Fast proxy without bags: score rendered samples (``training.data.SampleSet``) with the same metric and
     consistency functions and the node's default choice of the plan sample (``plan_choice``, for --num-samples > 1);
-    history comes straight from the simulation instead of interpolated odometry."""
+    history comes straight from the simulation instead of interpolated odometry.
+
+    Returns the rows per scenario (and "all") and the decisions grouped by the label's cause (``by_cause``)."""
     from tqdm import tqdm
 
     from alpamayo_ros.core.decisions import Agreement, Decision, Lateral, Longitudinal, check_consistency
@@ -62,6 +66,7 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
     from alpamayo_ros.training.data import sample_input
 
     per: dict[str, dict[str, list[Any]]] = {}
+    causes: list[tuple[str, str, bool]] = []  # (the label's cause, the driver's, decision right on both axes)
     plan_choice = PlanningParams().plan_choice
     for i in tqdm(range(len(data)), unit="tick", desc="proxy evaluation", disable=not progress):
         pred = choose_plan(model.predict(sample_input(model, data, i)), plan_choice)
@@ -79,6 +84,8 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
         rec["cv"].append(cv)
         rec["lon"].append(report.stated.longitudinal == ref.longitudinal)
         rec["lat"].append(report.stated.lateral == ref.lateral)
+        right = report.stated.longitudinal == ref.longitudinal and report.stated.lateral == ref.lateral
+        causes.append((first_evidence(data.texts[i]), first_evidence(pred.reasoning[0]), right))
         if report.agreement != Agreement.UNKNOWN:
             rec["agree"].append(report.agreement == Agreement.AGREE)
     rows: dict[str, dict[str, Any]] = {}
@@ -114,7 +121,57 @@ def evaluate_samples(model: Any, data: Any, progress: bool = True) -> dict[str, 
             rows[name]["spread_mean_m"] = sum(spread) / len(spread)
             rows[name]["spread_auroc"] = metrics.auroc(spread, [not ok for ok in both])
         rows[name]["lon_confusion"] = dict(Counter(c for k in keys for c in per[k]["confusion"]).most_common())
-    return rows
+    return rows, by_cause(causes)
+
+
+NO_EVIDENCE = "(no evidence sentence)"
+
+
+def first_evidence(text: str) -> str:
+    """The first evidence sentence of a reasoning, numbers masked: the longitudinal decision's cause."""
+    from alpamayo_ros.sim.labels import evidence_templates
+
+    try:
+        return evidence_templates(text)[0]
+    except ValueError:
+        return NO_EVIDENCE
+
+
+def by_cause(ticks: list[tuple[str, str, bool]], said: int = 3) -> dict[str, dict[str, Any]]:
+    """Decisions grouped by the cause the reference label gives, most ticks first.
+
+    ticks: (the label's first evidence sentence, the driver's, whether the decision was right on both axes), as
+    ``first_evidence`` masks them. Each group has its share of the ticks, its decision accuracy and the ``said``
+    causes the driver gave most often where it decided wrong: where a driver fails, and what it saw instead.
+    """
+    groups: dict[str, list[tuple[str, bool]]] = {}
+    for cause, stated, right in ticks:
+        groups.setdefault(cause, []).append((stated, right))
+    out: dict[str, dict[str, Any]] = {}
+    for cause, rows in sorted(groups.items(), key=lambda item: -len(item[1])):
+        wrong = Counter(stated for stated, right in rows if not right)
+        out[cause] = {
+            "ticks": len(rows),
+            "share": len(rows) / len(ticks),
+            "decision_acc_both": sum(right for _, right in rows) / len(rows),
+            "said_when_wrong": dict(wrong.most_common(said)),
+        }
+    return out
+
+
+def cause_markdown(causes: dict[str, dict[str, Any]]) -> str:
+    """The ``by_cause`` groups as a Markdown table."""
+    lines = [
+        "| the label's cause | ticks | decisions right | the driver's cause where it decided wrong (ticks) |",
+        "|---|---|---|---|",
+    ]
+    for cause, group in causes.items():
+        said = "; ".join(f"{stated} ({n})" for stated, n in group["said_when_wrong"].items())
+        lines.append(
+            f"| {cause} | {group['ticks']} ({100 * group['share']:.0f} %) | "
+            f"{100 * group['decision_acc_both']:.0f} % | {said} |"
+        )
+    return "\n".join(lines)
 
 
 def camera_check(model: Any, data: Any, base: str = "free_road", progress: bool = True) -> dict[str, dict[str, Any]]:
@@ -382,7 +439,7 @@ def _proxy(args: argparse.Namespace, scenarios: list[str], scenes: dict[str, Any
         if args.camera_check:
             check = camera_check(model, data)
         else:
-            rows = evaluate_samples(model, data)
+            rows, causes = evaluate_samples(model, data)
     finally:
         model.close()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -394,12 +451,21 @@ def _proxy(args: argparse.Namespace, scenarios: list[str], scenes: dict[str, Any
         return 0
     (args.out / "proxy_table.json").write_text(
         json.dumps(
-            {"seeds": args.seeds, "training_timing": args.training_timing, "scenes": scenes, "rows": rows}, indent=1
+            {
+                "seeds": args.seeds,
+                "training_timing": args.training_timing,
+                "scenes": scenes,
+                "rows": rows,
+                "by_cause": causes,
+            },
+            indent=1,
         )
     )
-    table = markdown(rows)
+    table, cause_table = markdown(rows), cause_markdown(causes)
     (args.out / "proxy_table.md").write_text(table + "\n")
+    (args.out / "proxy_causes.md").write_text(cause_table + "\n")
     print(table)
+    print(cause_table)
     if "spread_mean_m" in rows["all"]:
         auroc, mean = rows["all"]["spread_auroc"], rows["all"]["spread_mean_m"]
         print(
