@@ -425,14 +425,29 @@ def proxy_episodes(scenarios: list[str], seeds: list[int], scenes: dict[str, Any
     return episodes(scenarios, seeds, durations, scenes["distribution"], scenes["overrides"])
 
 
+def proxy_spec(model: Any) -> Any:
+    """The samples a --proxy run renders for ``model`` (a ``training.data.DataSpec``): every 2nd tick, the frames per
+    camera it consumes, at the size its own processor resizes a rendered frame to. Training resizes to that size too;
+    a driver trained on larger frames must not be scored on small ones scaled up."""
+    from alpamayo_ros.model.processor import target_size
+    from alpamayo_ros.training.data import DataSpec
+
+    width, height = DataSpec().render_wh
+    return DataSpec(
+        tick_stride=2,
+        frame_offsets_sec=tuple(model.info.frame_offsets_sec),
+        image_hw=target_size(height, width, model.image_cfg),
+    )
+
+
 def _proxy(args: argparse.Namespace, scenarios: list[str], scenes: dict[str, Any]) -> int:
     from alpamayo_ros.core.model_spec import ModelSpec
     from alpamayo_ros.runtime.torch_backend import load_torch_model
-    from alpamayo_ros.training.data import DataSpec, build_cache, load_samples
+    from alpamayo_ros.training.data import build_cache, load_samples
 
     model = load_torch_model(ModelSpec(model_path=args.model, device=args.device, num_samples=args.num_samples))
     eps = proxy_episodes(scenarios, args.seeds, scenes, args.training_timing)
-    spec = DataSpec(tick_stride=2, frame_offsets_sec=model.info.frame_offsets_sec)  # the frames it consumes
+    spec = proxy_spec(model)
     started = time.time()
     try:
         data = load_samples(build_cache(spec, eps, args.cache, args.workers), eps)

@@ -72,9 +72,32 @@ def test_a_proxy_run_scores_the_scenes_it_fixed_and_says_so(tmp_path: Path) -> N
     table = json.loads((out / "proxy_table.json").read_text())
     assert table["scenes"] == {"distribution": "default", "overrides": {"lighting": "night"}}
     assert table["rows"]["free_road"]["ticks"] > 0
+    assert sum(group["ticks"] for group in table["by_cause"].values()) == table["rows"]["all"]["ticks"]
+    assert (out / "proxy_causes.md").read_text().startswith("| the label's cause |")
     spec = DataSpec(tick_stride=2)  # what the script renders for the shipped driver (one frame per camera)
     fixed = episodes(["free_road"], [3], [20.0], overrides=parse_overrides(["lighting=night"]))
     plain = episodes(["free_road"], [3], [20.0])
     names = {p.stem for p in cache.rglob("*.npz")}
     assert any(cache_key(spec, fixed[0]) in n for n in names)
     assert not any(cache_key(spec, plain[0]) in n for n in names)
+
+
+@pytest.mark.parametrize("image_hw", [(64, 128), (96, 192)])
+def test_a_proxy_run_renders_at_the_size_the_driver_was_trained_on(image_hw: tuple[int, int]) -> None:
+    """Training resizes rendered frames to the recipe's image size; the proxy must too, not feed a driver of larger
+    frames small ones its processor scales up."""
+    from types import SimpleNamespace
+
+    import evaluate_driver
+
+    from alpamayo_ros.model.processor import ImageProcessorConfig
+    from alpamayo_ros.training.checkpoint import DriverSize
+
+    low, high = DriverSize(image_hw=image_hw).pixel_budget()  # the checkpoint's processor budget
+    model = SimpleNamespace(
+        info=SimpleNamespace(frame_offsets_sec=(-0.3, 0.0)),
+        image_cfg=ImageProcessorConfig(min_pixels=low, max_pixels=high),
+    )
+    spec = evaluate_driver.proxy_spec(model)
+    assert spec.image_hw == image_hw
+    assert spec.frame_offsets_sec == (-0.3, 0.0) and spec.tick_stride == 2
