@@ -235,6 +235,10 @@ class SampleSet:
         return len(self.texts)
 
 
+# Every per-sample array of an episode file except the images, which load_samples reads in a pass of their own.
+_SMALL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeData) if f.name not in ("images", "texts"))
+
+
 def load_samples(
     paths: Sequence[Path], episodes: Sequence[Episode], keep: Callable[[str], bool] | None = None
 ) -> SampleSet:
@@ -287,10 +291,6 @@ def load_samples(
         texts=texts,
         scenario=scen,
     )
-
-
-# Every per-sample array of an episode file except the images, which load_samples reads in a pass of their own.
-_SMALL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeData) if f.name not in ("images", "texts"))
 
 
 def episodes(
