@@ -129,7 +129,7 @@ NO_EVIDENCE = "(no evidence sentence)"
 
 def first_evidence(text: str) -> str:
     """The first evidence sentence of a reasoning, numbers masked: the longitudinal decision's cause."""
-    from alpamayo_ros.sim.labels import evidence_templates
+    from alpamayo_ros.training.scene_probe import evidence_templates
 
     try:
         return evidence_templates(text)[0]

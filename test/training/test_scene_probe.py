@@ -11,12 +11,11 @@ from test_training import TINY, episode  # noqa: F401  (its module fixture: rend
 
 from alpamayo_ros.model.alpamayo_r1 import AlpamayoR1
 from alpamayo_ros.sim.generate import generate
-from alpamayo_ros.sim.labels import evidence_templates
 from alpamayo_ros.training.checkpoint import ActionStats, build_config
 from alpamayo_ros.training.collate import Collator
 from alpamayo_ros.training.data import SampleSet
 from alpamayo_ros.training.objective import joint_loss
-from alpamayo_ros.training.scene_probe import SceneProbe, SceneVocab
+from alpamayo_ros.training.scene_probe import SceneProbe, SceneVocab, evidence_templates
 from alpamayo_ros.training.vocab import build_tokenizer
 
 torch.set_num_threads(min(2, torch.get_num_threads()))

@@ -12,7 +12,6 @@ Decisions use the DrivingDecision constants of alpamayo_ros/msg; roles the Causa
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from alpamayo_ros.core.decisions import (
@@ -184,25 +183,6 @@ def rests_on_unseen_speed(text: str) -> bool:
     (``training.recipe``: ``drop_unseen_speed``).
     """
     return text.startswith(UNSEEN_SPEED_EVIDENCE)
-
-
-_NUMBER = re.compile(r"\d+(\.\d+)?")  # a label that prints "inf" or "nan" stays its own class, visibly
-_SENTENCE_END = re.compile(r"(?<=\.)\s+")
-DECISION_AND_ACTION = 2  # the last two sentences of every reference label
-
-
-def evidence_templates(text: str) -> list[str]:
-    """The evidence sentences of a reference label (or of a driver's reasoning, which has the same form), numbers
-    masked ("The traffic light ahead is red and the stop line is # m away."): what the scene probe learns to name and
-    what the evaluation groups ticks by. The first one is the longitudinal decision's cause.
-
-    Raises:
-        ValueError: the text has no evidence sentence before its decision and action sentences.
-    """
-    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
-    if len(sentences) <= DECISION_AND_ACTION:
-        raise ValueError(f"not a reference label (needs evidence, decision and action sentences): {text!r}")
-    return [_NUMBER.sub("#", s) for s in sentences[:-DECISION_AND_ACTION]]
 
 
 def make_label(

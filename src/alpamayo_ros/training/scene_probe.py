@@ -8,19 +8,36 @@ cross-entropy. It exists only during training and is not part of the checkpoint;
 not change.
 
 The classes are the label's evidence sentences with their numbers masked ("The traffic light ahead is red and the
-stop line is # m away."; ``sim.labels.evidence_templates``), read from the training texts, so they follow the label
-templates without a second list.
+stop line is # m away."), read from the training texts, so they follow the label templates without a second list.
+A label is evidence sentences + one decision sentence + one action sentence (``sim.labels``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from alpamayo_ros.sim.labels import evidence_templates
+_NUMBER = re.compile(r"\d+(\.\d+)?")  # a label that prints "inf" or "nan" stays its own class, visibly
+_SENTENCE_END = re.compile(r"(?<=\.)\s+")
+DECISION_AND_ACTION = 2  # the last two sentences of every reference label
+
+
+def evidence_templates(text: str) -> list[str]:
+    """The evidence sentences of a reference label (or of a driver's reasoning, which has the same form), numbers
+    masked ("The traffic light ahead is red and the stop line is # m away."): what the scene probe learns to name and
+    what the proxy evaluation groups ticks by. The first one is the longitudinal decision's cause.
+
+    Raises:
+        ValueError: the text has no evidence sentence before its decision and action sentences.
+    """
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+    if len(sentences) <= DECISION_AND_ACTION:
+        raise ValueError(f"not a reference label (needs evidence, decision and action sentences): {text!r}")
+    return [_NUMBER.sub("#", s) for s in sentences[:-DECISION_AND_ACTION]]
 
 
 class SceneVocab:
