@@ -82,10 +82,10 @@ def evaluate_samples(
         rec["confusion"].append(f"{ref.longitudinal.name}->{report.stated.longitudinal.name}")
         rec["err"].append(err)
         rec["cv"].append(cv)
-        rec["lon"].append(report.stated.longitudinal == ref.longitudinal)
-        rec["lat"].append(report.stated.lateral == ref.lateral)
-        right = report.stated.longitudinal == ref.longitudinal and report.stated.lateral == ref.lateral
-        causes.append((first_evidence(data.texts[i]), first_evidence(pred.reasoning[0]), right))
+        lon_right, lat_right = report.stated.longitudinal == ref.longitudinal, report.stated.lateral == ref.lateral
+        rec["lon"].append(lon_right)
+        rec["lat"].append(lat_right)
+        causes.append((first_evidence(data.texts[i]), first_evidence(pred.reasoning[0]), lon_right and lat_right))
         if report.agreement != Agreement.UNKNOWN:
             rec["agree"].append(report.agreement == Agreement.AGREE)
     rows: dict[str, dict[str, Any]] = {}
