@@ -223,7 +223,7 @@ def test_a_red_light_on_a_bend_and_a_pedestrian_after_a_lead_vehicle() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("distribution", ["wide", "shifted", "composed"])
+@pytest.mark.parametrize("distribution", ["wide", "shifted", "composed", "bends"])
 def test_labels_agree_with_the_future_and_print_no_placeholder(distribution: str) -> None:
     """As for the default scenes: the node's monitor agrees with every label, and no label prints inf/nan/none; the
     distances a label prints are the planner's, rounded."""

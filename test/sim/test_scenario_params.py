@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -11,11 +12,29 @@ import pytest
 
 from alpamayo_ros.cli import main
 from alpamayo_ros.sim import AXES, DISTRIBUTIONS, SCENARIOS, ParamError, build_from_params, build_scenario, describe
-from alpamayo_ros.sim.distributions import Bernoulli, Choice, Fixed, Integers, PerLighting, Spec, Uniform
+from alpamayo_ros.sim.distributions import (
+    Bernoulli,
+    Choice,
+    Fixed,
+    Integers,
+    PerLighting,
+    RadiusForDemand,
+    Spec,
+    Uniform,
+)
 from alpamayo_ros.sim.params import SceneParams, parse_overrides
+from alpamayo_ros.sim.planner import LAT_ACC_MAX
 
 
-def _within(spec: Spec, value: object, lighting: str) -> bool:
+def _within(spec: Spec, value: object, params: SceneParams) -> bool:
+    """Whether a recorded value is one the spec can draw, given the scene's other recorded values."""
+    if isinstance(spec, RadiusForDemand):
+        if not (isinstance(value, float) and spec.r_lo <= value <= spec.r_hi):
+            return False
+        demand = params.ego_speed_mps**2 / value  # the lateral acceleration the bend asks at cruise speed
+        lowest = spec.lo if value < spec.r_hi else 0.0  # clipped at the largest radius: any gentler demand
+        highest = spec.hi if value > spec.r_lo else math.inf  # clipped at the smallest: any sharper one
+        return lowest - 1e-9 <= demand <= highest + 1e-9
     if isinstance(spec, Uniform):
         return isinstance(value, float) and spec.lo <= value <= spec.hi
     if isinstance(spec, Integers):
@@ -26,7 +45,7 @@ def _within(spec: Spec, value: object, lighting: str) -> bool:
         return isinstance(value, bool)
     if isinstance(spec, Fixed):
         return value == spec.value
-    return _within(dict(spec.specs)[lighting], value, lighting)
+    return _within(dict(spec.specs)[params.lighting], value, params)
 
 
 def test_every_axis_is_documented_and_its_ranges_respect_its_limits() -> None:
@@ -36,7 +55,10 @@ def test_every_axis_is_documented_and_its_ranges_respect_its_limits() -> None:
         for spec in axis.specs.values():
             inner = [s for _, s in spec.specs] if isinstance(spec, PerLighting) else [spec]
             for s in inner:
-                if isinstance(s, Uniform | Integers):
+                if isinstance(s, RadiusForDemand):
+                    assert axis.limits[0] <= s.r_lo <= s.r_hi <= axis.limits[1], axis.name  # type: ignore[operator]
+                    assert 0.0 < s.lo <= s.hi, axis.name
+                elif isinstance(s, Uniform | Integers):
                     assert axis.limits[0] <= s.lo <= s.hi <= axis.limits[1], axis.name  # type: ignore[operator]
                 elif isinstance(s, Choice):
                     assert set(s.options) <= set(axis.limits), axis.name
@@ -54,7 +76,7 @@ def test_each_distribution_samples_every_used_axis_from_its_range(distribution: 
             for axis in AXES:
                 if params.used(axis.name):
                     value = getattr(params, axis.name)
-                    assert _within(axis.spec(distribution), value, params.lighting), (name, axis.name, value)
+                    assert _within(axis.spec(distribution), value, params), (name, axis.name, value)
 
 
 def test_shifted_sits_at_the_edges() -> None:
@@ -74,7 +96,40 @@ def test_wide_reaches_every_value_the_shifted_set_draws() -> None:
             for axis in AXES:
                 if params.used(axis.name):
                     value = getattr(params, axis.name)
-                    assert _within(axis.spec("wide"), value, params.lighting), (name, seed, axis.name, value)
+                    assert _within(axis.spec("wide"), value, params), (name, seed, axis.name, value)
+
+
+def test_bends_that_ask_to_slow_down_come_at_every_speed() -> None:
+    """`bends` draws a bend by the lateral acceleration it asks at cruise speed: most ask more than the planner
+    allows, at low cruise speeds as at high ones, where `wide` (radius drawn on its own) has few and only fast."""
+
+    def demands(distribution: str) -> list[tuple[float, float]]:
+        out = []
+        for name in SCENARIOS:
+            for seed in range(30):
+                p = build_scenario(name, seed, 12.0, distribution).params
+                assert p is not None
+                if name.startswith("curve_") or (p.used("bend") and p.bend != "none"):
+                    out.append((p.ego_speed_mps, p.ego_speed_mps**2 / p.bend_radius_m))
+        return out
+
+    bends, wide = demands("bends"), demands("wide")
+    asking = [v for v, a in bends if a > LAT_ACC_MAX]
+    assert len(asking) >= 0.6 * len(bends)
+    assert min(asking) < 12.0 and max(asking) > 19.0
+    sharp = sum(a > 4.8 for _, a in bends)  # the demand of the shifted set's bends (17-21 m/s, 50-60 m)
+    assert sharp >= 0.15 * len(bends) and sharp > 4 * sum(a > 4.8 for _, a in wide)
+
+
+def test_a_bend_drawn_by_its_demand_follows_an_overridden_speed() -> None:
+    """The demand is drawn, the radius follows the cruise speed: overriding the speed keeps the demand."""
+    slow = build_scenario("curve_left", 3, 12.0, "bends", overrides={"ego_speed": 12.0}).params
+    fast = build_scenario("curve_left", 3, 12.0, "bends", overrides={"ego_speed": 18.0}).params
+    assert slow is not None and fast is not None
+    assert 50.0 < slow.bend_radius_m < fast.bend_radius_m < 200.0
+    assert 12.0**2 / slow.bend_radius_m == pytest.approx(18.0**2 / fast.bend_radius_m)
+    fixed = build_scenario("curve_left", 3, 12.0, "bends", overrides={"ego_speed": 18.0, "bend_radius": 90.0})
+    assert fixed.params is not None and fixed.params.bend_radius_m == 90.0
 
 
 def test_a_repeated_choice_shows_its_weight_in_the_table() -> None:

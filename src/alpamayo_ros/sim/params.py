@@ -23,6 +23,7 @@ from alpamayo_ros.sim.distributions import (
     Choice,
     Fixed,
     Integers,
+    RadiusForDemand,
     Uniform,
     Value,
 )
@@ -117,6 +118,8 @@ def _nominal(axis: Axis) -> Value:
         return spec.options[0]
     if isinstance(spec, Bernoulli):
         return False
+    if isinstance(spec, RadiusForDemand):
+        return spec.r_lo
     return spec.specs[0][1].lo
 
 
@@ -199,8 +202,7 @@ class Draws:
 
     def _draw(self, name: str, rng: np.random.Generator) -> Value:
         axis = AXIS_BY_NAME[name]
-        lighting = str(self.values.get("lighting", "noon"))
-        value = axis.spec(self.distribution).sample(rng, lighting)
+        value = axis.spec(self.distribution).sample(rng, self.values)
         value = self.overrides.get(name, value)
         self.values[name] = value
         return value

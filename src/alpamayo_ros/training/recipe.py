@@ -21,8 +21,8 @@ vision_depth         int             vision tower layers, >= 1
 seeds_target         int             training seeds per scenario scored by ADE (lead braking, pedestrian, red light)
 seeds_other          int             training seeds per other scenario
 distribution         str or [str]    the scenario distribution(s) the training episodes are drawn from
-                                     (sim.distributions: default, wide, shifted, composed); a list repeats the seed
-                                     plan once per distribution (a mixture)
+                                     (sim.distributions: default, wide, shifted, composed, bends); a list repeats the
+                                     seed plan once per distribution (a mixture)
 init_from            str             '' = random weights; otherwise a checkpoint directory of the same size whose
                                      weights, tokenizer and action normalisation the training starts from
                                      ('default' = the package's small driver): fine-tuning, e.g. a second stage
