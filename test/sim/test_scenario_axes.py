@@ -222,6 +222,23 @@ def test_a_red_light_on_a_bend_and_a_pedestrian_after_a_lead_vehicle() -> None:
     assert lead.state(float(walking))[0] > ped.motion.s0_m  # the lead has passed the crosswalk
 
 
+def test_a_bend_that_asks_too_much_is_labelled_as_a_slow_down_and_driven_as_one() -> None:
+    """A `bends` curve asking well over the expert's 2 m/s^2 at cruise speed makes it slow down, and the labels say
+    so; the `default` curves of the same seeds (at most 3.2 m/s^2) are never labelled as one."""
+    for seed in range(3):
+        sharp = generate("curve_left", seed, 14.0, 16, 16, distribution="bends")
+        p = sharp.scenario.params
+        assert p is not None and p.ego_speed_mps**2 / p.bend_radius_m > 3.0, (seed, p.ego_speed_mps, p.bend_radius_m)
+        labels = [t.label for t in sharp.ticks(render=False)]
+        slowing = [
+            lb for lb in labels if lb.longitudinal is Longitudinal.DECELERATE and "slow down for the curve" in lb.text
+        ]
+        assert len(slowing) >= 20, (seed, len(slowing))
+        assert sharp.track.v.min() < 0.9 * p.ego_speed_mps
+        gentle = generate("curve_left", seed, 14.0, 16, 16)
+        assert not any(t.label.longitudinal is Longitudinal.DECELERATE for t in gentle.ticks(render=False))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("distribution", ["wide", "shifted", "composed", "bends"])
 def test_labels_agree_with_the_future_and_print_no_placeholder(distribution: str) -> None:
