@@ -184,6 +184,7 @@ _LOW_SUN = Uniform(0.05, 0.25)
 # Night is the hardest lighting to read at 64x128 px and the shifted set is all night: wide draws it twice as often.
 _WIDE_LIGHTINGS = ("noon", "overcast", "dusk", "night", "night")
 _WIDE_SPEED = Uniform(8.0, 21.0)
+_WIDE_START = Uniform(0.6, 1.0)  # the ego's speed at t = 0, x its cruise speed
 _SUN = PerLighting((("noon", _DAY_SUN), ("overcast", _DAY_SUN), ("dusk", _LOW_SUN), ("night", _DAY_SUN)))
 
 # Legacy axes first, in the original generator's draw order; then the new axes (their own stream), in table order.
@@ -191,7 +192,7 @@ AXES: tuple[Axis, ...] = (
     Axis("ego_speed_mps", "m/s", "the ego's desired (cruise) speed", True, (3.0, 30.0),
          _same(Uniform(11.0, 15.0), wide=_WIDE_SPEED, shifted=Uniform(17.0, 21.0), bends=_WIDE_SPEED)),
     Axis("initial_speed_ratio", "x desired speed", "the ego's speed at t = 0", True, (0.0, 1.2),
-         _same(Uniform(0.75, 1.0), wide=Uniform(0.6, 1.0), bends=Uniform(0.6, 1.0)), _EVENT_KINDS),
+         _same(Uniform(0.75, 1.0), wide=_WIDE_START, bends=_WIDE_START), _EVENT_KINDS),
     Axis("event_time_ratio", "x duration", "when the event starts, as a fraction of the episode (at least 1.6 s)",
          True, (0.05, 0.9), _same(Uniform(0.3, 0.45), wide=Uniform(0.2, 0.6))),
     Axis("free_road_speed_ratio", "x desired speed", "the ego's speed at t = 0 on the free road (it speeds up)",
